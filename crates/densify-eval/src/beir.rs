@@ -1,0 +1,333 @@
+//! BEIR datasets: `corpus.jsonl`, `queries.jsonl`, `qrels/<split>.tsv`, read as streams, and
+//! named datasets found on a search path.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{EvalError, Result};
+use crate::lines::for_each_line;
+use crate::qrels::Qrels;
+
+/// A corpus document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    /// The document id (`_id`).
+    pub id: String,
+    /// The title; empty when the record has none.
+    pub title: String,
+    /// The body text.
+    pub text: String,
+    /// Any `metadata` object of the record, kept as it was.
+    pub metadata: Option<serde_json::Value>,
+}
+
+impl Document {
+    /// The text a model sees: `title + " " + text` when the title is non-empty, else `text`
+    /// (BEIR's convention).
+    pub fn full_text(&self) -> String {
+        if self.title.is_empty() {
+            self.text.clone()
+        } else {
+            format!("{} {}", self.title, self.text)
+        }
+    }
+}
+
+/// A query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    /// The query id (`_id`).
+    pub id: String,
+    /// The query text.
+    pub text: String,
+    /// Any `metadata` object of the record, kept as it was.
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// An id written as a JSON string or integer.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawId {
+    Text(String),
+    Number(i64),
+}
+
+#[derive(Deserialize)]
+struct RawRecord {
+    #[serde(rename = "_id")]
+    id: Option<RawId>,
+    title: Option<String>,
+    text: Option<String>,
+    metadata: Option<serde_json::Value>,
+}
+
+/// Parses one JSONL record; `require_text` names the file kind for messages.
+fn parse_record(path: &Path, number: usize, line: &str) -> Result<(String, RawRecord)> {
+    let mut record: RawRecord = serde_json::from_str(line).map_err(|e| {
+        EvalError::parse(
+            path,
+            number,
+            format!("not a JSON object with string fields: {e}"),
+        )
+    })?;
+    let id = match record.id.take() {
+        Some(RawId::Text(id)) => id,
+        Some(RawId::Number(id)) => id.to_string(),
+        None => {
+            return Err(EvalError::parse(
+                path,
+                number,
+                "the record has no `_id` field",
+            ));
+        }
+    };
+    if record.text.is_none() {
+        return Err(EvalError::parse(
+            path,
+            number,
+            format!("record `{id}` has no `text` field"),
+        ));
+    }
+    Ok((id, record))
+}
+
+/// Calls `each` for every document of a BEIR `corpus.jsonl`, streaming the file.
+///
+/// A line that is not JSON, a record without `_id` or `text`, or an id seen twice is an error
+/// naming the file and line; blank lines are skipped.
+pub fn for_each_document(path: &Path, mut each: impl FnMut(Document) -> Result<()>) -> Result<()> {
+    let mut seen = HashSet::new();
+    let mut count = 0usize;
+    for_each_line(path, |number, line| {
+        if line.trim().is_empty() {
+            return Ok(());
+        }
+        let (id, record) = parse_record(path, number, line)?;
+        if !seen.insert(id.clone()) {
+            return Err(EvalError::parse(
+                path,
+                number,
+                format!("document id `{id}` appears twice"),
+            ));
+        }
+        count += 1;
+        each(Document {
+            id,
+            title: record.title.unwrap_or_default(),
+            text: record.text.unwrap_or_default(),
+            metadata: record.metadata,
+        })
+    })?;
+    if count == 0 {
+        return Err(EvalError::Empty {
+            path: path.to_path_buf(),
+            what: "document",
+        });
+    }
+    Ok(())
+}
+
+/// Reads a whole BEIR corpus into memory (see [`for_each_document`] for the checks).
+pub fn read_corpus(path: impl AsRef<Path>) -> Result<Vec<Document>> {
+    let mut docs = Vec::new();
+    for_each_document(path.as_ref(), |d| {
+        docs.push(d);
+        Ok(())
+    })?;
+    Ok(docs)
+}
+
+/// Reads a BEIR `queries.jsonl` (same checks as the corpus).
+pub fn read_queries(path: impl AsRef<Path>) -> Result<Vec<Query>> {
+    let path = path.as_ref();
+    let mut queries = Vec::new();
+    let mut seen = HashSet::new();
+    for_each_line(path, |number, line| {
+        if line.trim().is_empty() {
+            return Ok(());
+        }
+        let (id, record) = parse_record(path, number, line)?;
+        if !seen.insert(id.clone()) {
+            return Err(EvalError::parse(
+                path,
+                number,
+                format!("query id `{id}` appears twice"),
+            ));
+        }
+        queries.push(Query {
+            id,
+            text: record.text.unwrap_or_default(),
+            metadata: record.metadata,
+        });
+        Ok(())
+    })?;
+    if queries.is_empty() {
+        return Err(EvalError::Empty {
+            path: path.to_path_buf(),
+            what: "query",
+        });
+    }
+    Ok(queries)
+}
+
+/// The folders searched for a named dataset, in order: `$DENSIFY_DATA`, `./data`,
+/// `../shared/data`.
+pub fn dataset_search_path() -> Vec<PathBuf> {
+    let mut path = Vec::new();
+    if let Some(dir) = std::env::var_os("DENSIFY_DATA") {
+        path.push(PathBuf::from(dir));
+    }
+    path.push(PathBuf::from("data"));
+    path.push(PathBuf::from("../shared/data"));
+    path
+}
+
+/// A BEIR dataset folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dataset {
+    root: PathBuf,
+}
+
+impl Dataset {
+    /// Opens a dataset folder; it must hold `corpus.jsonl`.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        let root = root.into();
+        let corpus = root.join("corpus.jsonl");
+        if !corpus.is_file() {
+            return Err(EvalError::io(
+                &corpus,
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "a BEIR dataset needs corpus.jsonl",
+                ),
+            ));
+        }
+        Ok(Self { root })
+    }
+
+    /// Finds a dataset by name (or path): an existing folder is used as it is; otherwise
+    /// `<dir>/<name>` for each `dir` of [`dataset_search_path`].
+    pub fn find(name: &str) -> Result<Self> {
+        let direct = Path::new(name);
+        if direct.join("corpus.jsonl").is_file() {
+            return Self::open(direct);
+        }
+        let search = dataset_search_path();
+        for dir in &search {
+            let candidate = dir.join(name);
+            if candidate.join("corpus.jsonl").is_file() {
+                return Self::open(candidate);
+            }
+        }
+        let searched: Vec<String> = search.iter().map(|d| d.display().to_string()).collect();
+        Err(EvalError::DatasetNotFound {
+            name: name.to_owned(),
+            searched: searched.join(", "),
+        })
+    }
+
+    /// The dataset folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `corpus.jsonl`.
+    pub fn corpus_path(&self) -> PathBuf {
+        self.root.join("corpus.jsonl")
+    }
+
+    /// `queries.jsonl`.
+    pub fn queries_path(&self) -> PathBuf {
+        self.root.join("queries.jsonl")
+    }
+
+    /// `qrels/<split>.tsv`.
+    pub fn qrels_path(&self, split: &str) -> PathBuf {
+        self.root.join("qrels").join(format!("{split}.tsv"))
+    }
+
+    /// The corpus, whole.
+    pub fn corpus(&self) -> Result<Vec<Document>> {
+        read_corpus(self.corpus_path())
+    }
+
+    /// The judgements of a split.
+    pub fn qrels(&self, split: &str) -> Result<Qrels> {
+        Qrels::from_file(self.qrels_path(split))
+    }
+
+    /// The queries judged in `split`'s qrels, in file order (BEIR keeps every split's queries in
+    /// one file; a split is evaluated on its own qrels' queries only).
+    pub fn split_queries(&self, split: &str) -> Result<(Vec<Query>, Qrels)> {
+        let qrels = self.qrels(split)?;
+        let queries: Vec<Query> = read_queries(self.queries_path())?
+            .into_iter()
+            .filter(|q| qrels.query(&q.id).is_some())
+            .collect();
+        Ok((queries, qrels))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(name: &str, text: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("densify-beir-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn reads_documents_with_title_and_metadata() {
+        let path = write(
+            "c.jsonl",
+            "{\"_id\": \"d1\", \"title\": \"T\", \"text\": \"body\", \"metadata\": {\"url\": \"u\"}}\n\
+             {\"_id\": 7, \"text\": \"no title\"}\n",
+        );
+        let docs = read_corpus(path).unwrap();
+        assert_eq!(docs[0].full_text(), "T body");
+        assert_eq!(docs[0].metadata.as_ref().unwrap()["url"], "u");
+        assert_eq!(docs[1].id, "7");
+        assert_eq!(docs[1].full_text(), "no title");
+    }
+
+    #[test]
+    fn bad_records_name_file_and_line() {
+        let cases = [
+            (
+                "json.jsonl",
+                "{\"_id\": \"a\", \"text\": \"x\"}\nnot json\n",
+                "json.jsonl:2",
+                "JSON",
+            ),
+            ("id.jsonl", "{\"text\": \"x\"}\n", "id.jsonl:1", "_id"),
+            ("text.jsonl", "{\"_id\": \"a\"}\n", "text.jsonl:1", "text"),
+            (
+                "dup.jsonl",
+                "{\"_id\": \"a\", \"text\": \"x\"}\n{\"_id\": \"a\", \"text\": \"y\"}\n",
+                "dup.jsonl:2",
+                "twice",
+            ),
+        ];
+        for (name, text, place, what) in cases {
+            let err = read_corpus(write(name, text)).unwrap_err().to_string();
+            assert!(err.contains(place) && err.contains(what), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn missing_dataset_says_where_to_put_it() {
+        let err = Dataset::find("no-such-dataset-xyz")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no-such-dataset-xyz") && err.contains("DENSIFY_DATA"),
+            "{err}"
+        );
+    }
+}
