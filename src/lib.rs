@@ -1,1 +1,10 @@
-//! densify
+//! # densify
+//!
+//! Train dense retrievers (bi-encoders) and rerankers (cross-encoders) with synthetic data and
+//! soft-label distillation, on any burn backend. This facade re-exports the member crates; depend
+//! on a single one (`densify-eval`, ...) when that is all you need.
+//!
+//! Backends are Cargo features: `flex` (default, pure-Rust CPU), `ndarray`, `tch` (libtorch),
+//! `wgpu`, `cuda`. Library code never picks one: it runs on whichever `Device` you pass.
+
+pub use densify_eval as eval;

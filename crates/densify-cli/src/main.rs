@@ -1,1 +1,308 @@
-fn main() {}
+//! `densify`: the command-line front of the densify libraries.
+
+mod device;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use densify_eval::beir::Dataset;
+use densify_eval::bm25::{Bm25Config, Bm25Index};
+use densify_eval::embeddings::Embeddings;
+use densify_eval::fusion::{RrfConfig, reciprocal_rank_fusion};
+use densify_eval::search::{ExactSearchConfig, Similarity, search_embeddings};
+use densify_eval::{Averaging, EvalConfig, Measure, Qrels, Run, ScorePrecision, evaluate};
+
+/// Train and evaluate dense retrievers and rerankers.
+#[derive(Parser)]
+#[command(name = "densify", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Evaluate a TREC run against qrels exactly as trec_eval / pytrec_eval do.
+    Eval(EvalArgs),
+    /// Rank a BEIR dataset's queries with BM25 and write a TREC run (the lexical baseline).
+    Bm25(Bm25Args),
+    /// Exact top-k search of query embeddings against corpus embeddings; writes a TREC run.
+    Search(SearchArgs),
+    /// Fuse several TREC runs with reciprocal rank fusion.
+    Fuse(FuseArgs),
+}
+
+#[derive(clap::Args)]
+struct EvalArgs {
+    /// Relevance judgements: TREC qrels (`qid iter docid grade`) or BEIR tsv (`query-id
+    /// corpus-id score`, optional header).
+    #[arg(long)]
+    qrels: PathBuf,
+    /// The run to evaluate, TREC format (`qid Q0 docid rank score tag`).
+    #[arg(long)]
+    run: PathBuf,
+    /// A measure as trec_eval names it: ndcg, ndcg_cut.10, recall.100, P.10, map, map_cut.100,
+    /// recip_rank, recip_rank.10 (MRR@10), success.1; comma lists (ndcg_cut.5,10) and bare
+    /// names (trec_eval's default cutoffs) work. Repeat the flag for several. Default:
+    /// ndcg_cut.10, recall.100, map, recip_rank, P.10.
+    #[arg(short = 'm', long = "measure")]
+    measures: Vec<String>,
+    /// Also print every query's values (trec_eval -q).
+    #[arg(short = 'q', long)]
+    per_query: bool,
+    /// Average over every qrels query, missing ones counted as 0 (trec_eval -c). Default: over
+    /// queries in both the run and the qrels.
+    #[arg(short = 'c', long)]
+    complete: bool,
+    /// Print JSON (full precision) instead of trec_eval's three-column text.
+    #[arg(long)]
+    json: bool,
+    /// Compare scores as f64. Default: round to f32 first, as pytrec_eval does, so its ties are
+    /// reproduced.
+    #[arg(long)]
+    full_precision: bool,
+}
+
+#[derive(clap::Args)]
+struct Bm25Args {
+    /// A BEIR dataset name (found in $DENSIFY_DATA, ./data or ../shared/data) or folder.
+    #[arg(long)]
+    dataset: String,
+    /// The qrels split whose queries are searched.
+    #[arg(long, default_value = "test")]
+    split: String,
+    /// Documents kept per query.
+    #[arg(long, default_value_t = 1000)]
+    k: usize,
+    /// BM25 term-frequency saturation.
+    #[arg(long, default_value_t = 0.9)]
+    k1: f64,
+    /// BM25 length normalisation.
+    #[arg(long, default_value_t = 0.4)]
+    b: f64,
+    /// Where to write the TREC run.
+    #[arg(long)]
+    output: PathBuf,
+    /// Evaluate the run on the split's qrels (nDCG@10, Recall@100, MAP, MRR) afterwards.
+    #[arg(long)]
+    evaluate: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SimilarityArg {
+    Cosine,
+    Dot,
+}
+
+#[derive(clap::Args)]
+struct SearchArgs {
+    /// Query embeddings (a densify embeddings safetensors file).
+    #[arg(long)]
+    queries: PathBuf,
+    /// Corpus embeddings (same format and dimension).
+    #[arg(long)]
+    corpus: PathBuf,
+    /// Where to write the TREC run.
+    #[arg(long)]
+    output: PathBuf,
+    /// Documents kept per query.
+    #[arg(long, default_value_t = 1000)]
+    k: usize,
+    /// Similarity function.
+    #[arg(long, value_enum, default_value_t = SimilarityArg::Cosine)]
+    similarity: SimilarityArg,
+    /// Drop a hit whose document id equals the query id (BEIR's ignore_identical_ids).
+    #[arg(long)]
+    ignore_identical_ids: bool,
+    /// Corpus rows scored at once (bounds memory).
+    #[arg(long, default_value_t = 50_000)]
+    corpus_chunk: usize,
+    /// Compute device: cpu (= flex), flex, ndarray, tch-cpu, cuda:N (libtorch), wgpu.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+#[derive(clap::Args)]
+struct FuseArgs {
+    /// A TREC run to fuse; repeat for each run.
+    #[arg(long = "run", required = true)]
+    runs: Vec<PathBuf>,
+    /// Where to write the fused TREC run.
+    #[arg(long)]
+    output: PathBuf,
+    /// The RRF rank constant.
+    #[arg(long, default_value_t = 60.0)]
+    k: f64,
+    /// Documents kept per query.
+    #[arg(long, default_value_t = 1000)]
+    depth: usize,
+}
+
+type CliResult = Result<(), Box<dyn std::error::Error>>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Eval(args) => run_eval(args),
+        Command::Bm25(args) => run_bm25(args),
+        Command::Search(args) => run_search(args),
+        Command::Fuse(args) => run_fuse(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+const DEFAULT_MEASURES: [&str; 5] = ["ndcg_cut.10", "recall.100", "map", "recip_rank", "P.10"];
+
+fn parse_measures(names: &[String]) -> Result<Vec<Measure>, densify_eval::EvalError> {
+    let names: Vec<&str> = if names.is_empty() {
+        DEFAULT_MEASURES.to_vec()
+    } else {
+        names.iter().map(String::as_str).collect()
+    };
+    let mut measures = Vec::new();
+    for name in names {
+        for m in Measure::parse_list(name)? {
+            if !measures.contains(&m) {
+                measures.push(m);
+            }
+        }
+    }
+    Ok(measures)
+}
+
+fn run_eval(args: EvalArgs) -> CliResult {
+    let measures = parse_measures(&args.measures)?;
+    let qrels = Qrels::from_file(&args.qrels)?;
+    let run = Run::from_file(&args.run)?;
+    let config = EvalConfig {
+        precision: if args.full_precision {
+            ScorePrecision::F64
+        } else {
+            ScorePrecision::F32
+        },
+        averaging: if args.complete {
+            Averaging::AllQrels
+        } else {
+            Averaging::RunAndQrels
+        },
+    };
+    let evaluation = evaluate(&qrels, &run, &measures, config)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&evaluation.to_json(args.per_query))?
+        );
+    } else {
+        print!("{}", evaluation.to_trec_text(args.per_query));
+    }
+    Ok(())
+}
+
+fn spinner(message: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_message(message.to_owned());
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
+fn run_bm25(args: Bm25Args) -> CliResult {
+    let dataset = Dataset::find(&args.dataset)?;
+    let started = Instant::now();
+    let bar = spinner("reading and indexing the corpus");
+    let corpus = dataset.corpus()?;
+    let texts: Vec<(String, String)> = corpus
+        .iter()
+        .map(|d| (d.id.clone(), d.full_text()))
+        .collect();
+    let index = Bm25Index::build(
+        texts.iter().map(|(id, t)| (id.as_str(), t.as_str())),
+        Bm25Config {
+            k1: args.k1,
+            b: args.b,
+        },
+    );
+    bar.set_message("searching");
+    let (queries, qrels) = dataset.split_queries(&args.split)?;
+    let pairs: Vec<(&str, &str)> = queries
+        .iter()
+        .map(|q| (q.id.as_str(), q.text.as_str()))
+        .collect();
+    let run = index.search_all(&pairs, args.k);
+    run.write_trec(&args.output, "densify-bm25")?;
+    bar.finish_and_clear();
+    eprintln!(
+        "BM25: {} documents, {} {} queries, top {} -> {} ({:.1} s)",
+        index.len(),
+        queries.len(),
+        args.split,
+        args.k,
+        args.output.display(),
+        started.elapsed().as_secs_f64()
+    );
+    if args.evaluate {
+        let written = Run::from_file(&args.output)?;
+        let measures = parse_measures(&[])?;
+        let evaluation = evaluate(&qrels, &written, &measures, EvalConfig::default())?;
+        print!("{}", evaluation.to_trec_text(false));
+    }
+    Ok(())
+}
+
+fn run_search(args: SearchArgs) -> CliResult {
+    let device = device::parse(&args.device)?;
+    let queries = Embeddings::read(&args.queries)?;
+    let corpus = Embeddings::read(&args.corpus)?;
+    corpus.check_same_dim(&args.corpus, &queries, &args.queries)?;
+    let config = ExactSearchConfig {
+        k: args.k,
+        similarity: match args.similarity {
+            SimilarityArg::Cosine => Similarity::Cosine,
+            SimilarityArg::Dot => Similarity::Dot,
+        },
+        corpus_chunk: args.corpus_chunk,
+        ignore_identical_ids: args.ignore_identical_ids,
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let bar = spinner(&format!(
+        "searching {} queries in {} documents",
+        queries.len(),
+        corpus.len()
+    ));
+    let run = search_embeddings(&queries, &corpus, config, &device)?;
+    run.write_trec(&args.output, "densify-exact")?;
+    bar.finish_and_clear();
+    eprintln!(
+        "search: {} queries -> {} ({:.1} s)",
+        run.len(),
+        args.output.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn run_fuse(args: FuseArgs) -> CliResult {
+    let runs = args
+        .runs
+        .iter()
+        .map(Run::from_file)
+        .collect::<Result<Vec<_>, _>>()?;
+    let refs: Vec<&Run> = runs.iter().collect();
+    let fused = reciprocal_rank_fusion(
+        &refs,
+        RrfConfig {
+            k: args.k,
+            depth: args.depth,
+        },
+    );
+    fused.write_trec(&args.output, "densify-rrf")?;
+    Ok(())
+}

@@ -63,15 +63,44 @@ struct RawRecord {
     metadata: Option<serde_json::Value>,
 }
 
-/// Parses one JSONL record; `require_text` names the file kind for messages.
+/// Replaces Python's non-standard JSON constants (`NaN`, `Infinity`, `-Infinity`), which
+/// Python's `json` module writes and reads, with `null` wherever they stand outside a string.
+fn python_constants_to_null(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut rest = line;
+    while let Some(c) = rest.chars().next() {
+        if in_string {
+            in_string = c != '"' || escaped;
+            escaped = c == '\\' && !escaped;
+        } else if c == '"' {
+            in_string = true;
+        } else if let Some(token) = ["-Infinity", "Infinity", "NaN"]
+            .into_iter()
+            .find(|t| rest.starts_with(t))
+        {
+            out.push_str("null");
+            rest = &rest[token.len()..];
+            continue;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
+/// Parses one JSONL record (standard JSON, or Python's `json` with NaN/Infinity constants).
 fn parse_record(path: &Path, number: usize, line: &str) -> Result<(String, RawRecord)> {
-    let mut record: RawRecord = serde_json::from_str(line).map_err(|e| {
-        EvalError::parse(
-            path,
-            number,
-            format!("not a JSON object with string fields: {e}"),
-        )
-    })?;
+    let mut record: RawRecord = serde_json::from_str(line)
+        .or_else(|first| serde_json::from_str(&python_constants_to_null(line)).map_err(|_| first))
+        .map_err(|e| {
+            EvalError::parse(
+                path,
+                number,
+                format!("not a JSON object with string fields: {e}"),
+            )
+        })?;
     let id = match record.id.take() {
         Some(RawId::Text(id)) => id,
         Some(RawId::Number(id)) => id.to_string(),
@@ -318,6 +347,17 @@ mod tests {
             let err = read_corpus(write(name, text)).unwrap_err().to_string();
             assert!(err.contains(place) && err.contains(what), "{name}: {err}");
         }
+    }
+
+    #[test]
+    fn accepts_python_json_constants_outside_strings() {
+        let path = write(
+            "nan.jsonl",
+            r#"{"_id": "q", "text": "NaN \" Infinity", "metadata": {"a": NaN, "b": -Infinity}}"#,
+        );
+        let queries = read_queries(path).unwrap();
+        assert_eq!(queries[0].text, "NaN \" Infinity");
+        assert!(queries[0].metadata.as_ref().unwrap()["a"].is_null());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Per-query measure values, computed as trec_eval computes them.
 //!
-//! Conventions (trec_eval 9, see `docs/evaluation.md`): a document is relevant when its grade is
-//! >= 1; nDCG's gain is the raw grade of documents with grade > 0 and its discount is
+//! Conventions (trec_eval 9, see `docs/evaluation.md`): a document is relevant when its grade
+//! is at least 1; nDCG's gain is the raw grade of documents with grade > 0 and its discount is
 //! 1 / log2(rank + 1) with ranks from 1; the ideal ranking is built from every judged document
 //! of the query; unjudged documents are non-relevant with gain 0. A query with no relevant
 //! document scores 0 on every measure.

@@ -1,0 +1,60 @@
+//! `--device` names to burn devices, limited to the backends compiled in.
+
+use burn::tensor::Device;
+
+/// Parses a device name: `cpu` or `flex`, `ndarray`, `tch-cpu`, `cuda:N` (libtorch CUDA when the
+/// `tch` feature is on, else burn's CUDA backend), `wgpu`.
+pub fn parse(name: &str) -> Result<Device, String> {
+    let missing = |feature: &str| {
+        format!(
+            "--device {name}: this densify was built without the `{feature}` feature (rebuild with --features {feature})"
+        )
+    };
+    match name {
+        "cpu" | "flex" => {
+            #[cfg(feature = "flex")]
+            return Ok(Device::flex());
+            #[cfg(not(feature = "flex"))]
+            return Err(missing("flex"));
+        }
+        "ndarray" => {
+            #[cfg(feature = "ndarray")]
+            #[allow(deprecated)]
+            return Ok(Device::ndarray());
+            #[cfg(not(feature = "ndarray"))]
+            return Err(missing("ndarray"));
+        }
+        "tch-cpu" => {
+            #[cfg(feature = "tch")]
+            #[allow(deprecated)]
+            return Ok(Device::libtorch());
+            #[cfg(not(feature = "tch"))]
+            return Err(missing("tch"));
+        }
+        "wgpu" => {
+            #[cfg(feature = "wgpu")]
+            return Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice));
+            #[cfg(not(feature = "wgpu"))]
+            return Err(missing("wgpu"));
+        }
+        _ => {}
+    }
+    if let Some(index) = name.strip_prefix("cuda:") {
+        let index: usize = index
+            .parse()
+            .map_err(|_| format!("--device {name}: expected cuda:N with N a GPU index"))?;
+        #[cfg(feature = "tch")]
+        #[allow(deprecated)]
+        return Ok(Device::libtorch_cuda(index));
+        #[cfg(all(feature = "cuda", not(feature = "tch")))]
+        return Ok(Device::cuda(index));
+        #[cfg(not(any(feature = "tch", feature = "cuda")))]
+        {
+            let _ = index;
+            return Err(missing("tch"));
+        }
+    }
+    Err(format!(
+        "--device {name}: unknown device (expected cpu, flex, ndarray, tch-cpu, cuda:N or wgpu)"
+    ))
+}
