@@ -29,3 +29,135 @@ pub fn for_each_line(path: &Path, mut each: impl FnMut(usize, &str) -> Result<()
         each(number, line)?;
     }
 }
+
+/// Bytes per block handed to a parsing thread by [`parse_blocks`].
+const BLOCK_BYTES: usize = 4 << 20;
+
+/// Parses `path` in blocks of whole lines on all cores, streaming: a reader cuts the file into
+/// blocks of about 4 MiB ending at a line break, `parse(first_line_number, text)` turns each
+/// block into a `T` on a worker thread, and the results come back in file order. At most a few
+/// blocks are in flight, so memory is bounded by what `parse` keeps.
+///
+/// On errors the one earliest in the file is returned, so messages match a sequential reader.
+pub fn parse_blocks<T: Send>(
+    path: &Path,
+    parse: impl Fn(usize, &str) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    use std::io::Read;
+    use std::sync::{Mutex, mpsc};
+
+    let file = File::open(path).map_err(|e| EvalError::io(path, e))?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (to_workers, work) = mpsc::sync_channel::<(usize, usize, Vec<u8>)>(threads * 2);
+    let work = Mutex::new(work);
+    let (to_main, results) = mpsc::channel::<(usize, Result<T>)>();
+    let parse = &parse;
+    let read_result = std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let to_main = to_main.clone();
+            let work = &work;
+            scope.spawn(move || {
+                loop {
+                    let next = work.lock().expect("reader alive").recv();
+                    let Ok((index, first_line, bytes)) = next else {
+                        return;
+                    };
+                    let parsed = match std::str::from_utf8(&bytes) {
+                        Ok(text) => parse(first_line, text),
+                        Err(e) => {
+                            let line = first_line
+                                + bytes[..e.valid_up_to()]
+                                    .iter()
+                                    .filter(|&&b| b == b'\n')
+                                    .count();
+                            Err(EvalError::parse(path, line, "the line is not valid UTF-8"))
+                        }
+                    };
+                    if to_main.send((index, parsed)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(to_main);
+        let mut reader = file;
+        let mut carry: Vec<u8> = Vec::new();
+        let mut first_line = 1;
+        let mut index = 0;
+        loop {
+            let mut block = std::mem::take(&mut carry);
+            let start = block.len();
+            block.resize(start + BLOCK_BYTES, 0);
+            let mut filled = start;
+            while filled < block.len() {
+                match reader.read(&mut block[filled..]) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(EvalError::io(path, e)),
+                }
+            }
+            block.truncate(filled);
+            let at_end = filled < start + BLOCK_BYTES;
+            if !at_end {
+                // Keep the partial last line for the next block.
+                match block.iter().rposition(|&b| b == b'\n') {
+                    Some(cut) => carry = block.split_off(cut + 1),
+                    None => {
+                        carry = block;
+                        continue; // a single line longer than a block: read more
+                    }
+                }
+            }
+            if block.is_empty() {
+                break;
+            }
+            let lines = block.iter().filter(|&&b| b == b'\n').count();
+            if to_workers.send((index, first_line, block)).is_err() {
+                break;
+            }
+            index += 1;
+            first_line += lines;
+            if at_end {
+                break;
+            }
+        }
+        drop(to_workers);
+        Ok(index)
+    });
+    read_result?;
+    let mut ordered: Vec<(usize, Result<T>)> = results.into_iter().collect();
+    ordered.sort_by_key(|(i, _)| *i);
+    ordered.into_iter().map(|(_, r)| r).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_cover_every_line_once_with_right_numbers() {
+        let dir = std::env::temp_dir().join(format!("densify-lines-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("many.txt");
+        // About 3 blocks, no trailing newline on the last line.
+        let n = 700_000;
+        let text: Vec<String> = (1..=n).map(|i| format!("line {i}")).collect();
+        std::fs::write(&path, text.join("\n")).unwrap();
+        let blocks = parse_blocks(&path, |first, text| {
+            Ok(text
+                .lines()
+                .enumerate()
+                .map(|(i, l)| (first + i, l.to_owned()))
+                .collect::<Vec<_>>())
+        })
+        .unwrap();
+        assert!(blocks.len() >= 2);
+        let all: Vec<(usize, String)> = blocks.into_iter().flatten().collect();
+        assert_eq!(all.len(), n);
+        assert!(
+            all.iter()
+                .all(|(number, line)| *line == format!("line {number}"))
+        );
+    }
+}

@@ -8,7 +8,10 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use crate::error::{EvalError, Result};
-use crate::lines::for_each_line;
+use crate::lines::parse_blocks;
+
+/// A query id, its documents and the line number of each.
+type QueryLines = (String, Vec<ScoredDoc>, Vec<u32>);
 
 /// One retrieved document and its score.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,77 +124,120 @@ impl Run {
     /// for one query, or a file without any line is an error naming the file and line.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let mut run = Self::new();
-        // Line numbers of each entry, kept until duplicates are checked.
-        let mut line_numbers: HashMap<String, Vec<u32>> = HashMap::new();
-        for_each_line(path, |number, line| {
-            if line.trim().is_empty() {
-                return Ok(());
-            }
-            let mut fields = line.split_whitespace();
-            let parts: [Option<&str>; 6] = std::array::from_fn(|_| fields.next());
-            let extra = fields.next().is_some();
-            let [
-                Some(query),
-                Some(_),
-                Some(doc),
-                Some(_),
-                Some(score),
-                Some(_),
-            ] = parts
-            else {
-                let found = parts.iter().flatten().count();
-                return Err(EvalError::parse(
-                    path,
-                    number,
-                    format!("expected 6 fields (query-id Q0 doc-id rank score tag), found {found}"),
-                ));
-            };
-            if extra {
-                return Err(EvalError::parse(
-                    path,
-                    number,
-                    format!(
-                        "expected 6 fields (query-id Q0 doc-id rank score tag), found {}",
-                        line.split_whitespace().count()
-                    ),
-                ));
-            }
-            let score: f64 = match score.parse::<f64>() {
-                Ok(s) if s.is_finite() => s,
-                _ => {
+        // Each block gives its lists in first-seen order with the line number of every entry
+        // (for messages); the lines of one query are usually contiguous, so the last list is
+        // checked first.
+        let blocks = parse_blocks(path, |first_line, text| {
+            let mut lists: Vec<QueryLines> = Vec::new();
+            let mut index: HashMap<&str, usize> = HashMap::new();
+            let mut current = usize::MAX;
+            for (offset, line) in text.lines().enumerate() {
+                let number = first_line + offset;
+                let mut fields = line.split_ascii_whitespace();
+                let parts: [Option<&str>; 6] = std::array::from_fn(|_| fields.next());
+                if parts[0].is_none() {
+                    continue; // blank line
+                }
+                let [
+                    Some(query),
+                    Some(_),
+                    Some(doc),
+                    Some(_),
+                    Some(score),
+                    Some(_),
+                ] = parts
+                else {
+                    let found = parts.iter().flatten().count();
                     return Err(EvalError::parse(
                         path,
                         number,
-                        format!("the score (field 5) must be a finite number, found `{score}`"),
+                        format!(
+                            "expected 6 fields (query-id Q0 doc-id rank score tag), found {found}"
+                        ),
+                    ));
+                };
+                if fields.next().is_some() {
+                    let found = line.split_ascii_whitespace().count();
+                    return Err(EvalError::parse(
+                        path,
+                        number,
+                        format!(
+                            "expected 6 fields (query-id Q0 doc-id rank score tag), found {found}"
+                        ),
                     ));
                 }
-            };
-            run.push(query, doc, score);
-            line_numbers.entry_ref_or_insert(query).push(number as u32);
-            Ok(())
+                let score: f64 = match score.parse::<f64>() {
+                    Ok(s) if s.is_finite() => s,
+                    _ => {
+                        return Err(EvalError::parse(
+                            path,
+                            number,
+                            format!("the score (field 5) must be a finite number, found `{score}`"),
+                        ));
+                    }
+                };
+                if current == usize::MAX || lists[current].0 != query {
+                    current = *index.entry(query).or_insert_with(|| {
+                        lists.push((query.to_owned(), Vec::new(), Vec::new()));
+                        lists.len() - 1
+                    });
+                }
+                let (_, docs, numbers) = &mut lists[current];
+                docs.push(ScoredDoc {
+                    doc_id: doc.to_owned(),
+                    score,
+                });
+                numbers.push(number as u32);
+            }
+            Ok(lists)
         })?;
-        if run.is_empty() {
+        // Merge the blocks in file order.
+        let mut lists: Vec<QueryLines> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for block in blocks {
+            for (query, docs, numbers) in block {
+                match index.get(&query) {
+                    Some(&i) => {
+                        lists[i].1.extend(docs);
+                        lists[i].2.extend(numbers);
+                    }
+                    None => {
+                        index.insert(query.clone(), lists.len());
+                        lists.push((query, docs, numbers));
+                    }
+                }
+            }
+        }
+        if lists.is_empty() {
             return Err(EvalError::Empty {
                 path: path.to_path_buf(),
                 what: "run line",
             });
         }
-        for (query, docs) in &run.queries {
-            let numbers = &line_numbers[query];
-            let mut seen: HashMap<&str, u32> = HashMap::with_capacity(docs.len());
-            for (doc, &number) in docs.iter().zip(numbers) {
-                if let Some(first) = seen.insert(doc.doc_id.as_str(), number) {
-                    return Err(EvalError::parse(
-                        path,
-                        number as usize,
-                        format!(
-                            "document `{}` is listed twice for query `{query}` (first on line {first})",
-                            doc.doc_id
-                        ),
-                    ));
-                }
-            }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = lists.len().div_ceil(threads).max(1);
+        let duplicate = std::thread::scope(|scope| {
+            let handles: Vec<_> = lists
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || first_duplicate(part)))
+                .collect();
+            handles
+                .into_iter()
+                .filter_map(|h| h.join().expect("checker panicked"))
+                .min()
+        });
+        if let Some((number, first, doc, query)) = duplicate {
+            return Err(EvalError::parse(
+                path,
+                number as usize,
+                format!(
+                    "document `{doc}` is listed twice for query `{query}` (first on line {first})"
+                ),
+            ));
+        }
+        let mut run = Self::new();
+        for (query, docs, _) in lists {
+            run.queries.insert(query, docs);
         }
         Ok(run)
     }
@@ -217,25 +263,30 @@ impl Run {
     }
 }
 
+/// The earliest repeated document of `lists`: (its line, the first line, doc id, query id).
+fn first_duplicate(lists: &[QueryLines]) -> Option<(u32, u32, String, String)> {
+    let mut seen: HashMap<&str, u32> = HashMap::new();
+    let mut earliest: Option<(u32, u32, String, String)> = None;
+    for (query, docs, numbers) in lists {
+        seen.clear();
+        seen.reserve(docs.len());
+        for (doc, &number) in docs.iter().zip(numbers) {
+            if let Some(first) = seen.insert(doc.doc_id.as_str(), number) {
+                if earliest.as_ref().is_none_or(|e| number < e.0) {
+                    earliest = Some((number, first, doc.doc_id.clone(), query.clone()));
+                }
+                break;
+            }
+        }
+    }
+    earliest
+}
+
 /// Sorts references to `docs` into trec_eval's ranking order.
 pub fn rank(docs: &[ScoredDoc], precision: ScorePrecision) -> Vec<&ScoredDoc> {
     let mut ranked: Vec<&ScoredDoc> = docs.iter().collect();
     ranked.sort_unstable_by(|a, b| trec_order(a, b, precision));
     ranked
-}
-
-/// `HashMap::entry` without allocating a key when the entry already exists.
-trait EntryRef {
-    fn entry_ref_or_insert(&mut self, key: &str) -> &mut Vec<u32>;
-}
-
-impl EntryRef for HashMap<String, Vec<u32>> {
-    fn entry_ref_or_insert(&mut self, key: &str) -> &mut Vec<u32> {
-        if !self.contains_key(key) {
-            self.insert(key.to_owned(), Vec::new());
-        }
-        self.get_mut(key).expect("inserted above")
-    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,29 @@ pub enum Similarity {
     Cosine,
 }
 
+/// Where the per-block top-k is selected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Selection {
+    /// [`Selection::Host`] on CPU devices (flex, ndarray, libtorch CPU), [`Selection::Device`]
+    /// elsewhere (GPUs, where reading each score block back would cost more than it saves).
+    #[default]
+    Auto,
+    /// Read each score block back and select with `select_nth_unstable` on all cores.
+    Host,
+    /// burn's `topk_with_indices` on the device.
+    Device,
+}
+
+impl Selection {
+    fn on_host(self, device: &Device) -> bool {
+        match self {
+            Selection::Host => true,
+            Selection::Device => false,
+            Selection::Auto => format!("{device:?}").contains("(Cpu)"),
+        }
+    }
+}
+
 /// Exact search parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExactSearchConfig {
@@ -35,6 +58,8 @@ pub struct ExactSearchConfig {
     /// Drop a hit whose document id equals the query id (BEIR's `ignore_identical_ids`: fetch
     /// k + 1, drop the self-hit, keep k). Default false.
     pub ignore_identical_ids: bool,
+    /// Where the top-k of each score block is selected. Default [`Selection::Auto`].
+    pub selection: Selection,
 }
 
 impl Default for ExactSearchConfig {
@@ -45,6 +70,7 @@ impl Default for ExactSearchConfig {
             corpus_chunk: 50_000,
             query_batch: 1024,
             ignore_identical_ids: false,
+            selection: Selection::Auto,
         }
     }
 }
@@ -63,42 +89,94 @@ pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
     x / norm
 }
 
+/// One query's running best hits: `(corpus_row, score)`, best first after [`finish`].
+type Hits = Vec<(usize, f32)>;
+
+/// Orders hits by score descending, then row ascending (deterministic among ties).
+fn by_score(a: &(usize, f32), b: &(usize, f32)) -> std::cmp::Ordering {
+    b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
+}
+
+/// Merges one row of a score block (corpus rows from `offset`) into `best`, keeping `k`.
+///
+/// Scores not above the current k-th best are skipped (a later row never wins a tie), and the
+/// candidate list is cut back to `k` whenever it reaches `2k`, so the work is linear in the block.
+fn merge_row(best: &mut Hits, scores: &[f32], offset: usize, k: usize) {
+    let cut = |best: &mut Hits| {
+        best.select_nth_unstable_by(k - 1, by_score);
+        best.truncate(k);
+        best[k - 1].1
+    };
+    let mut threshold = if best.len() >= k {
+        cut(best)
+    } else {
+        f32::NEG_INFINITY
+    };
+    for (i, &s) in scores.iter().enumerate() {
+        if s > threshold || best.len() < k {
+            best.push((offset + i, s));
+            if best.len() >= 2 * k {
+                threshold = cut(best);
+            }
+        }
+    }
+    if best.len() > k {
+        cut(best);
+    }
+}
+
 /// The best `k` corpus rows for every query row, best first.
 ///
 /// # Shapes
 /// - `queries`: `[q, dim]`, `corpus`: `[n, dim]` on the same device;
-/// - returns `q` lists of up to `k` `(corpus_row, score)` pairs.
-pub fn top_k(
-    queries: Tensor<2>,
-    corpus: Tensor<2>,
-    k: usize,
-    similarity: Similarity,
-    corpus_chunk: usize,
-    query_batch: usize,
-) -> Vec<Vec<(usize, f32)>> {
+/// - returns `q` lists of up to `config.k` `(corpus_row, score)` pairs.
+pub fn top_k(queries: Tensor<2>, corpus: Tensor<2>, config: &ExactSearchConfig) -> Vec<Hits> {
     let [q, _] = queries.dims();
     let [n, _] = corpus.dims();
-    let k = k.min(n);
+    let k = config.k.min(n);
     if q == 0 || k == 0 {
         return vec![Vec::new(); q];
     }
-    let (queries, corpus) = match similarity {
+    let on_host = config.selection.on_host(&queries.device());
+    let (queries, corpus) = match config.similarity {
         Similarity::Dot => (queries, corpus),
         Similarity::Cosine => (l2_normalize(queries), l2_normalize(corpus)),
     };
-    let corpus_chunk = corpus_chunk.max(1);
+    let corpus_chunk = config.corpus_chunk.max(1);
+    let query_batch = config.query_batch.max(1);
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
     let mut out = Vec::with_capacity(q);
-    for q_start in (0..q).step_by(query_batch.max(1)) {
-        let q_len = query_batch.max(1).min(q - q_start);
+    for q_start in (0..q).step_by(query_batch) {
+        let q_len = query_batch.min(q - q_start);
         let batch = queries.clone().narrow(0, q_start, q_len);
-        let mut best: Option<(Tensor<2>, Tensor<2, Int>)> = None;
+        let mut host_best: Vec<Hits> = vec![Vec::with_capacity(2 * k); q_len];
+        let mut device_best: Option<(Tensor<2>, Tensor<2, Int>)> = None;
         for c_start in (0..n).step_by(corpus_chunk) {
             let c_len = corpus_chunk.min(n - c_start);
             let chunk = corpus.clone().narrow(0, c_start, c_len);
             let scores = batch.clone().matmul(chunk.transpose());
+            if on_host {
+                let scores: Vec<f32> = scores
+                    .into_data()
+                    .convert::<f32>()
+                    .try_into_vec::<f32>()
+                    .expect("scores are f32");
+                let rows = q_len.div_ceil(threads);
+                std::thread::scope(|scope| {
+                    for (part, best) in scores.chunks(rows * c_len).zip(host_best.chunks_mut(rows))
+                    {
+                        scope.spawn(move || {
+                            for (row, best) in part.chunks(c_len).zip(best) {
+                                merge_row(best, row, c_start, k);
+                            }
+                        });
+                    }
+                });
+                continue;
+            }
             let (values, indices) = scores.topk_with_indices(k.min(c_len), 1);
             let indices = indices.add_scalar(c_start as i64);
-            best = Some(match best {
+            device_best = Some(match device_best {
                 None => (values, indices),
                 Some((best_values, best_indices)) => {
                     let values = Tensor::cat(vec![best_values, values], 1);
@@ -109,19 +187,23 @@ pub fn top_k(
                 }
             });
         }
-        let (values, indices) = best.expect("corpus is not empty");
-        let width = values.dims()[1];
-        let values: Vec<f32> = values.into_data().iter::<f32>().collect();
-        let indices: Vec<i64> = indices.into_data().iter::<i64>().collect();
-        for row in 0..q_len {
-            let span = row * width..(row + 1) * width;
-            out.push(
-                indices[span.clone()]
-                    .iter()
-                    .zip(&values[span])
-                    .map(|(&i, &s)| (i as usize, s))
-                    .collect(),
-            );
+        if let Some((values, indices)) = device_best {
+            let width = values.dims()[1];
+            let values: Vec<f32> = values.into_data().iter::<f32>().collect();
+            let indices: Vec<i64> = indices.into_data().iter::<i64>().collect();
+            for (row, best) in host_best.iter_mut().enumerate() {
+                let span = row * width..(row + 1) * width;
+                best.extend(
+                    indices[span.clone()]
+                        .iter()
+                        .zip(&values[span])
+                        .map(|(&i, &s)| (i as usize, s)),
+                );
+            }
+        }
+        for mut best in host_best {
+            best.sort_unstable_by(by_score);
+            out.push(best);
         }
     }
     out
@@ -141,15 +223,11 @@ pub fn search_embeddings(
         corpus,
         std::path::Path::new("query embeddings"),
     )?;
-    let fetch = config.k + usize::from(config.ignore_identical_ids);
-    let hits = top_k(
-        queries.to_tensor(device),
-        corpus.to_tensor(device),
-        fetch,
-        config.similarity,
-        config.corpus_chunk,
-        config.query_batch,
-    );
+    let fetch = ExactSearchConfig {
+        k: config.k + usize::from(config.ignore_identical_ids),
+        ..config
+    };
+    let hits = top_k(queries.to_tensor(device), corpus.to_tensor(device), &fetch);
     let mut run = Run::new();
     for (query_id, list) in queries.ids().iter().zip(hits) {
         let mut docs: Vec<ScoredDoc> = list
@@ -208,8 +286,22 @@ mod tests {
             )
         };
         let expected = brute_force(&q, &c, 6);
-        for (chunk, batch) in [(37, 5), (10, 2), (4, 1), (1, 3)] {
-            let got = top_k(flat(&q), flat(&c), 6, Similarity::Dot, chunk, batch);
+        for (chunk, batch, selection) in [
+            (37, 5, Selection::Host),
+            (10, 2, Selection::Host),
+            (4, 1, Selection::Device),
+            (1, 3, Selection::Device),
+            (10, 2, Selection::Auto),
+        ] {
+            let config = ExactSearchConfig {
+                k: 6,
+                similarity: Similarity::Dot,
+                corpus_chunk: chunk,
+                query_batch: batch,
+                selection,
+                ..Default::default()
+            };
+            let got = top_k(flat(&q), flat(&c), &config);
             let got: Vec<Vec<usize>> = got
                 .iter()
                 .map(|l| l.iter().map(|p| p.0).collect())
