@@ -8,3 +8,4 @@
 //! `wgpu`, `cuda`. Library code never picks one: it runs on whichever `Device` you pass.
 
 pub use densify_eval as eval;
+pub use densify_loss as loss;

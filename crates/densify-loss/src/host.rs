@@ -1,0 +1,67 @@
+//! Losses computed on the host in f64 with exact hand-derived gradients, attached to the
+//! device graph so autodiff carries them into the model.
+//!
+//! Used where the method needs f64 (the SyCL Wasserstein loss) or where no stable device form
+//! exists (ListMLE's suffix log-sum-exp). The returned tensor's value is the host value exactly,
+//! and its gradient with respect to `scores` is the host gradient: `value + Σ (s − detach(s)) ⊙ G`
+//! (the bracket is exactly zero in value and the identity in gradient).
+
+use burn::tensor::{Tensor, TensorData};
+
+/// The scores as f64, row-major, with their shape.
+pub(crate) fn scores_f64(scores: &Tensor<2>) -> (Vec<f64>, [usize; 2]) {
+    let dims = scores.dims();
+    (
+        scores.clone().detach().into_data().iter::<f64>().collect(),
+        dims,
+    )
+}
+
+/// Per-row values `[batch]` with gradient `grad` (row-major `[batch, columns]`).
+pub(crate) fn attach_rows(scores: &Tensor<2>, values: Vec<f64>, grad: Vec<f64>) -> Tensor<1> {
+    let device = scores.device();
+    let [batch, columns] = scores.dims();
+    let values = Tensor::<1>::from_data(
+        TensorData::new(
+            values.iter().map(|&v| v as f32).collect::<Vec<f32>>(),
+            [batch],
+        ),
+        &device,
+    );
+    let grad = Tensor::<2>::from_data(
+        TensorData::new(
+            grad.iter().map(|&g| g as f32).collect::<Vec<f32>>(),
+            [batch, columns],
+        ),
+        &device,
+    );
+    let zero_with_grad = scores.clone() - scores.clone().detach();
+    values + (zero_with_grad * grad).sum_dim(1).reshape([batch])
+}
+
+/// One batch-level value `[1]` with gradient `grad` (row-major `[batch, columns]`).
+pub(crate) fn attach_total(scores: &Tensor<2>, value: f64, grad: Vec<f64>) -> Tensor<1> {
+    let device = scores.device();
+    let [batch, columns] = scores.dims();
+    let value = Tensor::<1>::from_data(TensorData::new(vec![value as f32], [1]), &device);
+    let grad = Tensor::<2>::from_data(
+        TensorData::new(
+            grad.iter().map(|&g| g as f32).collect::<Vec<f32>>(),
+            [batch, columns],
+        ),
+        &device,
+    );
+    let zero_with_grad = scores.clone() - scores.clone().detach();
+    value + (zero_with_grad * grad).sum()
+}
+
+/// The mask as a row-major vector (all `true` when absent).
+pub(crate) fn mask_vec(
+    mask: &Option<burn::tensor::Tensor<2, burn::tensor::Bool>>,
+    n: usize,
+) -> Vec<bool> {
+    match mask {
+        Some(m) => m.clone().into_data().iter::<bool>().collect(),
+        None => vec![true; n],
+    }
+}

@@ -1,0 +1,48 @@
+//! Listwise distillation from a cross-encoder teacher (paper B: Tamber et al., "Teaching Dense
+//! Retrieval Models to Specialize with Listwise Distillation and LLM Data Augmentation",
+//! arXiv 2502.19712): KL(teacher || student) with τ_t = 0.3 and τ_s = 0.05, plus 0.1 × InfoNCE at
+//! τ = 0.01 whose positive is the top-reranked passage.
+//!
+//! Built as a [`WeightedSum`] of [`KlDistillation`] and [`InfoNce`], not a special case: the
+//! batch carries both the list mask (for KL) and the contrastive candidates (for InfoNCE,
+//! typically every passage of the batch minus [`crate::masking::false_negative_mask`] and
+//! [`crate::masking::duplicate_id_mask`]).
+
+use burn::config::Config;
+
+use crate::info_nce::InfoNceConfig;
+use crate::kl_distillation::KlDistillationConfig;
+use crate::loss::WeightedSum;
+
+/// Configuration of listwise distillation; defaults are paper B's.
+#[derive(Config, Debug)]
+pub struct ListwiseDistillationConfig {
+    /// Teacher temperature of the KL term. Default 0.3.
+    #[config(default = 0.3)]
+    pub teacher_temperature: f64,
+    /// Student temperature of the KL term. Default 0.05.
+    #[config(default = 0.05)]
+    pub student_temperature: f64,
+    /// Weight of the InfoNCE term. Default 0.1.
+    #[config(default = 0.1)]
+    pub contrastive_weight: f64,
+    /// Temperature of the InfoNCE term. Default 0.01.
+    #[config(default = 0.01)]
+    pub contrastive_temperature: f64,
+}
+
+impl ListwiseDistillationConfig {
+    /// Builds `KL + contrastive_weight × InfoNCE`.
+    pub fn init(&self) -> crate::error::Result<WeightedSum> {
+        let kl = KlDistillationConfig::new()
+            .with_teacher_temperature(self.teacher_temperature)
+            .with_student_temperature(self.student_temperature)
+            .init()?;
+        let nce = InfoNceConfig::new()
+            .with_temperature(self.contrastive_temperature)
+            .init()?;
+        Ok(WeightedSum::new()
+            .with(1.0, kl)
+            .with(self.contrastive_weight, nce))
+    }
+}

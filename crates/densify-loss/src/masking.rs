@@ -1,0 +1,124 @@
+//! Masked softmax and the masks the recipes build: own-list blocks for in-batch negatives,
+//! likely false negatives by teacher score, and duplicate document ids.
+
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+
+/// A finite stand-in for -infinity: masked logits get it, so softmax gives them probability 0
+/// without producing NaN in `0 * log 0` terms or their gradients.
+pub const MASKED_LOGIT: f32 = -1e30;
+
+/// `log_softmax` over the valid (`true`) columns of each row; masked columns get a very
+/// negative finite value (their probability is 0).
+///
+/// # Shapes
+/// - `logits`, `valid`: `[batch, columns]` -> `[batch, columns]`
+pub fn masked_log_softmax(logits: Tensor<2>, valid: Tensor<2, Bool>) -> Tensor<2> {
+    log_softmax(logits.mask_fill(valid.bool_not(), MASKED_LOGIT), 1)
+}
+
+/// For in-batch layouts: row `b` is `true` on columns `b * list .. (b + 1) * list`, the query's
+/// own list among all `batch * list` passages of the batch.
+///
+/// # Shapes
+/// - returns `[batch, batch * list]`
+pub fn own_list_mask(batch: usize, list: usize, device: &Device) -> Tensor<2, Bool> {
+    let values: Vec<bool> = (0..batch)
+        .flat_map(|b| (0..batch * list).map(move |c| c / list == b))
+        .collect();
+    Tensor::from_data(TensorData::new(values, [batch, batch * list]), device)
+}
+
+/// Likely false negatives (paper B): `true` where the teacher score exceeds `ratio` times the
+/// row's top teacher score, except at the positive. Use as exclusions from the candidates.
+///
+/// # Shapes
+/// - `teacher`: `[batch, columns]`, `positive`: `[batch]` -> `[batch, columns]`
+pub fn false_negative_mask(
+    teacher: Tensor<2>,
+    positive: Tensor<1, Int>,
+    ratio: f64,
+) -> Tensor<2, Bool> {
+    let [batch, columns] = teacher.dims();
+    let top = teacher.clone().max_dim(1);
+    let likely = teacher.greater(top.mul_scalar(ratio).expand([batch, columns]));
+    likely.bool_and(positive_mask(positive, columns).bool_not())
+}
+
+/// `true` at each row's positive column.
+///
+/// # Shapes
+/// - `positive`: `[batch]` -> `[batch, columns]`
+pub fn positive_mask(positive: Tensor<1, Int>, columns: usize) -> Tensor<2, Bool> {
+    positive.one_hot::<2>(columns).equal_elem(1)
+}
+
+/// Duplicate document ids (host-side, from the ids of every column): `true` where a column holds
+/// the same document as the row's positive, or repeats a document already seen earlier in the
+/// row. Use as exclusions from the candidates.
+///
+/// # Shapes
+/// - `ids`: `batch` rows of `columns` ids; `positive`: one column per row -> `[batch, columns]`
+pub fn duplicate_id_mask<T: PartialEq + std::hash::Hash + Eq>(
+    ids: &[Vec<T>],
+    positive: &[usize],
+    device: &Device,
+) -> Tensor<2, Bool> {
+    let columns = ids.first().map_or(0, Vec::len);
+    let mut values = Vec::with_capacity(ids.len() * columns);
+    for (row, &p) in ids.iter().zip(positive) {
+        assert_eq!(
+            row.len(),
+            columns,
+            "every row of ids needs {columns} columns"
+        );
+        let mut seen = std::collections::HashSet::new();
+        for (c, id) in row.iter().enumerate() {
+            let repeat = !seen.insert(id);
+            values.push(c != p && (repeat || *id == row[p]));
+        }
+    }
+    Tensor::from_data(TensorData::new(values, [ids.len(), columns]), device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bools(t: Tensor<2, Bool>) -> Vec<bool> {
+        t.into_data().iter::<bool>().collect()
+    }
+
+    #[test]
+    fn masks_have_the_documented_layout() {
+        let device = Device::flex();
+        assert_eq!(
+            bools(own_list_mask(2, 2, &device)),
+            [true, true, false, false, false, false, true, true]
+        );
+        let teacher = Tensor::<2>::from_data([[1.0, 0.7, 0.5, 0.61]], &device);
+        let positive = Tensor::<1, Int>::from_data([0], &device);
+        assert_eq!(
+            bools(false_negative_mask(teacher, positive, 0.6)),
+            [false, true, false, true]
+        );
+        let ids = vec![vec!["a", "b", "a", "c", "b"]];
+        assert_eq!(
+            bools(duplicate_id_mask(&ids, &[0], &device)),
+            [false, false, true, false, true]
+        );
+    }
+
+    #[test]
+    fn masked_log_softmax_ignores_masked_columns() {
+        let device = Device::flex();
+        let logits = Tensor::<2>::from_data([[0.0, 0.0, 100.0]], &device);
+        let valid = Tensor::<2, Bool>::from_data([[true, true, false]], &device);
+        let out: Vec<f32> = masked_log_softmax(logits, valid)
+            .into_data()
+            .iter::<f32>()
+            .collect();
+        assert!((out[0] - 0.5f32.ln()).abs() < 1e-6 && (out[1] - 0.5f32.ln()).abs() < 1e-6);
+        assert!(out[2] < -1e29);
+    }
+}
