@@ -106,13 +106,13 @@ impl RankingLoss for ListMle {
         let mask = mask_vec(&batch.mask, rows * columns);
         let mut values = vec![0.0; rows];
         let mut grad = vec![0.0; rows * columns];
-        for b in 0..rows {
+        for (b, value) in values.iter_mut().enumerate() {
             let at = |c: usize| b * columns + c;
             let mut order: Vec<usize> = (0..columns).filter(|&c| mask[at(c)]).collect();
             order.sort_by(|&i, &j| labels[at(j)].total_cmp(&labels[at(i)]).then(i.cmp(&j)));
             let x: Vec<f64> = order.iter().map(|&c| scores[at(c)]).collect();
-            let (value, g) = ordered_loss(&x, &position_weights(x.len(), self.position_aware));
-            values[b] = value;
+            let (row_value, g) = ordered_loss(&x, &position_weights(x.len(), self.position_aware));
+            *value = row_value;
             for (&c, g) in order.iter().zip(g) {
                 grad[at(c)] = g;
             }
