@@ -9,3 +9,4 @@
 
 pub use densify_eval as eval;
 pub use densify_loss as loss;
+pub use densify_noise as noise;

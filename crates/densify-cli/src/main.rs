@@ -13,6 +13,7 @@ use densify_eval::embeddings::Embeddings;
 use densify_eval::fusion::{RrfConfig, reciprocal_rank_fusion};
 use densify_eval::search::{ExactSearchConfig, Similarity, search_embeddings};
 use densify_eval::{Averaging, EvalConfig, Measure, Qrels, Run, ScorePrecision, evaluate};
+use densify_noise::{NoiseOp, WordVocab, noisy_queries};
 
 /// Train and evaluate dense retrievers and rerankers.
 #[derive(Parser)]
@@ -32,6 +33,31 @@ enum Command {
     Search(SearchArgs),
     /// Fuse several TREC runs with reciprocal rank fusion.
     Fuse(FuseArgs),
+    /// Write word-level noisy copies of a split's queries (robustness evaluation).
+    NoiseQueries(NoiseQueriesArgs),
+}
+
+#[derive(clap::Args)]
+struct NoiseQueriesArgs {
+    /// A BEIR dataset name or folder.
+    #[arg(long)]
+    dataset: String,
+    /// The qrels split whose queries are noised.
+    #[arg(long, default_value = "test")]
+    split: String,
+    /// The noise operator as JSON, e.g. '{"type": "delete", "p": 0.1}' (types: identity,
+    /// shuffle, delete, mask, replace, sequential, sequence).
+    #[arg(long)]
+    op: String,
+    /// Seed of the random streams (query i uses stream i).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// The string `mask` writes.
+    #[arg(long, default_value = "[MASK]")]
+    mask_token: String,
+    /// Where to write the noisy queries (BEIR queries.jsonl).
+    #[arg(long)]
+    output: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -88,6 +114,10 @@ struct Bm25Args {
     /// Evaluate the run on the split's qrels (nDCG@10, Recall@100, MAP, MRR) afterwards.
     #[arg(long)]
     evaluate: bool,
+    /// Search these queries (a BEIR queries.jsonl, e.g. from `densify noise-queries`) instead
+    /// of the dataset's own; only those judged in the split are used.
+    #[arg(long)]
+    queries: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -149,6 +179,7 @@ fn main() -> ExitCode {
         Command::Bm25(args) => run_bm25(args),
         Command::Search(args) => run_search(args),
         Command::Fuse(args) => run_fuse(args),
+        Command::NoiseQueries(args) => run_noise_queries(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -230,7 +261,13 @@ fn run_bm25(args: Bm25Args) -> CliResult {
         },
     );
     bar.set_message("searching");
-    let (queries, qrels) = dataset.split_queries(&args.split)?;
+    let (mut queries, qrels) = dataset.split_queries(&args.split)?;
+    if let Some(path) = &args.queries {
+        queries = densify_eval::beir::read_queries(path)?
+            .into_iter()
+            .filter(|q| qrels.query(&q.id).is_some())
+            .collect();
+    }
     let pairs: Vec<(&str, &str)> = queries
         .iter()
         .map(|q| (q.id.as_str(), q.text.as_str()))
@@ -304,5 +341,39 @@ fn run_fuse(args: FuseArgs) -> CliResult {
         },
     );
     fused.write_trec(&args.output, "densify-rrf")?;
+    Ok(())
+}
+
+fn run_noise_queries(args: NoiseQueriesArgs) -> CliResult {
+    let op: NoiseOp = serde_json::from_str(&args.op).map_err(|e| format!("--op: {e}"))?;
+    op.validate().map_err(|e| format!("--op: {e}"))?;
+    let dataset = Dataset::find(&args.dataset)?;
+    let (queries, _) = dataset.split_queries(&args.split)?;
+    let vocab = WordVocab {
+        mask_token: args.mask_token,
+        words: Vec::new(),
+    };
+    let noisy = noisy_queries(
+        queries.iter().map(|q| (q.id.as_str(), q.text.as_str())),
+        &op,
+        args.seed,
+        &vocab,
+    );
+    let written: Vec<densify_eval::beir::Query> = noisy
+        .into_iter()
+        .map(|(id, text)| densify_eval::beir::Query {
+            id,
+            text,
+            metadata: None,
+        })
+        .collect();
+    densify_eval::beir::write_queries(&args.output, &written)?;
+    eprintln!(
+        "{} noisy {} queries ({}) -> {}",
+        written.len(),
+        args.split,
+        op.name(),
+        args.output.display()
+    );
     Ok(())
 }

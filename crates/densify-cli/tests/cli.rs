@@ -221,3 +221,64 @@ fn search_rejects_mismatched_dimensions_and_unknown_devices() {
             .starts_with("q Q0 b 1 1 densify-exact")
     );
 }
+
+#[test]
+fn noisy_queries_feed_bm25_for_robustness_evaluation() {
+    let dir = std::env::temp_dir().join(format!("densify-cli-noise-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ndcg = |queries: Option<&Path>| -> String {
+        let run = dir.join("run.trec");
+        let mut args = vec![
+            "bm25",
+            "--dataset",
+            "nq-utd",
+            "--output",
+            run.to_str().unwrap(),
+            "--evaluate",
+        ];
+        if let Some(q) = queries {
+            args.extend(["--queries", q.to_str().unwrap()]);
+        }
+        let out = densify(&args);
+        assert!(out.status.success(), "{}", text(&out).1);
+        text(&out)
+            .0
+            .lines()
+            .find(|l| l.starts_with("ndcg_cut_10"))
+            .unwrap()
+            .to_owned()
+    };
+    let plain = ndcg(None);
+    let noisy = dir.join("noisy.jsonl");
+    for (op, same) in [
+        (r#"{"type": "identity"}"#, true),
+        (r#"{"type": "shuffle", "p": 0.5}"#, true),
+        (r#"{"type": "delete", "p": 0.5}"#, false),
+    ] {
+        let out = densify(&[
+            "noise-queries",
+            "--dataset",
+            "nq-utd",
+            "--op",
+            op,
+            "--seed",
+            "3",
+            "--output",
+            noisy.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out).1);
+        // BM25 is a bag of words: shuffling changes nothing, deleting half the words does.
+        assert_eq!(ndcg(Some(&noisy)) == plain, same, "{op}");
+    }
+    let out = densify(&[
+        "noise-queries",
+        "--dataset",
+        "nq-utd",
+        "--op",
+        r#"{"type": "mask", "p": 2}"#,
+        "--output",
+        "/tmp/x",
+    ]);
+    assert!(!out.status.success());
+    assert!(text(&out).1.contains("`p` must be in [0, 1], got 2"));
+}

@@ -201,6 +201,25 @@ pub fn read_queries(path: impl AsRef<Path>) -> Result<Vec<Query>> {
     Ok(queries)
 }
 
+/// Writes queries as BEIR `queries.jsonl` (`_id`, `text`, and `metadata` when present).
+pub fn write_queries(path: impl AsRef<Path>, queries: &[Query]) -> Result<()> {
+    use std::io::Write;
+    let path = path.as_ref();
+    let file = std::fs::File::create(path).map_err(|e| EvalError::io(path, e))?;
+    let mut out = std::io::BufWriter::new(file);
+    for q in queries {
+        let mut record = serde_json::Map::new();
+        record.insert("_id".into(), q.id.clone().into());
+        record.insert("text".into(), q.text.clone().into());
+        if let Some(m) = &q.metadata {
+            record.insert("metadata".into(), m.clone());
+        }
+        writeln!(out, "{}", serde_json::Value::Object(record))
+            .map_err(|e| EvalError::io(path, e))?;
+    }
+    out.flush().map_err(|e| EvalError::io(path, e))
+}
+
 /// The folders searched for a named dataset, in order: `$DENSIFY_DATA`, `./data`,
 /// `../shared/data`.
 pub fn dataset_search_path() -> Vec<PathBuf> {
