@@ -17,4 +17,10 @@ $TIME "$VENV/bin/python" scripts/bench_reference.py eval "$DIR"
 echo "== exact search: 100,000 x 384 corpus, 1,000 queries, top 100, cosine =="
 $TIME "$CARGO_TARGET_DIR/release/examples/bench_search" flex
 $TIME "$VENV/bin/python" scripts/bench_reference.py search
+echo "== losses (forward + backward) and noise =="
+$TIME "$CARGO_TARGET_DIR/release/examples/bench_loss"
+TORCH=$CACHE/venv-torch
+[ -x "$TORCH/bin/python" ] || python3 -m venv "$TORCH"
+"$TORCH/bin/pip" install -q torch==2.9.0 numpy scipy
+OMP_NUM_THREADS=2 "$TORCH/bin/python" scripts/loss_reference.py bench
 rm -rf "$DIR"
