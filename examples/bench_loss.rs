@@ -27,7 +27,9 @@ fn losses() -> Vec<Box<dyn RankingLoss>> {
 }
 
 fn random(rng: &mut ChaCha8Rng, n: usize, scale: f32) -> Vec<f32> {
-    (0..n).map(|_| (rng.random::<f32>() - 0.5) * scale).collect()
+    (0..n)
+        .map(|_| (rng.random::<f32>() - 0.5) * scale)
+        .collect()
 }
 
 fn main() {
@@ -40,13 +42,27 @@ fn main() {
         let teacher = random(&mut rng, n, 4.0);
         let labels: Vec<f32> = (0..n).map(|_| rng.random_range(0..4) as f32).collect();
         for loss in losses() {
-            let repeats = if loss.name() == "rank_net" && columns > 1000 { 1 } else { 5 };
+            let repeats = if loss.name() == "rank_net" && columns > 1000 {
+                1
+            } else {
+                5
+            };
             let mut best = f64::INFINITY;
             for _ in 0..repeats {
-                let s = Tensor::<2>::from_data(TensorData::new(scores.clone(), [rows, columns]), &device).require_grad();
+                let s = Tensor::<2>::from_data(
+                    TensorData::new(scores.clone(), [rows, columns]),
+                    &device,
+                )
+                .require_grad();
                 let batch = ScoredLists::new(s.clone())
-                    .with_teacher(Tensor::from_data(TensorData::new(teacher.clone(), [rows, columns]), &device))
-                    .with_labels(Tensor::from_data(TensorData::new(labels.clone(), [rows, columns]), &device))
+                    .with_teacher(Tensor::from_data(
+                        TensorData::new(teacher.clone(), [rows, columns]),
+                        &device,
+                    ))
+                    .with_labels(Tensor::from_data(
+                        TensorData::new(labels.clone(), [rows, columns]),
+                        &device,
+                    ))
                     .with_positive(Tensor::<1, Int>::zeros([rows], &device));
                 let start = Instant::now();
                 let grads = loss.forward(&batch, Reduction::Mean).backward();
@@ -54,7 +70,11 @@ fn main() {
                 best = best.min(start.elapsed().as_secs_f64());
                 assert_eq!(g.num_elements(), n);
             }
-            println!("{:<18} [{rows}, {columns}]  {:9.2} ms", loss.name(), best * 1e3);
+            println!(
+                "{:<18} [{rows}, {columns}]  {:9.2} ms",
+                loss.name(),
+                best * 1e3
+            );
         }
     }
 
@@ -68,7 +88,10 @@ fn main() {
         })
         .collect();
     let tokens: usize = sequences.iter().map(Vec::len).sum();
-    println!("densify-noise, {} sequences of 128 tokens, p = 0.1", sequences.len());
+    println!(
+        "densify-noise, {} sequences of 128 tokens, p = 0.1",
+        sequences.len()
+    );
     for op in [
         NoiseOp::Shuffle { p: 0.1 },
         NoiseOp::Delete { p: 0.1 },
@@ -79,9 +102,15 @@ fn main() {
         let start = Instant::now();
         let mut kept = 0;
         for (i, s) in sequences.iter().enumerate() {
-            kept += op.apply_tokens(s, &vocab, &mut NoiseRng::new(1, i as u64)).len();
+            kept += op
+                .apply_tokens(s, &vocab, &mut NoiseRng::new(1, i as u64))
+                .len();
         }
         let seconds = start.elapsed().as_secs_f64();
-        println!("{:<12} {:6.1} M tokens/s (one core; {kept} tokens out)", op.name(), tokens as f64 / seconds / 1e6);
+        println!(
+            "{:<12} {:6.1} M tokens/s (one core; {kept} tokens out)",
+            op.name(),
+            tokens as f64 / seconds / 1e6
+        );
     }
 }

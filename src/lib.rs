@@ -9,4 +9,5 @@
 
 pub use densify_eval as eval;
 pub use densify_loss as loss;
+pub use densify_model as model;
 pub use densify_noise as noise;

@@ -1,0 +1,312 @@
+//! The BERT encoder: embeddings, post-LayerNorm transformer layers, optional pooler.
+//!
+//! Field names mirror the Hugging Face checkpoint keys (`embeddings.word_embeddings`,
+//! `encoder.layer.N.attention.self.query`, ...), except where Rust needs otherwise; the few
+//! renames are the table in [`crate::weights`]. Dropout is active only on autodiff devices
+//! (training); inference is deterministic.
+//!
+//! Reference: Devlin et al., "BERT: Pre-training of Deep Bidirectional Transformers for Language
+//! Understanding", NAACL 2019; layer layout of `transformers`' `modeling_bert.py`.
+
+use burn::module::Module;
+use burn::nn::{
+    Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear,
+    LinearConfig,
+};
+use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax, tanh};
+use burn::tensor::{Device, Int, Tensor};
+
+use crate::config::BertConfig;
+
+/// Word, position and token-type embeddings, summed, then LayerNorm and dropout.
+#[derive(Module, Debug)]
+pub struct BertEmbeddings {
+    /// `[vocab_size, hidden]`.
+    pub word_embeddings: Embedding,
+    /// `[max_positions, hidden]`.
+    pub position_embeddings: Embedding,
+    /// `[type_vocab_size, hidden]`.
+    pub token_type_embeddings: Embedding,
+    /// Checkpoint key `LayerNorm`.
+    pub layer_norm: LayerNorm,
+    dropout: Dropout,
+}
+
+impl BertEmbeddings {
+    fn new(c: &BertConfig, device: &Device) -> Self {
+        Self {
+            word_embeddings: EmbeddingConfig::new(c.vocab_size, c.hidden_size).init(device),
+            position_embeddings: EmbeddingConfig::new(c.max_position_embeddings, c.hidden_size)
+                .init(device),
+            token_type_embeddings: EmbeddingConfig::new(c.type_vocab_size, c.hidden_size)
+                .init(device),
+            layer_norm: LayerNormConfig::new(c.hidden_size)
+                .with_epsilon(c.layer_norm_eps)
+                .init(device),
+            dropout: DropoutConfig::new(c.hidden_dropout_prob).init(),
+        }
+    }
+
+    /// # Shapes
+    /// - `input_ids`, `token_type_ids`: `[batch, seq]` -> `[batch, seq, hidden]`
+    pub fn forward(&self, input_ids: Tensor<2, Int>, token_type_ids: Tensor<2, Int>) -> Tensor<3> {
+        let [batch, seq] = input_ids.dims();
+        let positions = Tensor::<1, Int>::arange(0..seq as i64, &input_ids.device())
+            .unsqueeze::<2>()
+            .expand([batch, seq]);
+        let x = self.word_embeddings.forward(input_ids)
+            + self.position_embeddings.forward(positions)
+            + self.token_type_embeddings.forward(token_type_ids);
+        self.dropout.forward(self.layer_norm.forward(x))
+    }
+}
+
+/// Multi-head self-attention projections (checkpoint key `attention.self`).
+#[derive(Module, Debug)]
+pub struct BertSelfAttention {
+    /// Query projection.
+    pub query: Linear,
+    /// Key projection.
+    pub key: Linear,
+    /// Value projection.
+    pub value: Linear,
+    dropout: Dropout,
+    #[module(skip)]
+    heads: usize,
+}
+
+impl BertSelfAttention {
+    /// # Shapes
+    /// - `x`: `[batch, seq, hidden]`, `mask_bias`: `[batch, 1, 1, seq]` (0 or a large negative)
+    ///   -> `[batch, seq, hidden]`
+    pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
+        let [batch, seq, hidden] = x.dims();
+        let head_dim = hidden / self.heads;
+        let split = |t: Tensor<3>| {
+            t.reshape([batch, seq, self.heads, head_dim])
+                .swap_dims(1, 2)
+        };
+        let q = split(self.query.forward(x.clone()));
+        let k = split(self.key.forward(x.clone()));
+        let v = split(self.value.forward(x));
+        let scores = q
+            .matmul(k.swap_dims(2, 3))
+            .div_scalar((head_dim as f64).sqrt())
+            + mask_bias;
+        let probs = self.dropout.forward(softmax(scores, 3));
+        probs
+            .matmul(v)
+            .swap_dims(1, 2)
+            .reshape([batch, seq, hidden])
+    }
+}
+
+/// Dense projection, dropout, residual and LayerNorm (checkpoint keys `attention.output` and
+/// `output`).
+#[derive(Module, Debug)]
+pub struct BertResidual {
+    /// The projection.
+    pub dense: Linear,
+    /// Checkpoint key `LayerNorm`.
+    pub layer_norm: LayerNorm,
+    dropout: Dropout,
+}
+
+impl BertResidual {
+    fn new(input: usize, c: &BertConfig, device: &Device) -> Self {
+        Self {
+            dense: LinearConfig::new(input, c.hidden_size).init(device),
+            layer_norm: LayerNormConfig::new(c.hidden_size)
+                .with_epsilon(c.layer_norm_eps)
+                .init(device),
+            dropout: DropoutConfig::new(c.hidden_dropout_prob).init(),
+        }
+    }
+
+    /// `LayerNorm(dropout(dense(x)) + residual)`.
+    pub fn forward(&self, x: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
+        self.layer_norm
+            .forward(self.dropout.forward(self.dense.forward(x)) + residual)
+    }
+}
+
+/// Self-attention with its output block (checkpoint key `attention`).
+#[derive(Module, Debug)]
+pub struct BertAttention {
+    /// Checkpoint key `self`.
+    pub self_attention: BertSelfAttention,
+    /// Checkpoint key `output`.
+    pub output: BertResidual,
+}
+
+/// The feed-forward expansion (checkpoint key `intermediate`).
+#[derive(Module, Debug)]
+pub struct BertIntermediate {
+    /// `hidden -> intermediate`.
+    pub dense: Linear,
+    #[module(skip)]
+    activation: Activation,
+}
+
+/// Feed-forward activations of BERT checkpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Activation {
+    /// Exact (erf) GELU: `hidden_act = "gelu"`.
+    #[default]
+    Gelu,
+    /// Tanh-approximated GELU: `gelu_new`, `gelu_pytorch_tanh`.
+    GeluTanh,
+    /// ReLU.
+    Relu,
+}
+
+impl Activation {
+    fn from_name(name: &str) -> Self {
+        match name {
+            "gelu_new" | "gelu_pytorch_tanh" => Self::GeluTanh,
+            "relu" => Self::Relu,
+            _ => Self::Gelu,
+        }
+    }
+
+    fn apply(self, x: Tensor<3>) -> Tensor<3> {
+        match self {
+            Self::Gelu => gelu(x),
+            Self::GeluTanh => gelu_approximate(x),
+            Self::Relu => relu(x),
+        }
+    }
+}
+
+/// One transformer layer (checkpoint key `encoder.layer.N`).
+#[derive(Module, Debug)]
+pub struct BertLayer {
+    /// Self-attention block.
+    pub attention: BertAttention,
+    /// Feed-forward expansion.
+    pub intermediate: BertIntermediate,
+    /// Feed-forward output block.
+    pub output: BertResidual,
+}
+
+impl BertLayer {
+    fn new(c: &BertConfig, device: &Device) -> Self {
+        let linear = |i, o| LinearConfig::new(i, o).init(device);
+        Self {
+            attention: BertAttention {
+                self_attention: BertSelfAttention {
+                    query: linear(c.hidden_size, c.hidden_size),
+                    key: linear(c.hidden_size, c.hidden_size),
+                    value: linear(c.hidden_size, c.hidden_size),
+                    dropout: DropoutConfig::new(c.attention_probs_dropout_prob).init(),
+                    heads: c.num_attention_heads,
+                },
+                output: BertResidual::new(c.hidden_size, c, device),
+            },
+            intermediate: BertIntermediate {
+                dense: linear(c.hidden_size, c.intermediate_size),
+                activation: Activation::from_name(&c.hidden_act),
+            },
+            output: BertResidual::new(c.intermediate_size, c, device),
+        }
+    }
+
+    /// # Shapes
+    /// - `x`: `[batch, seq, hidden]`, `mask_bias`: `[batch, 1, 1, seq]` -> `[batch, seq, hidden]`
+    pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
+        let attended = self.attention.output.forward(
+            self.attention.self_attention.forward(x.clone(), mask_bias),
+            x,
+        );
+        let expanded = self
+            .intermediate
+            .activation
+            .apply(self.intermediate.dense.forward(attended.clone()));
+        self.output.forward(expanded, attended)
+    }
+}
+
+/// The layer stack (checkpoint key `encoder`).
+#[derive(Module, Debug)]
+pub struct BertEncoder {
+    /// Checkpoint keys `encoder.layer.N`.
+    pub layer: Vec<BertLayer>,
+}
+
+/// `tanh(dense(h_[CLS]))` (checkpoint key `pooler`), used by classification heads.
+#[derive(Module, Debug)]
+pub struct BertPooler {
+    /// `hidden -> hidden`.
+    pub dense: Linear,
+}
+
+impl BertPooler {
+    /// # Shapes
+    /// - `hidden`: `[batch, seq, hidden]` -> `[batch, hidden]`
+    pub fn forward(&self, hidden: Tensor<3>) -> Tensor<2> {
+        let [batch, _, width] = hidden.dims();
+        tanh(
+            self.dense
+                .forward(hidden.narrow(1, 0, 1).reshape([batch, width])),
+        )
+    }
+}
+
+/// A BERT model: embeddings, encoder and (for classification heads) the pooler.
+#[derive(Module, Debug)]
+pub struct BertModel {
+    /// Embeddings.
+    pub embeddings: BertEmbeddings,
+    /// Transformer layers.
+    pub encoder: BertEncoder,
+    /// The pooler; `None` for bi-encoders, which do not use it.
+    pub pooler: Option<BertPooler>,
+}
+
+/// The additive attention bias: 0 where `attention_mask` is 1, `f32::MIN` where it is 0
+/// (as `transformers` builds its extended attention mask).
+///
+/// # Shapes
+/// - `attention_mask`: `[batch, seq]` -> `[batch, 1, 1, seq]`
+pub fn attention_bias(attention_mask: Tensor<2, Int>) -> Tensor<4> {
+    let [batch, seq] = attention_mask.dims();
+    let padded = attention_mask.equal_elem(0);
+    Tensor::<2>::zeros([batch, seq], &padded.device())
+        .mask_fill(padded, f32::MIN)
+        .reshape([batch, 1, 1, seq])
+}
+
+impl BertModel {
+    /// A randomly initialised model (`with_pooler` for classification heads).
+    pub fn new(config: &BertConfig, with_pooler: bool, device: &Device) -> Self {
+        Self {
+            embeddings: BertEmbeddings::new(config, device),
+            encoder: BertEncoder {
+                layer: (0..config.num_hidden_layers)
+                    .map(|_| BertLayer::new(config, device))
+                    .collect(),
+            },
+            pooler: with_pooler.then(|| BertPooler {
+                dense: LinearConfig::new(config.hidden_size, config.hidden_size).init(device),
+            }),
+        }
+    }
+
+    /// Token states of the last layer.
+    ///
+    /// # Shapes
+    /// - `input_ids`, `token_type_ids`, `attention_mask`: `[batch, seq]` -> `[batch, seq, hidden]`
+    pub fn forward(
+        &self,
+        input_ids: Tensor<2, Int>,
+        token_type_ids: Tensor<2, Int>,
+        attention_mask: Tensor<2, Int>,
+    ) -> Tensor<3> {
+        let bias = attention_bias(attention_mask);
+        let mut x = self.embeddings.forward(input_ids, token_type_ids);
+        for layer in &self.encoder.layer {
+            x = layer.forward(x, bias.clone());
+        }
+        x
+    }
+}

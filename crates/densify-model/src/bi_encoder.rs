@@ -1,0 +1,429 @@
+//! Bi-encoders: a BERT encoder (shared, or one per side) with pooling, producing text embeddings
+//! and `[batch, list]` score tensors for the loss crate.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::bert::BertModel;
+use crate::config::BertConfig;
+use crate::error::{ModelError, Result};
+use crate::pooling::{Pooling, SentenceTransformerSettings, l2_normalize, pool};
+use crate::tokenize::{TextTokenizer, TokenBatch, length_sorted_batches};
+use crate::weights;
+
+/// Which side of retrieval a text is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// A query.
+    Query,
+    /// A passage (document).
+    Passage,
+}
+
+/// How query and passage embeddings are compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Similarity {
+    /// Dot product.
+    Dot,
+    /// Cosine similarity.
+    #[default]
+    Cosine,
+}
+
+/// The trainable part of a bi-encoder.
+#[derive(Module, Debug)]
+pub struct BiEncoderModel {
+    /// Encodes queries (and passages when `passage_encoder` is `None`).
+    pub query_encoder: BertModel,
+    /// A separate passage tower, or `None` for a shared encoder.
+    pub passage_encoder: Option<BertModel>,
+    #[module(skip)]
+    pooling: Pooling,
+    #[module(skip)]
+    normalize: bool,
+}
+
+impl BiEncoderModel {
+    /// Text embeddings of a tokenised batch.
+    ///
+    /// # Shapes
+    /// - `batch`: `[batch, seq]` token tensors -> `[batch, hidden]`
+    pub fn embed(&self, batch: &TokenBatch, side: Side) -> Tensor<2> {
+        let encoder = match (side, &self.passage_encoder) {
+            (Side::Passage, Some(p)) => p,
+            _ => &self.query_encoder,
+        };
+        let hidden = encoder.forward(
+            batch.input_ids.clone(),
+            batch.token_type_ids.clone(),
+            batch.attention_mask.clone(),
+        );
+        let pooled = pool(hidden, batch.attention_mask.clone(), self.pooling);
+        if self.normalize {
+            l2_normalize(pooled)
+        } else {
+            pooled
+        }
+    }
+}
+
+/// Scores each query against its own list of passages.
+///
+/// # Shapes
+/// - `queries`: `[batch, dim]`, `passages`: `[batch * list, dim]` (query b's list is rows
+///   `b * list .. (b + 1) * list`) -> `[batch, list]`
+pub fn list_scores(queries: Tensor<2>, passages: Tensor<2>, similarity: Similarity) -> Tensor<2> {
+    let [batch, dim] = queries.dims();
+    let [rows, _] = passages.dims();
+    let list = rows / batch;
+    let (q, p) = normalize_for(similarity, queries, passages);
+    (p.reshape([batch, list, dim]) * q.reshape([batch, 1, dim]).expand([batch, list, dim]))
+        .sum_dim(2)
+        .reshape([batch, list])
+}
+
+/// Scores each query against every passage of the batch (in-batch negatives).
+///
+/// # Shapes
+/// - `queries`: `[batch, dim]`, `passages`: `[n, dim]` -> `[batch, n]`
+pub fn in_batch_scores(
+    queries: Tensor<2>,
+    passages: Tensor<2>,
+    similarity: Similarity,
+) -> Tensor<2> {
+    let (q, p) = normalize_for(similarity, queries, passages);
+    q.matmul(p.transpose())
+}
+
+fn normalize_for(similarity: Similarity, q: Tensor<2>, p: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+    match similarity {
+        Similarity::Dot => (q, p),
+        Similarity::Cosine => (l2_normalize(q), l2_normalize(p)),
+    }
+}
+
+/// Settings of a bi-encoder beyond its weights. Defaults come from the sentence-transformers
+/// files of the model folder when present.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BiEncoderSettings {
+    /// Pooling. Default: `1_Pooling/config.json`, else mean.
+    pub pooling: Pooling,
+    /// L2-normalise embeddings. Default: a `Normalize` module in `modules.json`.
+    pub normalize: bool,
+    /// Similarity for scores. Default cosine.
+    pub similarity: Similarity,
+    /// Text put before every query (e5: `"query: "`; bge: its instruction). Default: the
+    /// `query` prompt of `config_sentence_transformers.json`, else empty.
+    pub query_prefix: String,
+    /// Text put before every passage (e5: `"passage: "`). Default: the `passage`/`document`
+    /// prompt, else empty.
+    pub passage_prefix: String,
+    /// Max query length in tokens. Default: `max_seq_length`, else 512.
+    pub query_max_length: usize,
+    /// Max passage length in tokens. Default: `max_seq_length`, else 512.
+    pub passage_max_length: usize,
+}
+
+/// A bi-encoder ready to embed text: model, tokenizers and settings.
+#[derive(Debug)]
+pub struct BiEncoder {
+    /// The trainable model.
+    pub model: BiEncoderModel,
+    /// The BERT configuration.
+    pub config: BertConfig,
+    /// Settings.
+    pub settings: BiEncoderSettings,
+    query_tokenizer: TextTokenizer,
+    passage_tokenizer: TextTokenizer,
+    source: PathBuf,
+}
+
+/// Errors unless `dir/file` exists.
+pub(crate) fn require(dir: &Path, file: &'static str, hint: &'static str) -> Result<PathBuf> {
+    let path = dir.join(file);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(ModelError::MissingFile {
+            dir: dir.to_path_buf(),
+            file,
+            hint,
+        })
+    }
+}
+
+/// Loads config and tokenizer and checks they agree.
+pub(crate) fn config_and_tokenizer(
+    dir: &Path,
+    max_length: usize,
+) -> Result<(BertConfig, TextTokenizer)> {
+    if !dir.is_dir() {
+        return Err(ModelError::io(
+            dir,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "model folder not found"),
+        ));
+    }
+    let config = BertConfig::from_file(require(
+        dir,
+        "config.json",
+        "the Hugging Face model configuration",
+    )?)?;
+    let tokenizer = TextTokenizer::from_file(
+        require(dir, "tokenizer.json", "a tokenizers-format tokenizer")?,
+        max_length,
+    )?;
+    if tokenizer.vocab_size() > config.vocab_size {
+        return Err(ModelError::Input(format!(
+            "{}: the tokenizer has {} tokens but the embedding matrix of config.json has {} rows",
+            dir.display(),
+            tokenizer.vocab_size(),
+            config.vocab_size
+        )));
+    }
+    Ok((config, tokenizer))
+}
+
+impl BiEncoder {
+    /// Loads a Hugging Face / sentence-transformers folder (`config.json`, `model.safetensors`,
+    /// `tokenizer.json`, and optionally `modules.json`, `1_Pooling/`, ...). `adjust` may change
+    /// the settings read from the folder before the model is built.
+    pub fn load(
+        dir: impl AsRef<Path>,
+        device: &Device,
+        adjust: impl FnOnce(&mut BiEncoderSettings),
+    ) -> Result<Self> {
+        let dir = dir.as_ref();
+        let st = SentenceTransformerSettings::read(dir)?;
+        let max = st.max_seq_length.unwrap_or(512);
+        let prompt = |keys: &[&str]| -> String {
+            keys.iter()
+                .find_map(|k| st.prompts.get(*k).and_then(|v| v.as_str()))
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let mut settings = BiEncoderSettings {
+            pooling: st.pooling,
+            normalize: st.normalize,
+            similarity: Similarity::Cosine,
+            query_prefix: prompt(&["query"]),
+            passage_prefix: prompt(&["passage", "document"]),
+            query_max_length: max,
+            passage_max_length: max,
+        };
+        adjust(&mut settings);
+        let (config, tokenizer) = config_and_tokenizer(dir, settings.query_max_length)?;
+        let weights_path = require(
+            dir,
+            "model.safetensors",
+            "the weights in safetensors format",
+        )?;
+        let mut encoder = BertModel::new(&config, false, device);
+        weights::load(&mut encoder, &weights_path, &[(r"^bert\.", "")], false)?
+            .check(&weights_path, &|_| false)?;
+        let passage_dir = dir.join("passage_encoder");
+        let passage_encoder = if passage_dir.join("model.safetensors").is_file() {
+            let path = passage_dir.join("model.safetensors");
+            let mut p = BertModel::new(&config, false, device);
+            weights::load(&mut p, &path, &[(r"^bert\.", "")], false)?.check(&path, &|_| false)?;
+            Some(p)
+        } else {
+            None
+        };
+        let passage_tokenizer = tokenizer.with_max_length(settings.passage_max_length)?;
+        Ok(Self {
+            model: BiEncoderModel {
+                query_encoder: encoder,
+                passage_encoder,
+                pooling: settings.pooling,
+                normalize: settings.normalize,
+            },
+            config,
+            settings,
+            query_tokenizer: tokenizer,
+            passage_tokenizer,
+            source: dir.to_path_buf(),
+        })
+    }
+
+    /// A randomly initialised bi-encoder over `config` (tests, pre-training from scratch).
+    pub fn random(
+        config: BertConfig,
+        tokenizer: TextTokenizer,
+        settings: BiEncoderSettings,
+        device: &Device,
+    ) -> Result<Self> {
+        let passage_tokenizer = tokenizer.with_max_length(settings.passage_max_length)?;
+        let query_tokenizer = tokenizer.with_max_length(settings.query_max_length)?;
+        Ok(Self {
+            model: BiEncoderModel {
+                query_encoder: BertModel::new(&config, false, device),
+                passage_encoder: None,
+                pooling: settings.pooling,
+                normalize: settings.normalize,
+            },
+            source: tokenizer
+                .path()
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
+            config,
+            settings,
+            query_tokenizer,
+            passage_tokenizer,
+        })
+    }
+
+    /// The tokenizer of one side.
+    pub fn tokenizer(&self, side: Side) -> &TextTokenizer {
+        match side {
+            Side::Query => &self.query_tokenizer,
+            Side::Passage => &self.passage_tokenizer,
+        }
+    }
+
+    /// Embedding dimension.
+    pub fn dim(&self) -> usize {
+        self.config.hidden_size
+    }
+
+    /// Tokenises texts of one side, prefix included.
+    pub fn tokenize(&self, texts: &[&str], side: Side) -> Result<Vec<crate::tokenize::Encoded>> {
+        let prefix = match side {
+            Side::Query => &self.settings.query_prefix,
+            Side::Passage => &self.settings.passage_prefix,
+        };
+        if prefix.is_empty() {
+            self.tokenizer(side).encode(texts)
+        } else {
+            let prefixed: Vec<String> = texts.iter().map(|t| format!("{prefix}{t}")).collect();
+            self.tokenizer(side)
+                .encode(&prefixed.iter().map(String::as_str).collect::<Vec<_>>())
+        }
+    }
+
+    /// Embeds texts in batches of similar length, returning row-major `[texts, dim]` values in
+    /// the input order. `progress` is called with the number of texts done after each batch.
+    pub fn encode(
+        &self,
+        texts: &[&str],
+        side: Side,
+        batch_size: usize,
+        device: &Device,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<f32>> {
+        let encoded = self.tokenize(texts, side)?;
+        let dim = self.dim();
+        let mut out = vec![0.0f32; texts.len() * dim];
+        let mut done = 0;
+        for batch in length_sorted_batches(&encoded, batch_size) {
+            let items: Vec<&crate::tokenize::Encoded> =
+                batch.iter().map(|&i| &encoded[i]).collect();
+            let tokens = self.tokenizer(side).batch(&items, device);
+            let embeddings: Vec<f32> = self
+                .model
+                .embed(&tokens, side)
+                .into_data()
+                .iter::<f32>()
+                .collect();
+            for (row, &i) in batch.iter().enumerate() {
+                out[i * dim..(i + 1) * dim]
+                    .copy_from_slice(&embeddings[row * dim..(row + 1) * dim]);
+            }
+            done += batch.len();
+            progress(done);
+        }
+        Ok(out)
+    }
+
+    /// Saves in the Hugging Face / sentence-transformers layout: `config.json`,
+    /// `model.safetensors`, `tokenizer.json` (plus the source's other tokenizer files),
+    /// `modules.json`, `1_Pooling/config.json`, `sentence_bert_config.json`,
+    /// `config_sentence_transformers.json` (prefixes as prompts) and `2_Normalize/` when
+    /// normalising. A separate passage tower goes to `passage_encoder/` (densify reads it back;
+    /// sentence-transformers uses the query tower).
+    pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
+        let dir = dir.as_ref();
+        let write = |path: PathBuf, value: &serde_json::Value| -> Result<()> {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| ModelError::io(parent, e))?;
+            }
+            std::fs::write(&path, serde_json::to_string_pretty(value).expect("JSON"))
+                .map_err(|e| ModelError::io(&path, e))
+        };
+        std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
+        let mut config = serde_json::to_value(&self.config).expect("config serialises");
+        config["architectures"] = serde_json::json!(["BertModel"]);
+        write(dir.join("config.json"), &config)?;
+        weights::save(&self.model.query_encoder, &dir.join("model.safetensors"))?;
+        if let Some(p) = &self.model.passage_encoder {
+            write(dir.join("passage_encoder/config.json"), &config)?;
+            weights::save(p, &dir.join("passage_encoder/model.safetensors"))?;
+        }
+        self.query_tokenizer.save(dir.join("tokenizer.json"))?;
+        copy_tokenizer_files(&self.source, dir)?;
+        let mut modules = vec![
+            serde_json::json!({"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}),
+            serde_json::json!({"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}),
+        ];
+        if self.settings.normalize {
+            modules.push(serde_json::json!({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}));
+            std::fs::create_dir_all(dir.join("2_Normalize"))
+                .map_err(|e| ModelError::io(dir.join("2_Normalize"), e))?;
+        }
+        write(dir.join("modules.json"), &serde_json::Value::Array(modules))?;
+        let p = self.settings.pooling;
+        write(
+            dir.join("1_Pooling/config.json"),
+            &serde_json::json!({
+                "word_embedding_dimension": self.config.hidden_size,
+                "pooling_mode_cls_token": p == Pooling::Cls,
+                "pooling_mode_mean_tokens": p == Pooling::Mean,
+                "pooling_mode_max_tokens": p == Pooling::Max,
+                "pooling_mode_mean_sqrt_len_tokens": false,
+            }),
+        )?;
+        write(
+            dir.join("sentence_bert_config.json"),
+            &serde_json::json!({"max_seq_length": self.settings.passage_max_length, "do_lower_case": false}),
+        )?;
+        let mut prompts = serde_json::Map::new();
+        if !self.settings.query_prefix.is_empty() {
+            prompts.insert("query".into(), self.settings.query_prefix.clone().into());
+        }
+        if !self.settings.passage_prefix.is_empty() {
+            prompts.insert(
+                "passage".into(),
+                self.settings.passage_prefix.clone().into(),
+            );
+        }
+        let similarity = match self.settings.similarity {
+            Similarity::Cosine => "cosine",
+            Similarity::Dot => "dot",
+        };
+        write(
+            dir.join("config_sentence_transformers.json"),
+            &serde_json::json!({"prompts": prompts, "default_prompt_name": null, "similarity_fn_name": similarity}),
+        )
+    }
+}
+
+/// Copies the tokenizer companions `transformers` reads (when the source has them).
+pub(crate) fn copy_tokenizer_files(source: &Path, dir: &Path) -> Result<()> {
+    for file in [
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "vocab.txt",
+    ] {
+        let from = source.join(file);
+        let to = dir.join(file);
+        if from.is_file() && from != to {
+            std::fs::copy(&from, &to).map_err(|e| ModelError::io(&to, e))?;
+        }
+    }
+    Ok(())
+}

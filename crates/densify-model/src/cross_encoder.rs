@@ -1,0 +1,153 @@
+//! Cross-encoders: BERT over a (query, passage) pair, the pooler and a classification head,
+//! giving one relevance score per pair (`BertForSequenceClassification`).
+
+use std::path::Path;
+
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::tensor::{Device, Tensor};
+
+use crate::bert::BertModel;
+use crate::bi_encoder::{config_and_tokenizer, copy_tokenizer_files, require};
+use crate::config::BertConfig;
+use crate::error::{ModelError, Result};
+use crate::tokenize::{Encoded, TextTokenizer, TokenBatch, length_sorted_batches};
+use crate::weights;
+
+/// The trainable part of a cross-encoder (checkpoint keys `bert.*`, `classifier.*`).
+#[derive(Module, Debug)]
+pub struct CrossEncoderModel {
+    /// The encoder, with its pooler.
+    pub bert: BertModel,
+    /// `hidden -> num_labels`.
+    pub classifier: Linear,
+    dropout: Dropout,
+}
+
+impl CrossEncoderModel {
+    /// The first logit of each pair: its relevance score.
+    ///
+    /// # Shapes
+    /// - `batch`: `[pairs, seq]` token tensors -> `[pairs]`
+    pub fn score(&self, batch: &TokenBatch) -> Tensor<1> {
+        let hidden = self.bert.forward(
+            batch.input_ids.clone(),
+            batch.token_type_ids.clone(),
+            batch.attention_mask.clone(),
+        );
+        let pooled = self
+            .bert
+            .pooler
+            .as_ref()
+            .expect("a cross-encoder has a pooler")
+            .forward(hidden);
+        let logits = self.classifier.forward(self.dropout.forward(pooled));
+        let [pairs, _] = logits.dims();
+        logits.narrow(1, 0, 1).reshape([pairs])
+    }
+}
+
+/// A cross-encoder ready to score pairs.
+#[derive(Debug)]
+pub struct CrossEncoder {
+    /// The trainable model.
+    pub model: CrossEncoderModel,
+    /// The BERT configuration.
+    pub config: BertConfig,
+    tokenizer: TextTokenizer,
+    source: std::path::PathBuf,
+    /// True when the classification head was newly initialised (a bare encoder checkpoint).
+    pub new_head: bool,
+}
+
+impl CrossEncoder {
+    /// Loads a `BertForSequenceClassification` folder, or starts a new one-label head on a
+    /// BERT encoder checkpoint (the head and, when absent, the pooler are initialised randomly).
+    pub fn load(dir: impl AsRef<Path>, max_length: usize, device: &Device) -> Result<Self> {
+        let dir = dir.as_ref();
+        let (config, tokenizer) = config_and_tokenizer(dir, max_length)?;
+        let path = require(
+            dir,
+            "model.safetensors",
+            "the weights in safetensors format",
+        )?;
+        let labels = config.labels();
+        let mut model = CrossEncoderModel {
+            bert: BertModel::new(&config, true, device),
+            classifier: LinearConfig::new(config.hidden_size, labels).init(device),
+            dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+        };
+        let report = weights::load(
+            &mut model,
+            &path,
+            &[(r"^(embeddings|encoder|pooler)\.", "bert.$1.")],
+            true,
+        )?;
+        let new_head = report.missing.iter().any(|k| k.starts_with("classifier."));
+        report.check(&path, &|k| {
+            new_head && (k.starts_with("classifier.") || k.starts_with("bert.pooler."))
+        })?;
+        Ok(Self {
+            model,
+            config,
+            tokenizer,
+            source: dir.to_path_buf(),
+            new_head,
+        })
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &TextTokenizer {
+        &self.tokenizer
+    }
+
+    /// Scores `(query, passage)` pairs in batches of similar length, in input order.
+    pub fn score(
+        &self,
+        pairs: &[(&str, &str)],
+        batch_size: usize,
+        device: &Device,
+    ) -> Result<Vec<f32>> {
+        let encoded = self.tokenizer.encode_pairs(pairs)?;
+        let mut out = vec![0.0f32; pairs.len()];
+        for batch in length_sorted_batches(&encoded, batch_size) {
+            let items: Vec<&Encoded> = batch.iter().map(|&i| &encoded[i]).collect();
+            let scores: Vec<f32> = self
+                .model
+                .score(&self.tokenizer.batch(&items, device))
+                .into_data()
+                .iter::<f32>()
+                .collect();
+            for (s, &i) in scores.into_iter().zip(&batch) {
+                out[i] = s;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Saves in the Hugging Face layout (`config.json` with `BertForSequenceClassification`,
+    /// `model.safetensors`, `tokenizer.json`), which sentence-transformers' `CrossEncoder(dir)`
+    /// loads.
+    pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
+        let mut config = serde_json::to_value(&self.config).expect("config serialises");
+        let labels = self.config.labels();
+        config["architectures"] = serde_json::json!(["BertForSequenceClassification"]);
+        config["num_labels"] = labels.into();
+        config["id2label"] = (0..labels)
+            .map(|i| (i.to_string(), serde_json::Value::from(format!("LABEL_{i}"))))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+        config["label2id"] = (0..labels)
+            .map(|i| (format!("LABEL_{i}"), serde_json::Value::from(i)))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+        let path = dir.join("config.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&config).expect("JSON"))
+            .map_err(|e| ModelError::io(&path, e))?;
+        weights::save(&self.model, &dir.join("model.safetensors"))?;
+        self.tokenizer.save(dir.join("tokenizer.json"))?;
+        copy_tokenizer_files(&self.source, dir)
+    }
+}

@@ -1,0 +1,36 @@
+//! # densify-model
+//!
+//! BERT-family retrievers in burn 0.22, on whichever `Device` the caller passes:
+//!
+//! - [`BertModel`]: embeddings and post-LayerNorm transformer layers, configured from a Hugging
+//!   Face `config.json` ([`BertConfig`]): all-MiniLM-L6-v2, bge-small/base, e5, contriever,
+//!   ms-marco cross-encoders.
+//! - [`BiEncoder`]: shared or separate towers, CLS / mean / max pooling, optional L2
+//!   normalisation, query and passage prefixes, defaults read from sentence-transformers'
+//!   `modules.json` and `1_Pooling/config.json`; [`list_scores`] and [`in_batch_scores`] give the
+//!   `[batch, list]` score tensors densify-loss takes.
+//! - [`CrossEncoder`]: BERT + pooler + classification head (`BertForSequenceClassification`).
+//! - Weights in and out of `model.safetensors` through burn-store (key table in [`weights`]);
+//!   saved folders load in `SentenceTransformer(dir)` and `CrossEncoder(dir)`.
+//! - [`TextTokenizer`]: `tokenizer.json` via the `tokenizers` crate, padding to the longest of
+//!   each batch, batches sorted by length.
+
+mod error;
+
+pub mod bert;
+pub mod bi_encoder;
+pub mod config;
+pub mod cross_encoder;
+pub mod pooling;
+pub mod tokenize;
+pub mod weights;
+
+pub use bert::BertModel;
+pub use bi_encoder::{
+    BiEncoder, BiEncoderModel, BiEncoderSettings, Side, Similarity, in_batch_scores, list_scores,
+};
+pub use config::BertConfig;
+pub use cross_encoder::{CrossEncoder, CrossEncoderModel};
+pub use error::{ModelError, Result};
+pub use pooling::{Pooling, l2_normalize, pool};
+pub use tokenize::{Encoded, TextTokenizer, TokenBatch};

@@ -1,0 +1,117 @@
+//! densify-model against sentence-transformers: all-MiniLM-L6-v2 embeddings of 50 SciFact
+//! passages and 50 queries within 1e-4 of the reference (`scripts/make_model_fixtures.sh`), and
+//! a saved model that reloads with identical outputs.
+//!
+//! The model comes from `scripts/fetch_minilm.sh` (run by `.ci/run`), or `$DENSIFY_MODEL_DIR`.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+use densify::eval::beir::Dataset;
+use densify::eval::embeddings::Embeddings;
+use densify::model::{BiEncoder, Side};
+
+/// The all-MiniLM-L6-v2 folder.
+pub fn minilm_dir() -> PathBuf {
+    let dir = std::env::var_os("DENSIFY_MODEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let cache = std::env::var_os("DENSIFY_CACHE")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/densify")
+                });
+            cache.join("models/all-MiniLM-L6-v2")
+        });
+    assert!(
+        dir.join("model.safetensors").is_file(),
+        "{} has no model: run scripts/fetch_minilm.sh",
+        dir.display()
+    );
+    dir
+}
+
+fn texts() -> (Vec<(String, String)>, Vec<(String, String)>) {
+    let dataset = Dataset::find("scifact").unwrap();
+    let passages = dataset
+        .corpus()
+        .unwrap()
+        .into_iter()
+        .take(50)
+        .map(|d| (d.id.clone(), d.full_text()))
+        .collect();
+    let (queries, _) = dataset.split_queries("test").unwrap();
+    (
+        passages,
+        queries
+            .into_iter()
+            .take(50)
+            .map(|q| (q.id, q.text))
+            .collect(),
+    )
+}
+
+fn max_difference(a: &[f32], b: &Embeddings) -> f32 {
+    (0..b.len())
+        .flat_map(|i| {
+            b.row(i)
+                .iter()
+                .zip(&a[i * b.dim()..(i + 1) * b.dim()])
+                .map(|(x, y)| (x - y).abs())
+                .collect::<Vec<_>>()
+        })
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn minilm_embeddings_match_sentence_transformers_and_survive_save() {
+    let device = Device::flex();
+    let model = BiEncoder::load(minilm_dir(), &device, |_| {}).unwrap();
+    assert!(model.settings.normalize);
+    assert_eq!(model.settings.passage_max_length, 256);
+    let (passages, queries) = texts();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model");
+    let mut outputs = Vec::new();
+    for (name, items, side) in [
+        ("passages", &passages, Side::Passage),
+        ("queries", &queries, Side::Query),
+    ] {
+        let reference = Embeddings::read(fixtures.join(format!("{name}.safetensors"))).unwrap();
+        let ids: Vec<&String> = items.iter().map(|(i, _)| i).collect();
+        assert_eq!(reference.ids().iter().collect::<Vec<_>>(), ids);
+        let refs: Vec<&str> = items.iter().map(|(_, t)| t.as_str()).collect();
+        let got = model.encode(&refs, side, 16, &device, &mut |_| {}).unwrap();
+        let diff = max_difference(&got, &reference);
+        println!("{name}: max |densify - sentence-transformers| = {diff:.2e}");
+        assert!(diff <= 1e-4, "{name}: max difference {diff}");
+        outputs.push((
+            refs.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            side,
+            got,
+        ));
+    }
+    // Save in the Hugging Face layout and reload: identical outputs.
+    let dir = std::env::temp_dir().join(format!("densify-minilm-{}", std::process::id()));
+    model.save(&dir).unwrap();
+    for file in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "modules.json",
+        "1_Pooling/config.json",
+        "sentence_bert_config.json",
+    ] {
+        assert!(dir.join(file).is_file(), "{file} not saved");
+    }
+    let reloaded = BiEncoder::load(&dir, &device, |_| {}).unwrap();
+    assert_eq!(reloaded.settings, model.settings);
+    for (texts, side, before) in outputs {
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        assert_eq!(
+            reloaded
+                .encode(&refs, side, 16, &device, &mut |_| {})
+                .unwrap(),
+            before
+        );
+    }
+}
