@@ -4,34 +4,19 @@
 //!
 //! The model comes from `scripts/fetch_minilm.sh` (run by `.ci/run`), or `$DENSIFY_MODEL_DIR`.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 use burn::tensor::Device;
 use densify::eval::beir::Dataset;
 use densify::eval::embeddings::Embeddings;
 use densify::model::{BiEncoder, Side};
 
-/// The all-MiniLM-L6-v2 folder.
-pub fn minilm_dir() -> PathBuf {
-    let dir = std::env::var_os("DENSIFY_MODEL_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let cache = std::env::var_os("DENSIFY_CACHE")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| {
-                    PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/densify")
-                });
-            cache.join("models/all-MiniLM-L6-v2")
-        });
-    assert!(
-        dir.join("model.safetensors").is_file(),
-        "{} has no model: run scripts/fetch_minilm.sh",
-        dir.display()
-    );
-    dir
-}
+/// (id, text) pairs.
+type Items = Vec<(String, String)>;
 
-fn texts() -> (Vec<(String, String)>, Vec<(String, String)>) {
+fn texts() -> (Items, Items) {
     let dataset = Dataset::find("scifact").unwrap();
     let passages = dataset
         .corpus()
@@ -66,7 +51,7 @@ fn max_difference(a: &[f32], b: &Embeddings) -> f32 {
 #[test]
 fn minilm_embeddings_match_sentence_transformers_and_survive_save() {
     let device = Device::flex();
-    let model = BiEncoder::load(minilm_dir(), &device, |_| {}).unwrap();
+    let model = BiEncoder::load(common::minilm_dir(), &device, |_| {}).unwrap();
     assert!(model.settings.normalize);
     assert_eq!(model.settings.passage_max_length, 256);
     let (passages, queries) = texts();

@@ -13,6 +13,7 @@ use densify_eval::embeddings::Embeddings;
 use densify_eval::fusion::{RrfConfig, reciprocal_rank_fusion};
 use densify_eval::search::{ExactSearchConfig, Similarity, search_embeddings};
 use densify_eval::{Averaging, EvalConfig, Measure, Qrels, Run, ScorePrecision, evaluate};
+use densify_model::{BiEncoder, Pooling, Side};
 use densify_noise::{NoiseOp, WordVocab, noisy_queries};
 
 /// Train and evaluate dense retrievers and rerankers.
@@ -35,6 +36,95 @@ enum Command {
     Fuse(FuseArgs),
     /// Write word-level noisy copies of a split's queries (robustness evaluation).
     NoiseQueries(NoiseQueriesArgs),
+    /// Embed a dataset's corpus or queries with a bi-encoder into an embeddings file.
+    Encode(EncodeArgs),
+    /// Zero-shot dense retrieval: embed corpus and queries, exact search, TREC run (and scores).
+    Dense(DenseArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum What {
+    Corpus,
+    Queries,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PoolingArg {
+    Cls,
+    Mean,
+    Max,
+}
+
+/// Options shared by the commands that run a bi-encoder.
+#[derive(clap::Args)]
+struct ModelArgs {
+    /// A Hugging Face / sentence-transformers model folder (config.json, model.safetensors,
+    /// tokenizer.json), e.g. the output of scripts/fetch_minilm.sh.
+    #[arg(long)]
+    model: PathBuf,
+    /// Texts per batch (batches hold texts of similar length).
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Max tokens per query. Default: the model's max_seq_length, else 512.
+    #[arg(long)]
+    query_max_length: Option<usize>,
+    /// Max tokens per passage. Default: the model's max_seq_length, else 512.
+    #[arg(long)]
+    max_length: Option<usize>,
+    /// Text put before every query (e5: "query: "). Default: the model's query prompt.
+    #[arg(long)]
+    query_prefix: Option<String>,
+    /// Text put before every passage (e5: "passage: "). Default: the model's passage prompt.
+    #[arg(long)]
+    passage_prefix: Option<String>,
+    /// Pooling. Default: the model's 1_Pooling/config.json, else mean.
+    #[arg(long, value_enum)]
+    pooling: Option<PoolingArg>,
+    /// Compute device: cpu (= flex), flex, ndarray, tch-cpu, cuda:N, wgpu.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+#[derive(clap::Args)]
+struct EncodeArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// A BEIR dataset name or folder.
+    #[arg(long)]
+    dataset: String,
+    /// What to embed: the corpus (as passages) or a split's queries.
+    #[arg(long, value_enum)]
+    what: What,
+    /// The qrels split whose queries are embedded (with --what queries).
+    #[arg(long, default_value = "test")]
+    split: String,
+    /// Where to write the embeddings (safetensors with ids).
+    #[arg(long)]
+    output: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct DenseArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// A BEIR dataset name or folder.
+    #[arg(long)]
+    dataset: String,
+    /// The qrels split whose queries are searched.
+    #[arg(long, default_value = "test")]
+    split: String,
+    /// Documents kept per query.
+    #[arg(long, default_value_t = 1000)]
+    k: usize,
+    /// Drop a hit whose document id equals the query id (BEIR's ignore_identical_ids).
+    #[arg(long)]
+    ignore_identical_ids: bool,
+    /// Where to write the TREC run.
+    #[arg(long)]
+    output: PathBuf,
+    /// Evaluate the run on the split's qrels afterwards.
+    #[arg(long)]
+    evaluate: bool,
 }
 
 #[derive(clap::Args)]
@@ -180,6 +270,8 @@ fn main() -> ExitCode {
         Command::Search(args) => run_search(args),
         Command::Fuse(args) => run_fuse(args),
         Command::NoiseQueries(args) => run_noise_queries(args),
+        Command::Encode(args) => run_encode(args),
+        Command::Dense(args) => run_dense(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -242,6 +334,150 @@ fn spinner(message: &str) -> indicatif::ProgressBar {
     bar.set_message(message.to_owned());
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
     bar
+}
+
+fn load_bi_encoder(
+    args: &ModelArgs,
+    device: &burn::tensor::Device,
+) -> Result<BiEncoder, densify_model::ModelError> {
+    BiEncoder::load(&args.model, device, |s| {
+        if let Some(n) = args.max_length {
+            s.passage_max_length = n;
+        }
+        if let Some(n) = args.query_max_length.or(args.max_length) {
+            s.query_max_length = n;
+        }
+        if let Some(p) = &args.query_prefix {
+            s.query_prefix.clone_from(p);
+        }
+        if let Some(p) = &args.passage_prefix {
+            s.passage_prefix.clone_from(p);
+        }
+        if let Some(p) = args.pooling {
+            s.pooling = match p {
+                PoolingArg::Cls => Pooling::Cls,
+                PoolingArg::Mean => Pooling::Mean,
+                PoolingArg::Max => Pooling::Max,
+            };
+        }
+    })
+}
+
+/// Embeds `(id, text)` items on one side with a progress bar.
+fn embed_with_progress(
+    model: &BiEncoder,
+    items: &[(String, String)],
+    side: Side,
+    args: &ModelArgs,
+    device: &burn::tensor::Device,
+    label: &str,
+) -> Result<Embeddings, Box<dyn std::error::Error>> {
+    let bar = indicatif::ProgressBar::new(items.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:>10} [{bar:40}] {pos}/{len} {per_sec} eta {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_message(label.to_owned());
+    let texts: Vec<&str> = items.iter().map(|(_, t)| t.as_str()).collect();
+    let values = model.encode(&texts, side, args.batch_size, device, &mut |done| {
+        bar.set_position(done as u64)
+    })?;
+    bar.finish();
+    Ok(Embeddings::new(
+        items.iter().map(|(i, _)| i.clone()).collect(),
+        model.dim(),
+        values,
+    )?)
+}
+
+fn corpus_items(dataset: &Dataset) -> Result<Vec<(String, String)>, densify_eval::EvalError> {
+    Ok(dataset
+        .corpus()?
+        .into_iter()
+        .map(|d| (d.id.clone(), d.full_text()))
+        .collect())
+}
+
+fn run_encode(args: EncodeArgs) -> CliResult {
+    let device = device::parse(&args.model.device)?;
+    let dataset = Dataset::find(&args.dataset)?;
+    let model = load_bi_encoder(&args.model, &device)?;
+    let started = Instant::now();
+    let (items, side, label) = match args.what {
+        What::Corpus => (corpus_items(&dataset)?, Side::Passage, "corpus"),
+        What::Queries => {
+            let (queries, _) = dataset.split_queries(&args.split)?;
+            (
+                queries.into_iter().map(|q| (q.id, q.text)).collect(),
+                Side::Query,
+                "queries",
+            )
+        }
+    };
+    let embeddings = embed_with_progress(&model, &items, side, &args.model, &device, label)?;
+    embeddings.write(&args.output)?;
+    eprintln!(
+        "encode: {} {label} x {} -> {} ({:.1} s)",
+        embeddings.len(),
+        embeddings.dim(),
+        args.output.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn run_dense(args: DenseArgs) -> CliResult {
+    let device = device::parse(&args.model.device)?;
+    let dataset = Dataset::find(&args.dataset)?;
+    let model = load_bi_encoder(&args.model, &device)?;
+    let started = Instant::now();
+    let corpus = embed_with_progress(
+        &model,
+        &corpus_items(&dataset)?,
+        Side::Passage,
+        &args.model,
+        &device,
+        "corpus",
+    )?;
+    let encoded = started.elapsed().as_secs_f64();
+    let (queries, qrels) = dataset.split_queries(&args.split)?;
+    let items: Vec<(String, String)> = queries.into_iter().map(|q| (q.id, q.text)).collect();
+    let queries =
+        embed_with_progress(&model, &items, Side::Query, &args.model, &device, "queries")?;
+    let config = ExactSearchConfig {
+        k: args.k,
+        similarity: match model.settings.similarity {
+            densify_model::Similarity::Cosine => Similarity::Cosine,
+            densify_model::Similarity::Dot => Similarity::Dot,
+        },
+        ignore_identical_ids: args.ignore_identical_ids,
+        ..Default::default()
+    };
+    let run = search_embeddings(&queries, &corpus, config, &device)?;
+    run.write_trec(&args.output, "densify-dense")?;
+    eprintln!(
+        "dense: {} documents ({:.1} docs/s), {} queries, top {} -> {} ({:.1} s)",
+        corpus.len(),
+        corpus.len() as f64 / encoded,
+        queries.len(),
+        args.k,
+        args.output.display(),
+        started.elapsed().as_secs_f64()
+    );
+    if args.evaluate {
+        let written = Run::from_file(&args.output)?;
+        let evaluation = evaluate(
+            &qrels,
+            &written,
+            &parse_measures(&[])?,
+            EvalConfig::default(),
+        )?;
+        print!("{}", evaluation.to_trec_text(false));
+    }
+    Ok(())
 }
 
 fn run_bm25(args: Bm25Args) -> CliResult {

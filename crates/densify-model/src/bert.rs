@@ -14,7 +14,9 @@ use burn::nn::{
     LinearConfig,
 };
 use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax, tanh};
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Bool, Device, Int, Tensor};
 
 use crate::config::BertConfig;
 
@@ -75,11 +77,42 @@ pub struct BertSelfAttention {
     heads: usize,
 }
 
+/// The padding mask in the form an attention path needs, built once per forward.
+#[derive(Debug, Clone)]
+pub enum AttentionMask {
+    /// Additive bias `[batch, 1, 1, seq]`: 0 for tokens, `f32::MIN` for padding (the explicit
+    /// path, used when training because it supports attention dropout).
+    Bias(Tensor<4>),
+    /// `true` at padded keys, `[batch, heads, seq, seq]` (burn's fused attention, used for
+    /// inference: one kernel instead of matmul, scale, bias, softmax, matmul).
+    Padding(Tensor<4, Bool>),
+}
+
+impl AttentionMask {
+    /// The mask for `attention_mask` (1 = token, 0 = padding): fused when the device does not
+    /// record gradients, explicit otherwise.
+    ///
+    /// # Shapes
+    /// - `attention_mask`: `[batch, seq]`
+    pub fn new(attention_mask: Tensor<2, Int>, heads: usize) -> Self {
+        if attention_mask.device().is_autodiff() {
+            Self::Bias(attention_bias(attention_mask))
+        } else {
+            let [batch, seq] = attention_mask.dims();
+            Self::Padding(
+                attention_mask
+                    .equal_elem(0)
+                    .reshape([batch, 1, 1, seq])
+                    .expand([batch, heads, seq, seq]),
+            )
+        }
+    }
+}
+
 impl BertSelfAttention {
     /// # Shapes
-    /// - `x`: `[batch, seq, hidden]`, `mask_bias`: `[batch, 1, 1, seq]` (0 or a large negative)
-    ///   -> `[batch, seq, hidden]`
-    pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
+    /// - `x`: `[batch, seq, hidden]` -> `[batch, seq, hidden]`
+    pub fn forward(&self, x: Tensor<3>, mask: &AttentionMask) -> Tensor<3> {
         let [batch, seq, hidden] = x.dims();
         let head_dim = hidden / self.heads;
         let split = |t: Tensor<3>| {
@@ -89,15 +122,24 @@ impl BertSelfAttention {
         let q = split(self.query.forward(x.clone()));
         let k = split(self.key.forward(x.clone()));
         let v = split(self.value.forward(x));
-        let scores = q
-            .matmul(k.swap_dims(2, 3))
-            .div_scalar((head_dim as f64).sqrt())
-            + mask_bias;
-        let probs = self.dropout.forward(softmax(scores, 3));
-        probs
-            .matmul(v)
-            .swap_dims(1, 2)
-            .reshape([batch, seq, hidden])
+        let context = match mask {
+            AttentionMask::Padding(padding) => attention(
+                q,
+                k,
+                v,
+                Some(padding.clone()),
+                None,
+                AttentionModuleOptions::default(),
+            ),
+            AttentionMask::Bias(bias) => {
+                let scores = q
+                    .div_scalar((head_dim as f64).sqrt())
+                    .matmul(k.swap_dims(2, 3))
+                    + bias.clone();
+                self.dropout.forward(softmax(scores, 3)).matmul(v)
+            }
+        };
+        context.swap_dims(1, 2).reshape([batch, seq, hidden])
     }
 }
 
@@ -212,12 +254,12 @@ impl BertLayer {
     }
 
     /// # Shapes
-    /// - `x`: `[batch, seq, hidden]`, `mask_bias`: `[batch, 1, 1, seq]` -> `[batch, seq, hidden]`
-    pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
-        let attended = self.attention.output.forward(
-            self.attention.self_attention.forward(x.clone(), mask_bias),
-            x,
-        );
+    /// - `x`: `[batch, seq, hidden]` -> `[batch, seq, hidden]`
+    pub fn forward(&self, x: Tensor<3>, mask: &AttentionMask) -> Tensor<3> {
+        let attended = self
+            .attention
+            .output
+            .forward(self.attention.self_attention.forward(x.clone(), mask), x);
         let expanded = self
             .intermediate
             .activation
@@ -302,11 +344,99 @@ impl BertModel {
         token_type_ids: Tensor<2, Int>,
         attention_mask: Tensor<2, Int>,
     ) -> Tensor<3> {
-        let bias = attention_bias(attention_mask);
+        let heads = self
+            .encoder
+            .layer
+            .first()
+            .map_or(1, |l| l.attention.self_attention.heads);
+        let mask = AttentionMask::new(attention_mask, heads);
         let mut x = self.embeddings.forward(input_ids, token_type_ids);
         for layer in &self.encoder.layer {
-            x = layer.forward(x, bias.clone());
+            x = layer.forward(x, &mask);
         }
         x
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pooling::{Pooling, pool};
+    use burn::tensor::TensorData;
+
+    fn ints(rows: &[&[i64]], device: &Device) -> Tensor<2, Int> {
+        let width = rows[0].len();
+        Tensor::from_data(TensorData::new(rows.concat(), [rows.len(), width]), device)
+    }
+
+    #[test]
+    fn padding_does_not_change_the_embedding_of_a_shorter_text() {
+        let device = Device::flex();
+        device.seed(1);
+        let model = BertModel::new(&BertConfig::tiny(50), false, &device);
+        let alone = ints(&[&[1, 7, 8, 2]], &device);
+        let ones = ints(&[&[1, 1, 1, 1]], &device);
+        let zeros = ints(&[&[0, 0, 0, 0]], &device);
+        let single = pool(
+            model.forward(alone, zeros, ones.clone()),
+            ones,
+            Pooling::Mean,
+        );
+        // The same text padded to 7 tokens beside a longer one.
+        let ids = ints(
+            &[&[1, 7, 8, 2, 0, 0, 0], &[1, 9, 10, 11, 12, 13, 2]],
+            &device,
+        );
+        let mask = ints(&[&[1, 1, 1, 1, 0, 0, 0], &[1, 1, 1, 1, 1, 1, 1]], &device);
+        let types = ints(&[&[0; 7], &[0; 7]], &device);
+        let hidden = model.forward(ids, types, mask.clone());
+        assert_eq!(hidden.dims(), [2, 7, 32]);
+        let batched = pool(hidden, mask, Pooling::Mean).narrow(0, 0, 1);
+        let a: Vec<f32> = single.into_data().iter::<f32>().collect();
+        let b: Vec<f32> = batched.into_data().iter::<f32>().collect();
+        let diff = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
+        assert!(diff < 1e-5, "padding changed the embedding by {diff}");
+    }
+
+    #[test]
+    fn dropout_is_active_only_when_training() {
+        let plain = Device::flex();
+        let model = BertModel::new(&BertConfig::tiny(50), false, &plain);
+        let ids = ints(&[&[1, 5, 6, 2]], &plain);
+        let run = |m: &BertModel, d: &Device| -> Vec<f32> {
+            let ids = ids.clone().to_device(d);
+            let ones = Tensor::<2, Int>::ones([1, 4], d);
+            m.forward(ids, ones.clone().zeros_like(), ones)
+                .into_data()
+                .iter::<f32>()
+                .collect()
+        };
+        assert_eq!(
+            run(&model, &plain),
+            run(&model, &plain),
+            "inference is deterministic"
+        );
+        let training = plain.clone().autodiff();
+        let model = model.to_device(&training);
+        assert_ne!(
+            run(&model, &training),
+            run(&model, &training),
+            "dropout on an autodiff device"
+        );
+    }
+
+    #[test]
+    fn attention_bias_masks_padding() {
+        let device = Device::flex();
+        let bias: Vec<f32> = attention_bias(ints(&[&[1, 1, 0]], &device))
+            .into_data()
+            .iter::<f32>()
+            .collect();
+        assert_eq!(bias[..2], [0.0, 0.0]);
+        assert_eq!(bias[2], f32::MIN);
     }
 }
