@@ -4,31 +4,12 @@
 //! sentence-transformers.
 //!
 //! Run: `cargo run --release --example bench_encode -- [DEVICE] [MODEL_DIR] [N_DOCS]`
-//! (DEVICE: flex (default), ndarray, tch-cpu, cuda, wgpu when compiled in).
+//! (DEVICE: a `--device` name: cpu/flex (default), ndarray, tch-cpu, cuda:N, wgpu when compiled in).
 
 use std::time::Instant;
 
-use burn::tensor::Device;
 use densify::eval::beir::Dataset;
 use densify::model::{BiEncoder, Side};
-
-fn device(name: &str) -> Device {
-    match name {
-        #[cfg(feature = "ndarray")]
-        #[allow(deprecated)]
-        "ndarray" => Device::ndarray(),
-        #[cfg(feature = "tch")]
-        #[allow(deprecated)]
-        "tch-cpu" => Device::libtorch(),
-        #[cfg(feature = "tch")]
-        #[allow(deprecated)]
-        "cuda" => Device::libtorch_cuda(0),
-        #[cfg(feature = "wgpu")]
-        "wgpu" => Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
-        "flex" | "cpu" => Device::flex(),
-        other => panic!("device {other} is not compiled in"),
-    }
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -42,7 +23,7 @@ fn main() {
         .get(3)
         .and_then(|n| n.parse().ok())
         .unwrap_or(usize::MAX);
-    let device = device(&name);
+    let device = densify::device::parse(&name).unwrap_or_else(|e| panic!("{e}"));
     let model = BiEncoder::load(&model_dir, &device, |s| {
         s.passage_max_length = 256;
         s.query_max_length = 256;

@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 use densify::eval::search::{ExactSearchConfig, Selection, Similarity, top_k};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -15,20 +15,6 @@ const CORPUS: usize = 100_000;
 const QUERIES: usize = 1_000;
 const DIM: usize = 384;
 const K: usize = 100;
-
-fn device(name: &str) -> Device {
-    match name {
-        #[cfg(feature = "ndarray")]
-        #[allow(deprecated)]
-        "ndarray" => Device::ndarray(),
-        #[cfg(feature = "tch")]
-        #[allow(deprecated)]
-        "tch-cpu" => Device::libtorch(),
-        #[cfg(feature = "wgpu")]
-        "wgpu" => Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
-        _ => Device::flex(),
-    }
-}
 
 fn random(rng: &mut ChaCha8Rng, rows: usize) -> Vec<f32> {
     (0..rows * DIM)
@@ -52,7 +38,7 @@ fn main() {
         selection,
         ..Default::default()
     };
-    let device = device(&name);
+    let device = densify::device::parse(&name).unwrap_or_else(|e| panic!("{e}"));
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let corpus = Tensor::<2>::from_data(
         TensorData::new(random(&mut rng, CORPUS), [CORPUS, DIM]),

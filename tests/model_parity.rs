@@ -8,7 +8,6 @@ mod common;
 
 use std::path::Path;
 
-use burn::tensor::Device;
 use densify::eval::beir::Dataset;
 use densify::eval::embeddings::Embeddings;
 use densify::model::{BiEncoder, Side};
@@ -50,7 +49,8 @@ fn max_difference(a: &[f32], b: &Embeddings) -> f32 {
 
 #[test]
 fn minilm_embeddings_match_sentence_transformers_and_survive_save() {
-    let device = Device::flex();
+    let device = common::test_device();
+    println!("device: {device:?}");
     let model = BiEncoder::load(common::minilm_dir(), &device, |_| {}).unwrap();
     assert!(model.settings.normalize);
     assert_eq!(model.settings.passage_max_length, 256);

@@ -22,3 +22,12 @@ pub fn minilm_dir() -> PathBuf {
     );
     dir
 }
+
+/// The device the model tests run on: `$DENSIFY_TEST_DEVICE`, a `--device` name (`flex`,
+/// `ndarray`, `tch-cpu`, `wgpu`, each when compiled in), default flex.
+/// `scripts/backend_parity.sh` uses it.
+#[allow(dead_code)]
+pub fn test_device() -> burn::tensor::Device {
+    let name = std::env::var("DENSIFY_TEST_DEVICE").unwrap_or_else(|_| "flex".into());
+    densify::device::parse(&name).unwrap_or_else(|e| panic!("DENSIFY_TEST_DEVICE: {e}"))
+}

@@ -1,12 +1,11 @@
 //! `densify`: the command-line front of the densify libraries.
 
-mod device;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use densify::device;
 use densify_eval::beir::Dataset;
 use densify_eval::bm25::{Bm25Config, Bm25Index};
 use densify_eval::embeddings::Embeddings;

@@ -17,42 +17,28 @@ pub(crate) fn scores_f64(scores: &Tensor<2>) -> (Vec<f64>, [usize; 2]) {
     )
 }
 
+/// `(s − detach(s)) ⊙ G`: zero in value, gradient `G` with respect to `scores`.
+fn carrier(scores: &Tensor<2>, grad: Vec<f64>) -> Tensor<2> {
+    let grad: Vec<f32> = grad.iter().map(|&g| g as f32).collect();
+    let grad = Tensor::<2>::from_data(TensorData::new(grad, scores.dims()), &scores.device());
+    (scores.clone() - scores.clone().detach()) * grad
+}
+
+fn values_tensor(values: &[f64], device: &burn::tensor::Device) -> Tensor<1> {
+    let values: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+    let n = values.len();
+    Tensor::from_data(TensorData::new(values, [n]), device)
+}
+
 /// Per-row values `[batch]` with gradient `grad` (row-major `[batch, columns]`).
 pub(crate) fn attach_rows(scores: &Tensor<2>, values: Vec<f64>, grad: Vec<f64>) -> Tensor<1> {
-    let device = scores.device();
-    let [batch, columns] = scores.dims();
-    let values = Tensor::<1>::from_data(
-        TensorData::new(
-            values.iter().map(|&v| v as f32).collect::<Vec<f32>>(),
-            [batch],
-        ),
-        &device,
-    );
-    let grad = Tensor::<2>::from_data(
-        TensorData::new(
-            grad.iter().map(|&g| g as f32).collect::<Vec<f32>>(),
-            [batch, columns],
-        ),
-        &device,
-    );
-    let zero_with_grad = scores.clone() - scores.clone().detach();
-    values + (zero_with_grad * grad).sum_dim(1).reshape([batch])
+    let [batch, _] = scores.dims();
+    values_tensor(&values, &scores.device()) + carrier(scores, grad).sum_dim(1).reshape([batch])
 }
 
 /// One batch-level value `[1]` with gradient `grad` (row-major `[batch, columns]`).
 pub(crate) fn attach_total(scores: &Tensor<2>, value: f64, grad: Vec<f64>) -> Tensor<1> {
-    let device = scores.device();
-    let [batch, columns] = scores.dims();
-    let value = Tensor::<1>::from_data(TensorData::new(vec![value as f32], [1]), &device);
-    let grad = Tensor::<2>::from_data(
-        TensorData::new(
-            grad.iter().map(|&g| g as f32).collect::<Vec<f32>>(),
-            [batch, columns],
-        ),
-        &device,
-    );
-    let zero_with_grad = scores.clone() - scores.clone().detach();
-    value + (zero_with_grad * grad).sum()
+    values_tensor(&[value], &scores.device()) + carrier(scores, grad).sum()
 }
 
 /// The mask as a row-major vector (all `true` when absent).

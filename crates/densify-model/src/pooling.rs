@@ -49,19 +49,7 @@ pub fn pool(hidden: Tensor<3>, attention_mask: Tensor<2, Int>, pooling: Pooling)
     }
 }
 
-/// L2-normalises rows (norm clamped at 1e-12, as `torch.nn.functional.normalize`).
-///
-/// # Shapes
-/// - `x`: `[batch, dim]` -> `[batch, dim]`
-pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
-    let norm = x
-        .clone()
-        .powf_scalar(2.0)
-        .sum_dim(1)
-        .sqrt()
-        .clamp_min(1e-12);
-    x / norm
-}
+pub use densify_eval::search::l2_normalize;
 
 /// What a sentence-transformers folder says about pooling, normalisation and length.
 #[derive(Debug, Clone, PartialEq)]

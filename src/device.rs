@@ -1,4 +1,5 @@
-//! `--device` names to burn devices, limited to the backends compiled in.
+//! Device names (`--device cpu`, `cuda:0`, ...) to burn devices, limited to the backends
+//! compiled in (Cargo features `flex`, `ndarray`, `tch`, `wgpu`, `cuda`).
 
 use burn::tensor::Device;
 
