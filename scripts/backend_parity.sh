@@ -28,8 +28,14 @@ case "$backend" in
     device=wgpu ;;
   *) echo "unknown backend $backend" >&2; exit 2 ;;
 esac
-DENSIFY_TEST_DEVICE=$device cargo test --release --no-default-features --features "flex $backend" \
-  --test model_parity -- --nocapture 2>&1 | grep -E "device:|max \||test result|panicked"
+LOG=$(mktemp)
+if DENSIFY_TEST_DEVICE=$device cargo test --release --no-default-features --features "flex $backend" \
+  --test model_parity -- --nocapture >"$LOG" 2>&1; then
+  grep -E "device:|max \||test result" "$LOG"
+else
+  tail -40 "$LOG"
+  exit 1
+fi
 if [ "${BENCH:-0}" = 1 ]; then
   cargo build --release --no-default-features --features "flex $backend" --example bench_encode
   /usr/bin/time -f "%MkB peak RSS" "$CARGO_TARGET_DIR/release/examples/bench_encode" "$device"

@@ -16,7 +16,7 @@ use burn::nn::{
 use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax, tanh};
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Bool, Device, Int, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 
 use crate::config::BertConfig;
 
@@ -77,34 +77,30 @@ pub struct BertSelfAttention {
     heads: usize,
 }
 
-/// The padding mask in the form an attention path needs, built once per forward.
+/// The padding of a batch as the additive attention bias `[batch, 1, 1, seq]` (0 for tokens,
+/// `f32::MIN` for padding, as `transformers` builds it), built once per forward, and which
+/// attention path to take.
+///
+/// Inference (a device without autodiff) uses burn's fused attention, given the bias as a float
+/// `attn_bias`: one kernel instead of matmul, scale, add, softmax, matmul. (Its boolean `mask`
+/// argument is not used: burn-tch reads it with PyTorch's opposite meaning, which broke parity
+/// on libtorch.) Training takes the explicit path, which supports attention dropout.
 #[derive(Debug, Clone)]
-pub enum AttentionMask {
-    /// Additive bias `[batch, 1, 1, seq]`: 0 for tokens, `f32::MIN` for padding (the explicit
-    /// path, used when training because it supports attention dropout).
-    Bias(Tensor<4>),
-    /// `true` at padded keys, `[batch, heads, seq, seq]` (burn's fused attention, used for
-    /// inference: one kernel instead of matmul, scale, bias, softmax, matmul).
-    Padding(Tensor<4, Bool>),
+pub struct AttentionMask {
+    bias: Tensor<4>,
+    fused: bool,
 }
 
 impl AttentionMask {
-    /// The mask for `attention_mask` (1 = token, 0 = padding): fused when the device does not
-    /// record gradients, explicit otherwise.
+    /// The mask for `attention_mask` (1 = token, 0 = padding).
     ///
     /// # Shapes
     /// - `attention_mask`: `[batch, seq]`
-    pub fn new(attention_mask: Tensor<2, Int>, heads: usize) -> Self {
-        if attention_mask.device().is_autodiff() {
-            Self::Bias(attention_bias(attention_mask))
-        } else {
-            let [batch, seq] = attention_mask.dims();
-            Self::Padding(
-                attention_mask
-                    .equal_elem(0)
-                    .reshape([batch, 1, 1, seq])
-                    .expand([batch, heads, seq, seq]),
-            )
+    pub fn new(attention_mask: Tensor<2, Int>) -> Self {
+        let fused = !attention_mask.device().is_autodiff();
+        Self {
+            bias: attention_bias(attention_mask),
+            fused,
         }
     }
 }
@@ -122,22 +118,13 @@ impl BertSelfAttention {
         let q = split(self.query.forward(x.clone()));
         let k = split(self.key.forward(x.clone()));
         let v = split(self.value.forward(x));
-        let context = match mask {
-            AttentionMask::Padding(padding) => attention(
-                q,
-                k,
-                v,
-                Some(padding.clone()),
-                None,
-                AttentionModuleOptions::default(),
-            ),
-            AttentionMask::Bias(bias) => {
-                let scores = q
-                    .div_scalar((head_dim as f64).sqrt())
-                    .matmul(k.swap_dims(2, 3))
-                    + bias.clone();
-                self.dropout.forward(softmax(scores, 3)).matmul(v)
-            }
+        let context = if mask.fused {
+            let bias = mask.bias.clone().expand([batch, self.heads, seq, seq]);
+            attention(q, k, v, None, Some(bias), AttentionModuleOptions::default())
+        } else {
+            let scale = (head_dim as f64).sqrt();
+            let scores = q.div_scalar(scale).matmul(k.swap_dims(2, 3)) + mask.bias.clone();
+            self.dropout.forward(softmax(scores, 3)).matmul(v)
         };
         context.swap_dims(1, 2).reshape([batch, seq, hidden])
     }
@@ -344,12 +331,7 @@ impl BertModel {
         token_type_ids: Tensor<2, Int>,
         attention_mask: Tensor<2, Int>,
     ) -> Tensor<3> {
-        let heads = self
-            .encoder
-            .layer
-            .first()
-            .map_or(1, |l| l.attention.self_attention.heads);
-        let mask = AttentionMask::new(attention_mask, heads);
+        let mask = AttentionMask::new(attention_mask);
         let mut x = self.embeddings.forward(input_ids, token_type_ids);
         for layer in &self.encoder.layer {
             x = layer.forward(x, &mask);
