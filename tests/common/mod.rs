@@ -2,22 +2,36 @@
 
 use std::path::PathBuf;
 
-/// The all-MiniLM-L6-v2 folder: `$DENSIFY_MODEL_DIR`, else `scripts/fetch_minilm.sh`'s cache
-/// (`$DENSIFY_CACHE` or `~/.cache/densify`, then `models/all-MiniLM-L6-v2`).
+/// The all-MiniLM-L6-v2 folder: `$DENSIFY_MODEL_DIR`, else the cache of
+/// `scripts/fetch_minilm.sh` (`$DENSIFY_CACHE` or `~/.cache/densify`, then
+/// `models/all-MiniLM-L6-v2`), running the script first when the model is not there yet, so
+/// `cargo test` works on a fresh machine.
 pub fn minilm_dir() -> PathBuf {
-    let dir = std::env::var_os("DENSIFY_MODEL_DIR")
+    if let Some(dir) = std::env::var_os("DENSIFY_MODEL_DIR") {
+        return PathBuf::from(dir);
+    }
+    let cache = std::env::var_os("DENSIFY_CACHE")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            let cache = std::env::var_os("DENSIFY_CACHE")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| {
-                    PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/densify")
-                });
-            cache.join("models/all-MiniLM-L6-v2")
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/densify")
         });
+    let dir = cache.join("models/all-MiniLM-L6-v2");
+    if !dir.join("model.safetensors").is_file() {
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fetch_minilm.sh");
+        let status = std::process::Command::new("bash")
+            .arg(&script)
+            .status()
+            .expect("bash");
+        assert!(
+            status.success(),
+            "{} failed: the model tests need all-MiniLM-L6-v2",
+            script.display()
+        );
+    }
     assert!(
         dir.join("model.safetensors").is_file(),
-        "{} has no model: run scripts/fetch_minilm.sh",
+        "{} has no model after scripts/fetch_minilm.sh",
         dir.display()
     );
     dir
