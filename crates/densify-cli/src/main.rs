@@ -88,15 +88,11 @@ struct ModelArgs {
 struct EncodeArgs {
     #[command(flatten)]
     model: ModelArgs,
-    /// A BEIR dataset name or folder.
-    #[arg(long)]
-    dataset: String,
-    /// What to embed: the corpus (as passages) or a split's queries.
+    #[command(flatten)]
+    data: DatasetArgs,
+    /// What to embed: the corpus (as passages) or the split's queries.
     #[arg(long, value_enum)]
     what: What,
-    /// The qrels split whose queries are embedded (with --what queries).
-    #[arg(long, default_value = "test")]
-    split: String,
     /// Where to write the embeddings (safetensors with ids).
     #[arg(long)]
     output: PathBuf,
@@ -106,12 +102,8 @@ struct EncodeArgs {
 struct DenseArgs {
     #[command(flatten)]
     model: ModelArgs,
-    /// A BEIR dataset name or folder.
-    #[arg(long)]
-    dataset: String,
-    /// The qrels split whose queries are searched.
-    #[arg(long, default_value = "test")]
-    split: String,
+    #[command(flatten)]
+    data: DatasetArgs,
     /// Documents kept per query.
     #[arg(long, default_value_t = 1000)]
     k: usize,
@@ -128,12 +120,8 @@ struct DenseArgs {
 
 #[derive(clap::Args)]
 struct NoiseQueriesArgs {
-    /// A BEIR dataset name or folder.
-    #[arg(long)]
-    dataset: String,
-    /// The qrels split whose queries are noised.
-    #[arg(long, default_value = "test")]
-    split: String,
+    #[command(flatten)]
+    data: DatasetArgs,
     /// The noise operator as JSON, e.g. '{"type": "delete", "p": 0.1}' (types: identity,
     /// shuffle, delete, mask, replace, sequential, sequence).
     #[arg(long)]
@@ -147,6 +135,17 @@ struct NoiseQueriesArgs {
     /// Where to write the noisy queries (BEIR queries.jsonl).
     #[arg(long)]
     output: PathBuf,
+}
+
+/// The dataset and split a command reads.
+#[derive(clap::Args)]
+struct DatasetArgs {
+    /// A BEIR dataset name (found in $DENSIFY_DATA, ./data or ../shared/data) or folder.
+    #[arg(long)]
+    dataset: String,
+    /// The qrels split whose queries are used.
+    #[arg(long, default_value = "test")]
+    split: String,
 }
 
 #[derive(clap::Args)]
@@ -182,12 +181,8 @@ struct EvalArgs {
 
 #[derive(clap::Args)]
 struct Bm25Args {
-    /// A BEIR dataset name (found in $DENSIFY_DATA, ./data or ../shared/data) or folder.
-    #[arg(long)]
-    dataset: String,
-    /// The qrels split whose queries are searched.
-    #[arg(long, default_value = "test")]
-    split: String,
+    #[command(flatten)]
+    data: DatasetArgs,
     /// Documents kept per query.
     #[arg(long, default_value_t = 1000)]
     k: usize,
@@ -402,13 +397,13 @@ fn corpus_items(dataset: &Dataset) -> Result<Vec<(String, String)>, densify_eval
 
 fn run_encode(args: EncodeArgs) -> CliResult {
     let device = device::parse(&args.model.device)?;
-    let dataset = Dataset::find(&args.dataset)?;
+    let dataset = Dataset::find(&args.data.dataset)?;
     let model = load_bi_encoder(&args.model, &device)?;
     let started = Instant::now();
     let (items, side, label) = match args.what {
         What::Corpus => (corpus_items(&dataset)?, Side::Passage, "corpus"),
         What::Queries => {
-            let (queries, _) = dataset.split_queries(&args.split)?;
+            let (queries, _) = dataset.split_queries(&args.data.split)?;
             (
                 queries.into_iter().map(|q| (q.id, q.text)).collect(),
                 Side::Query,
@@ -430,7 +425,7 @@ fn run_encode(args: EncodeArgs) -> CliResult {
 
 fn run_dense(args: DenseArgs) -> CliResult {
     let device = device::parse(&args.model.device)?;
-    let dataset = Dataset::find(&args.dataset)?;
+    let dataset = Dataset::find(&args.data.dataset)?;
     let model = load_bi_encoder(&args.model, &device)?;
     let started = Instant::now();
     let corpus = embed_with_progress(
@@ -442,7 +437,7 @@ fn run_dense(args: DenseArgs) -> CliResult {
         "corpus",
     )?;
     let encoded = started.elapsed().as_secs_f64();
-    let (queries, qrels) = dataset.split_queries(&args.split)?;
+    let (queries, qrels) = dataset.split_queries(&args.data.split)?;
     let items: Vec<(String, String)> = queries.into_iter().map(|q| (q.id, q.text)).collect();
     let queries =
         embed_with_progress(&model, &items, Side::Query, &args.model, &device, "queries")?;
@@ -480,7 +475,7 @@ fn run_dense(args: DenseArgs) -> CliResult {
 }
 
 fn run_bm25(args: Bm25Args) -> CliResult {
-    let dataset = Dataset::find(&args.dataset)?;
+    let dataset = Dataset::find(&args.data.dataset)?;
     let started = Instant::now();
     let bar = spinner("reading and indexing the corpus");
     let corpus = dataset.corpus()?;
@@ -496,7 +491,7 @@ fn run_bm25(args: Bm25Args) -> CliResult {
         },
     );
     bar.set_message("searching");
-    let (mut queries, qrels) = dataset.split_queries(&args.split)?;
+    let (mut queries, qrels) = dataset.split_queries(&args.data.split)?;
     if let Some(path) = &args.queries {
         queries = densify_eval::beir::read_queries(path)?
             .into_iter()
@@ -514,7 +509,7 @@ fn run_bm25(args: Bm25Args) -> CliResult {
         "BM25: {} documents, {} {} queries, top {} -> {} ({:.1} s)",
         index.len(),
         queries.len(),
-        args.split,
+        args.data.split,
         args.k,
         args.output.display(),
         started.elapsed().as_secs_f64()
@@ -582,8 +577,8 @@ fn run_fuse(args: FuseArgs) -> CliResult {
 fn run_noise_queries(args: NoiseQueriesArgs) -> CliResult {
     let op: NoiseOp = serde_json::from_str(&args.op).map_err(|e| format!("--op: {e}"))?;
     op.validate().map_err(|e| format!("--op: {e}"))?;
-    let dataset = Dataset::find(&args.dataset)?;
-    let (queries, _) = dataset.split_queries(&args.split)?;
+    let dataset = Dataset::find(&args.data.dataset)?;
+    let (queries, _) = dataset.split_queries(&args.data.split)?;
     let vocab = WordVocab {
         mask_token: args.mask_token,
         words: Vec::new(),
@@ -606,7 +601,7 @@ fn run_noise_queries(args: NoiseQueriesArgs) -> CliResult {
     eprintln!(
         "{} noisy {} queries ({}) -> {}",
         written.len(),
-        args.split,
+        args.data.split,
         op.name(),
         args.output.display()
     );

@@ -8,13 +8,38 @@
 
 use burn::tensor::{Tensor, TensorData};
 
-/// The scores as f64, row-major, with their shape.
-pub(crate) fn scores_f64(scores: &Tensor<2>) -> (Vec<f64>, [usize; 2]) {
-    let dims = scores.dims();
-    (
-        scores.clone().detach().into_data().iter::<f64>().collect(),
-        dims,
-    )
+/// A batch read back to the host in f64, row-major: one read per call.
+pub(crate) struct HostLists {
+    /// Student scores.
+    pub scores: Vec<f64>,
+    /// Labels.
+    pub labels: Vec<f64>,
+    /// List mask (all `true` when the batch has none).
+    pub mask: Vec<bool>,
+    /// Number of lists.
+    pub rows: usize,
+    /// Columns per list.
+    pub columns: usize,
+}
+
+impl HostLists {
+    /// Reads scores, labels (a panic naming `loss` when absent) and the mask.
+    pub fn read(batch: &crate::batch::ScoredLists, loss: &str) -> Self {
+        let [rows, columns] = batch.dims();
+        Self {
+            scores: batch
+                .scores
+                .clone()
+                .detach()
+                .into_data()
+                .iter::<f64>()
+                .collect(),
+            labels: batch.labels_for(loss).into_data().iter::<f64>().collect(),
+            mask: mask_vec(&batch.mask, rows * columns),
+            rows,
+            columns,
+        }
+    }
 }
 
 /// `(s − detach(s)) ⊙ G`: zero in value, gradient `G` with respect to `scores`.

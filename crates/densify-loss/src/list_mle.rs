@@ -20,7 +20,7 @@ use burn::tensor::Tensor;
 
 use crate::batch::ScoredLists;
 
-use crate::host::{attach_rows, mask_vec, scores_f64};
+use crate::host::{HostLists, attach_rows};
 use crate::loss::RankingLoss;
 
 /// Configuration of [`ListMle`].
@@ -97,13 +97,13 @@ impl RankingLoss for ListMle {
     /// # Shapes
     /// - `scores`, `labels`, `mask`: `[batch, columns]` -> `[batch]`
     fn forward_no_reduction(&self, batch: &ScoredLists) -> Tensor<1> {
-        let (scores, [rows, columns]) = scores_f64(&batch.scores);
-        let labels: Vec<f64> = batch
-            .labels_for("ListMLE")
-            .into_data()
-            .iter::<f64>()
-            .collect();
-        let mask = mask_vec(&batch.mask, rows * columns);
+        let HostLists {
+            scores,
+            labels,
+            mask,
+            rows,
+            columns,
+        } = HostLists::read(batch, "ListMLE");
         let mut values = vec![0.0; rows];
         let mut grad = vec![0.0; rows * columns];
         for (b, value) in values.iter_mut().enumerate() {

@@ -27,7 +27,7 @@ use burn::tensor::Tensor;
 
 use crate::batch::ScoredLists;
 use crate::error::positive;
-use crate::host::{attach_total, mask_vec, scores_f64};
+use crate::host::{HostLists, attach_total};
 use crate::linalg::svd_square;
 use crate::loss::RankingLoss;
 
@@ -181,14 +181,15 @@ impl RankingLoss for SyclWasserstein {
     /// # Shapes
     /// - `scores`, `labels`, `mask`: `[batch, columns]` -> `[1]`
     fn forward_no_reduction(&self, batch: &ScoredLists) -> Tensor<1> {
-        let (scores, [rows, columns]) = scores_f64(&batch.scores);
-        let labels: Vec<f64> = batch
-            .labels_for("SyCL Wasserstein")
-            .into_data()
-            .iter::<f64>()
-            .collect();
-        let mask = mask_vec(&batch.mask, rows * columns);
-        let (value, grad) = sycl_loss(&scores, &labels, &mask, rows, columns, self.temperature);
+        let l = HostLists::read(batch, "SyCL Wasserstein");
+        let (value, grad) = sycl_loss(
+            &l.scores,
+            &l.labels,
+            &l.mask,
+            l.rows,
+            l.columns,
+            self.temperature,
+        );
         attach_total(&batch.scores, value, grad)
     }
 }
