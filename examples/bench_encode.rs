@@ -1,7 +1,7 @@
 //! Encoding benchmark: the SciFact corpus (5,183 documents, max length 256, batch 32) and its 300
 //! test queries with all-MiniLM-L6-v2, printing documents/s. Peak memory: run it under
-//! `/usr/bin/time -v`. `scripts/bench_encode.sh` runs it for each CPU backend beside
-//! sentence-transformers.
+//! `/usr/bin/time -v`. `BENCH=1 scripts/backend_parity.sh BACKEND` runs it per backend;
+//! `scripts/st_reference.py scifact` gives sentence-transformers' figure on the same machine.
 //!
 //! Run: `cargo run --release --example bench_encode -- [DEVICE] [MODEL_DIR] [N_DOCS]`
 //! (DEVICE: a `--device` name: cpu/flex (default), ndarray, tch-cpu, cuda:N, wgpu when compiled in).

@@ -11,15 +11,23 @@
       256, exact search, pytrec_eval), with encoding speed.
   cross SAVED_DIR : loads a densify-saved cross-encoder with sentence_transformers.CrossEncoder
       and prints its scores for three fixed pairs.
+  compare A B : max |difference| between two densify embeddings files, rows matched by id.
+
+Environment: ST_DEVICE (default cpu; e.g. cuda) picks sentence-transformers' device; for
+`scifact`, ST_SAVE=PATH also writes its normalised corpus embeddings there (for `compare`).
 
 Run with HF_HUB_OFFLINE=1; see scripts/make_model_fixtures.sh.
 """
 import json
+import os
 import sys
 import time
 
 import numpy as np
 from safetensors.numpy import save_file
+
+
+DEVICE = os.environ.get("ST_DEVICE", "cpu")
 
 
 def load_beir(data):
@@ -71,16 +79,28 @@ def main():
     elif cmd == "scifact":
         import pytrec_eval
         import torch
-        torch.set_num_threads(2)
+        if DEVICE == "cpu":
+            torch.set_num_threads(2)
         model_dir, data = sys.argv[2:4]
         corpus, test, qrels = load_beir(data)
-        model = SentenceTransformer(model_dir, device="cpu")
+        model = SentenceTransformer(model_dir, device=DEVICE)
         model.max_seq_length = 256
+        texts_ = [doc_text(x) for x in corpus]
+        if DEVICE != "cpu":
+            # Warm-up (CUDA context, kernel selection), as densify's benchmark does.
+            model.encode(texts_[:32], batch_size=32)
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()
-        d = model.encode([doc_text(x) for x in corpus], batch_size=32, convert_to_numpy=True, normalize_embeddings=True)
+        d = model.encode(texts_, batch_size=32, convert_to_numpy=True, normalize_embeddings=True)
         t1 = time.perf_counter()
         q = model.encode([t for _, t in test], batch_size=32, convert_to_numpy=True, normalize_embeddings=True)
         t2 = time.perf_counter()
+        if os.environ.get("ST_SAVE"):
+            write(os.environ["ST_SAVE"], [x["_id"] for x in corpus], d)
+        if DEVICE != "cpu":
+            print(f"torch {torch.__version__} on {torch.cuda.get_device_name()}: peak allocated "
+                  f"{torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")
         scores = q @ d.T
         run = {}
         for i, (qid, _) in enumerate(test):
@@ -91,11 +111,23 @@ def main():
         rc = np.mean([v["recall_100"] for v in r.values()])
         print(f"sentence-transformers SciFact test: nDCG@10 {nd:.4f}, Recall@100 {rc:.4f}; "
               f"corpus {len(corpus) / (t1 - t0):.1f} docs/s ({t1 - t0:.1f} s), queries {t2 - t1:.1f} s")
+    elif cmd == "compare":
+        from safetensors import safe_open
+        rows = []
+        for path in sys.argv[2:4]:
+            with safe_open(path, "np") as f:
+                ids = json.loads(f.metadata()["ids"])
+                rows.append(dict(zip(ids, f.get_tensor("embeddings"))))
+        a, b = rows
+        if set(a) != set(b):
+            sys.exit(f"compare: the files hold different ids ({len(a)} vs {len(b)})")
+        diff = max(float(np.abs(a[i] - b[i]).max()) for i in a)
+        print(f"max |difference| over {len(a)} rows: {diff:.3e}")
     elif cmd == "cross":
         from sentence_transformers import CrossEncoder
         saved = sys.argv[2]
         pairs = [("what is a cat", "a cat is a small animal"), ("what is a cat", "stock markets fell"), ("vitamin d", "")]
-        print(json.dumps([float(s) for s in CrossEncoder(saved, device="cpu").predict(pairs, activation_fn=torch_identity())]))
+        print(json.dumps([float(s) for s in CrossEncoder(saved, device=DEVICE).predict(pairs, activation_fn=torch_identity())]))
 
 
 def torch_identity():

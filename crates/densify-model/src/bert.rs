@@ -16,7 +16,7 @@ use burn::nn::{
 use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax, tanh};
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Bool, Device, Int, Tensor};
 
 use crate::config::BertConfig;
 
@@ -81,14 +81,20 @@ pub struct BertSelfAttention {
 /// `f32::MIN` for padding, as `transformers` builds it), built once per forward, and which
 /// attention path to take.
 ///
-/// Inference (a device without autodiff) uses burn's fused attention, given the bias as a float
-/// `attn_bias`: one kernel instead of matmul, scale, add, softmax, matmul. (Its boolean `mask`
-/// argument is not used: burn-tch reads it with PyTorch's opposite meaning, which broke parity
-/// on libtorch.) Training takes the explicit path, which supports attention dropout.
+/// Inference (a device without autodiff) uses burn's fused attention: one kernel instead of
+/// matmul, scale, add, softmax, matmul. It gets the bias as a float `attn_bias`, except on
+/// libtorch: burn-tch sends any `attn_bias` to burn's generic (unfused) fallback, and only a
+/// boolean `mask` reaches PyTorch's `scaled_dot_product_attention`. burn-tch 0.22.1 passes that
+/// mask to PyTorch unchanged, where `true` means "attend" (burn's own convention is the
+/// opposite), so libtorch gets the keep-mask `attention_mask == 1`. `tests/model_parity.rs` on
+/// `tch` fails if either half of that changes upstream. Training takes the explicit path, which
+/// supports attention dropout.
 #[derive(Debug, Clone)]
 pub struct AttentionMask {
     bias: Tensor<4>,
     fused: bool,
+    /// libtorch only: `true` where a key is a token, `[batch, 1, 1, seq]`.
+    libtorch_keep: Option<Tensor<4, Bool>>,
 }
 
 impl AttentionMask {
@@ -97,10 +103,20 @@ impl AttentionMask {
     /// # Shapes
     /// - `attention_mask`: `[batch, seq]`
     pub fn new(attention_mask: Tensor<2, Int>) -> Self {
-        let fused = !attention_mask.device().is_autodiff();
+        let device = attention_mask.device();
+        let fused = !device.is_autodiff();
+        let [batch, seq] = attention_mask.dims();
+        let libtorch_keep =
+            (fused && format!("{device:?}").starts_with("Device<LibTorch(")).then(|| {
+                attention_mask
+                    .clone()
+                    .equal_elem(1)
+                    .reshape([batch, 1, 1, seq])
+            });
         Self {
             bias: attention_bias(attention_mask),
             fused,
+            libtorch_keep,
         }
     }
 }
@@ -118,7 +134,12 @@ impl BertSelfAttention {
         let q = split(self.query.forward(x.clone()));
         let k = split(self.key.forward(x.clone()));
         let v = split(self.value.forward(x));
-        let context = if mask.fused {
+        let context = if let Some(keep) = &mask.libtorch_keep {
+            // Left at `[batch, 1, 1, seq]`: PyTorch broadcasts it; expanded, it would turn it into
+            // a float mask of `[batch, heads, seq, seq]` every layer (4% of the time at 256).
+            let keep = keep.clone();
+            attention(q, k, v, Some(keep), None, AttentionModuleOptions::default())
+        } else if mask.fused {
             let bias = mask.bias.clone().expand([batch, self.heads, seq, seq]);
             attention(q, k, v, None, Some(bias), AttentionModuleOptions::default())
         } else {
