@@ -7,12 +7,12 @@
 #
 #   scripts/gpu_bench.sh MODEL_DIR DATA_DIR OUT_DIR BIN=DEVICE [BIN=DEVICE ...]
 #   e.g. scripts/gpu_bench.sh ~/.cache/densify/models/all-MiniLM-L6-v2 ../shared/data/scifact \
-#          /tmp/gpu target-tch/release/densify=cuda:0 target-gpu/release/densify=wgpu
+#          /tmp/gpu target-gpu/release/densify=cuda:0 target-gpu/release/densify=wgpu
 #
-# Binaries: `cargo build --release -p densify-cli --no-default-features --features "flex tch"`
-# (libtorch CUDA; cuda:N then means libtorch), `--features "flex wgpu cuda"` (burn's CUDA backend
-# as cuda:N, and wgpu). pytrec_eval (pytrec-eval-terrier) must be importable for the
-# sentence-transformers line.
+# Binary: `cargo build --release -p densify-cli --no-default-features --features "flex wgpu tch"`
+# (cuda:N is then libtorch CUDA), built against the GPU machine's PyTorch; docs/benchmarks.md
+# gives the environment used for the published figures. pytrec_eval (pytrec-eval-terrier) must be
+# importable for the sentence-transformers line.
 set -euo pipefail
 model=${1:?usage: gpu_bench.sh MODEL_DIR DATA_DIR OUT_DIR BIN=DEVICE...}
 data=${2:?}
