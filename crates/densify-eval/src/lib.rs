@@ -16,6 +16,7 @@
 mod error;
 mod lines;
 
+pub mod backend;
 pub mod beir;
 pub mod bm25;
 pub mod embeddings;

@@ -6,6 +6,7 @@
 
 use burn::tensor::{Device, Int, Tensor};
 
+use crate::backend::Backend;
 use crate::embeddings::Embeddings;
 use crate::error::Result;
 use crate::run::{Run, ScoredDoc};
@@ -42,7 +43,7 @@ impl Selection {
         match self {
             Selection::Host => true,
             Selection::Device => false,
-            Selection::Auto => !format!("{device:?}").starts_with("Device<LibTorch(Cuda"),
+            Selection::Auto => Backend::of(device) != Backend::LibTorch { cuda: true },
         }
     }
 }

@@ -17,6 +17,7 @@ use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax, tanh};
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Device, Int, Tensor};
+use densify_eval::backend::Backend;
 
 use crate::config::BertConfig;
 
@@ -77,12 +78,10 @@ pub struct BertSelfAttention {
     heads: usize,
 }
 
-/// The padding of a batch as the additive attention bias `[batch, 1, 1, seq]` (0 for tokens,
-/// `f32::MIN` for padding, as `transformers` builds it), built once per forward, and which
-/// attention path to take.
+/// The padding of a batch in the form its attention path needs, built once per forward.
 ///
 /// Inference (a device without autodiff) uses burn's fused attention: one kernel instead of
-/// matmul, scale, add, softmax, matmul. It gets the bias as a float `attn_bias`, except on
+/// matmul, scale, add, softmax, matmul. It gets the padding as a float `attn_bias`, except on
 /// libtorch: burn-tch sends any `attn_bias` to burn's generic (unfused) fallback, and only a
 /// boolean `mask` reaches PyTorch's `scaled_dot_product_attention`. burn-tch 0.22.1 passes that
 /// mask to PyTorch unchanged, where `true` means "attend" (burn's own convention is the
@@ -90,33 +89,33 @@ pub struct BertSelfAttention {
 /// `tch` fails if either half of that changes upstream. Training takes the explicit path, which
 /// supports attention dropout.
 #[derive(Debug, Clone)]
-pub struct AttentionMask {
-    bias: Tensor<4>,
-    fused: bool,
-    /// libtorch only: `true` where a key is a token, `[batch, 1, 1, seq]`.
-    libtorch_keep: Option<Tensor<4, Bool>>,
+pub enum AttentionMask {
+    /// Training: the additive bias `[batch, 1, 1, seq]` ([`attention_bias`]) on the explicit
+    /// path.
+    Explicit(Tensor<4>),
+    /// Inference: the same bias, given to burn's fused attention.
+    FusedBias(Tensor<4>),
+    /// Inference on libtorch: `true` where a key is a token, `[batch, 1, 1, seq]`. Left
+    /// unexpanded: PyTorch broadcasts it, while an expanded mask would become a float
+    /// `[batch, heads, seq, seq]` tensor in every layer (4% of the time at length 256).
+    LibTorchKeep(Tensor<4, Bool>),
 }
 
 impl AttentionMask {
-    /// The mask for `attention_mask` (1 = token, 0 = padding).
+    /// The mask for `attention_mask` (1 = token, 0 = padding), in the form its device's attention
+    /// path takes.
     ///
     /// # Shapes
     /// - `attention_mask`: `[batch, seq]`
     pub fn new(attention_mask: Tensor<2, Int>) -> Self {
         let device = attention_mask.device();
-        let fused = !device.is_autodiff();
-        let [batch, seq] = attention_mask.dims();
-        let libtorch_keep =
-            (fused && format!("{device:?}").starts_with("Device<LibTorch(")).then(|| {
-                attention_mask
-                    .clone()
-                    .equal_elem(1)
-                    .reshape([batch, 1, 1, seq])
-            });
-        Self {
-            bias: attention_bias(attention_mask),
-            fused,
-            libtorch_keep,
+        if device.is_autodiff() {
+            Self::Explicit(attention_bias(attention_mask))
+        } else if let Backend::LibTorch { .. } = Backend::of(&device) {
+            let [batch, seq] = attention_mask.dims();
+            Self::LibTorchKeep(attention_mask.equal_elem(1).reshape([batch, 1, 1, seq]))
+        } else {
+            Self::FusedBias(attention_bias(attention_mask))
         }
     }
 }
@@ -134,18 +133,20 @@ impl BertSelfAttention {
         let q = split(self.query.forward(x.clone()));
         let k = split(self.key.forward(x.clone()));
         let v = split(self.value.forward(x));
-        let context = if let Some(keep) = &mask.libtorch_keep {
-            // Left at `[batch, 1, 1, seq]`: PyTorch broadcasts it; expanded, it would turn it into
-            // a float mask of `[batch, heads, seq, seq]` every layer (4% of the time at 256).
-            let keep = keep.clone();
-            attention(q, k, v, Some(keep), None, AttentionModuleOptions::default())
-        } else if mask.fused {
-            let bias = mask.bias.clone().expand([batch, self.heads, seq, seq]);
-            attention(q, k, v, None, Some(bias), AttentionModuleOptions::default())
-        } else {
-            let scale = (head_dim as f64).sqrt();
-            let scores = q.div_scalar(scale).matmul(k.swap_dims(2, 3)) + mask.bias.clone();
-            self.dropout.forward(softmax(scores, 3)).matmul(v)
+        let options = AttentionModuleOptions::default();
+        let context = match mask {
+            AttentionMask::LibTorchKeep(keep) => {
+                attention(q, k, v, Some(keep.clone()), None, options)
+            }
+            AttentionMask::FusedBias(bias) => {
+                let bias = bias.clone().expand([batch, self.heads, seq, seq]);
+                attention(q, k, v, None, Some(bias), options)
+            }
+            AttentionMask::Explicit(bias) => {
+                let scale = (head_dim as f64).sqrt();
+                let scores = q.div_scalar(scale).matmul(k.swap_dims(2, 3)) + bias.clone();
+                self.dropout.forward(softmax(scores, 3)).matmul(v)
+            }
         };
         context.swap_dims(1, 2).reshape([batch, seq, hidden])
     }

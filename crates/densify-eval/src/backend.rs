@@ -1,0 +1,60 @@
+//! Which burn backend a `Device` belongs to, for the few places where densify takes a
+//! backend-specific path (the libtorch attention mask in densify-model, the top-k selection in
+//! [`crate::search`]).
+//!
+//! burn 0.22's `Device` exposes no backend enum to crates that do not enable the backends, so
+//! this reads its `Debug` form (`Device<LibTorch(Cuda(0))>`, `Device<Flex(Cpu)>`, ...): the one
+//! place that does, so that a change in that format is mended here. Lives in densify-eval
+//! because it is the crate the others build on.
+
+use burn::tensor::Device;
+
+/// The backend of a device, as far as densify's backend-specific paths need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// libtorch (burn-tch) on the CPU or, with `cuda`, on a GPU.
+    LibTorch {
+        /// On a CUDA device.
+        cuda: bool,
+    },
+    /// Any other backend (flex, ndarray, cubecl/wgpu, ...), and autodiff devices.
+    Other,
+}
+
+impl Backend {
+    /// The backend of `device`.
+    pub fn of(device: &Device) -> Self {
+        Self::from_debug(&format!("{device:?}"))
+    }
+
+    fn from_debug(device: &str) -> Self {
+        match device.strip_prefix("Device<LibTorch(") {
+            Some(inner) => Backend::LibTorch {
+                cuda: inner.starts_with("Cuda"),
+            },
+            None => Backend::Other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_burns_device_names() {
+        assert_eq!(Backend::of(&Device::flex()), Backend::Other);
+        assert_eq!(
+            Backend::from_debug("Device<LibTorch(Cpu)>"),
+            Backend::LibTorch { cuda: false }
+        );
+        assert_eq!(
+            Backend::from_debug("Device<LibTorch(Cuda(0))>"),
+            Backend::LibTorch { cuda: true }
+        );
+        assert_eq!(
+            Backend::from_debug("Device<Autodiff { device: LibTorch(Cpu), checkpointing: None }>"),
+            Backend::Other
+        );
+    }
+}
