@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use densify::eval::beir::Dataset;
+use densify::data::beir::Dataset;
 use densify::model::{BiEncoder, Side};
 
 fn main() {

@@ -7,8 +7,9 @@
 //! Backends are Cargo features: `flex` (default, pure-Rust CPU), `ndarray`, `tch` (libtorch),
 //! `wgpu`, `cuda`. Library code never picks one: it runs on whichever `Device` you pass.
 
-pub mod device;
-
+pub use densify_core as core;
+pub use densify_core::device;
+pub use densify_data as data;
 pub use densify_eval as eval;
 pub use densify_loss as loss;
 pub use densify_model as model;

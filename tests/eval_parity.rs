@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use densify::eval::beir::Dataset;
+use densify::data::beir::Dataset;
 use densify::eval::bm25::{Bm25Config, Bm25Index};
 use densify::eval::{Averaging, EvalConfig, Measure, Qrels, Run, evaluate};
 use serde_json::Value;

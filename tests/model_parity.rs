@@ -8,8 +8,8 @@ mod common;
 
 use std::path::Path;
 
-use densify::eval::beir::Dataset;
-use densify::eval::embeddings::Embeddings;
+use densify::data::beir::Dataset;
+use densify::data::embeddings::Embeddings;
 use densify::model::{BiEncoder, Side};
 
 /// (id, text) pairs.

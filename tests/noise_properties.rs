@@ -139,12 +139,12 @@ fn query_and_passage_streams_are_independent_of_batching() {
     };
     let v = vocab();
     let tokens: Vec<u32> = [101].into_iter().chain(2000..2040).chain([102]).collect();
-    let first = config.noisy_query(&tokens, &v, 17);
-    let _ = config.noisy_passage(&tokens, &v, 16, 0); // other work in between changes nothing
-    assert_eq!(config.noisy_query(&tokens, &v, 17), first);
+    let first = config.noisy_query(&tokens, &v, "q17");
+    let _ = config.noisy_passage(&tokens, &v, "q16", 0); // other work in between changes nothing
+    assert_eq!(config.noisy_query(&tokens, &v, "q17"), first);
     assert_ne!(
-        config.noisy_passage(&tokens, &v, 17, 0),
-        config.noisy_passage(&tokens, &v, 17, 1)
+        config.noisy_passage(&tokens, &v, "q17", 0),
+        config.noisy_passage(&tokens, &v, "q17", 1)
     );
 }
 

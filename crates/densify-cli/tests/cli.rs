@@ -163,7 +163,7 @@ fn bm25_writes_a_run_that_evaluates() {
 
 #[test]
 fn search_rejects_mismatched_dimensions_and_unknown_devices() {
-    use densify_eval::embeddings::Embeddings;
+    use densify_data::embeddings::Embeddings;
     let dir = std::env::temp_dir().join(format!("densify-cli-emb-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let corpus = dir.join("corpus.safetensors");

@@ -9,10 +9,16 @@
 
 use std::collections::HashMap;
 
-use crate::run::{Run, ScoredDoc};
+use densify_core::config::{Config, InvalidField};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
-/// BM25 parameters.
-#[derive(Debug, Clone, Copy, PartialEq)]
+use densify_data::run::{Run, ScoredDoc};
+
+/// BM25 parameters (Robertson and Zaragoza, "The Probabilistic Relevance Framework: BM25 and
+/// Beyond", 2009; defaults of Anserini's BEIR baselines).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Bm25Config {
     /// Term-frequency saturation. Default 0.9 (Anserini).
     pub k1: f64,
@@ -25,6 +31,21 @@ impl Default for Bm25Config {
         Self { k1: 0.9, b: 0.4 }
     }
 }
+
+impl Config for Bm25Config {
+    fn validate(&self) -> Result<(), InvalidField> {
+        densify_core::config::non_negative("k1", self.k1)?;
+        if !(0.0..=1.0).contains(&self.b) {
+            return Err(InvalidField::new(
+                "b",
+                format!("must be in [0, 1], found {}", self.b),
+            ));
+        }
+        Ok(())
+    }
+}
+
+densify_core::setters!(Bm25Config { k1: f64, b: f64 });
 
 /// Lucene's default English stop words.
 const STOP_WORDS: [&str; 33] = [
@@ -53,6 +74,26 @@ pub struct Bm25Index {
 }
 
 impl Bm25Index {
+    /// Indexes a BEIR dataset's corpus (title and text, as [`densify_data::Document::full_text`]),
+    /// after checking the configuration.
+    pub fn for_dataset(dataset: &densify_data::Dataset, config: Bm25Config) -> crate::Result<Self> {
+        config.validate()?;
+        let items = dataset.corpus_items()?;
+        Ok(Self::build(
+            items.iter().map(|(id, t)| (id.as_str(), t.as_str())),
+            config,
+        ))
+    }
+
+    /// Searches BEIR queries, as [`Bm25Index::search_all`].
+    pub fn search_queries(&self, queries: &[densify_data::Query], k: usize) -> Run {
+        let pairs: Vec<(&str, &str)> = queries
+            .iter()
+            .map(|q| (q.id.as_str(), q.text.as_str()))
+            .collect();
+        self.search_all(&pairs, k)
+    }
+
     /// Indexes `(doc_id, text)` pairs.
     pub fn build<'a>(
         docs: impl IntoIterator<Item = (&'a str, &'a str)>,
@@ -124,31 +165,19 @@ impl Bm25Index {
                 score: scores[i],
             })
             .collect();
-        hits.sort_by(|a, b| crate::run::trec_order(a, b, crate::run::ScorePrecision::F64));
+        hits.sort_by(|a, b| {
+            densify_data::run::trec_order(a, b, densify_data::run::ScorePrecision::F64)
+        });
         hits.truncate(k);
         hits
     }
 
     /// Searches every `(query_id, text)` and returns the run, using all cores.
     pub fn search_all<'a>(&self, queries: &[(&'a str, &'a str)], k: usize) -> Run {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let chunk = queries.len().div_ceil(threads).max(1);
-        let lists: Vec<(String, Vec<ScoredDoc>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = queries
-                .chunks(chunk)
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.iter()
-                            .map(|(id, text)| ((*id).to_owned(), self.search(text, k)))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().expect("BM25 thread panicked"))
-                .collect()
-        });
+        let lists: Vec<(String, Vec<ScoredDoc>)> = queries
+            .par_iter()
+            .map(|(id, text)| ((*id).to_owned(), self.search(text, k)))
+            .collect();
         let mut run = Run::new();
         for (id, docs) in lists {
             run.set_query(&id, docs);

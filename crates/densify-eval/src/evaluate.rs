@@ -3,14 +3,18 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
 use crate::error::{EvalError, Result};
 use crate::measure::Measure;
 use crate::metrics::{QueryJudgements, query_values};
-use crate::qrels::Qrels;
-use crate::run::{Run, ScorePrecision, rank};
+use densify_data::qrels::Qrels;
+use densify_data::run::{Run, ScorePrecision, rank};
 
 /// Which queries a mean is taken over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Averaging {
     /// Queries present in both the run and the qrels (trec_eval's and pytrec_eval's default).
     #[default]
@@ -20,13 +24,21 @@ pub enum Averaging {
 }
 
 /// How an evaluation is carried out. The defaults reproduce pytrec_eval.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct EvalConfig {
     /// How scores are compared when ranking. Default: [`ScorePrecision::F32`], as pytrec_eval.
     pub precision: ScorePrecision,
     /// Which queries the means are taken over. Default: [`Averaging::RunAndQrels`].
     pub averaging: Averaging,
 }
+
+impl densify_core::Config for EvalConfig {}
+
+densify_core::setters!(EvalConfig {
+    precision: ScorePrecision,
+    averaging: Averaging,
+});
 
 /// The result of an evaluation: every measure for every evaluated query, and the means.
 #[derive(Debug, Clone, PartialEq)]
@@ -144,7 +156,7 @@ pub fn evaluate(
     }
     let work: Vec<(
         &str,
-        &[crate::run::ScoredDoc],
+        &[densify_data::run::ScoredDoc],
         &std::collections::HashMap<String, i32>,
     )> = run
         .iter()
@@ -159,31 +171,16 @@ pub fn evaluate(
             "the run and the qrels have no query id in common".into(),
         ));
     }
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(work.len().max(1));
-    let chunk = work.len().div_ceil(threads).max(1);
-    let per_query: BTreeMap<String, Vec<f64>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = work
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|(q, docs, grades)| {
-                            let ranked = rank(docs, config.precision);
-                            let values =
-                                query_values(&ranked, &QueryJudgements::new(grades), measures);
-                            ((*q).to_owned(), values)
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("evaluation thread panicked"))
-            .collect()
-    });
+    let per_query: BTreeMap<String, Vec<f64>> = work
+        .par_iter()
+        .map(|(q, docs, grades)| {
+            let ranked = rank(docs, config.precision);
+            let values = query_values(&ranked, &QueryJudgements::new(grades), measures);
+            ((*q).to_owned(), values)
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .collect();
     let mut means = vec![0.0; measures.len()];
     for values in per_query.values() {
         for (sum, v) in means.iter_mut().zip(values) {

@@ -2,10 +2,14 @@
 
 use std::collections::HashMap;
 
-use crate::run::{Run, ScorePrecision, ScoredDoc, rank};
+use densify_core::config::{Config, InvalidField};
+use serde::{Deserialize, Serialize};
+
+use densify_data::run::{Run, ScorePrecision, ScoredDoc, rank};
 
 /// Reciprocal rank fusion parameters.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RrfConfig {
     /// The rank constant k in `1 / (k + rank)`. Default 60 (the paper's value).
     pub k: f64,
@@ -21,6 +25,21 @@ impl Default for RrfConfig {
         }
     }
 }
+
+impl Config for RrfConfig {
+    fn validate(&self) -> Result<(), InvalidField> {
+        densify_core::config::non_negative("k", self.k)?;
+        if self.depth == 0 {
+            return Err(InvalidField::new("depth", "must be at least 1, found 0"));
+        }
+        Ok(())
+    }
+}
+
+densify_core::setters!(RrfConfig {
+    k: f64,
+    depth: usize
+});
 
 /// Fuses runs: a document's score is the sum over runs of `1 / (k + rank)`, with each run ranked
 /// as trec_eval ranks it (ranks from 1). A query present in any run is in the result.
@@ -44,7 +63,7 @@ pub fn reciprocal_rank_fusion(runs: &[&Run], config: RrfConfig) -> Run {
                 score,
             })
             .collect();
-        docs.sort_by(|a, b| crate::run::trec_order(a, b, ScorePrecision::F64));
+        docs.sort_by(|a, b| densify_data::run::trec_order(a, b, ScorePrecision::F64));
         docs.truncate(config.depth);
         out.set_query(query, docs);
     }

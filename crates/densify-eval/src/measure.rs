@@ -144,6 +144,28 @@ impl fmt::Display for Measure {
     }
 }
 
+/// The measures `densify eval` reports when none is asked for.
+pub const DEFAULT_MEASURES: [&str; 5] = ["ndcg_cut.10", "recall.100", "map", "recip_rank", "P.10"];
+
+/// Parses measure names as trec_eval takes them (comma lists and bare names included), without
+/// repeats, in the order given; an empty list gives [`DEFAULT_MEASURES`].
+pub fn parse_measures<S: AsRef<str>>(names: &[S]) -> Result<Vec<Measure>, EvalError> {
+    let names: Vec<&str> = if names.is_empty() {
+        DEFAULT_MEASURES.to_vec()
+    } else {
+        names.iter().map(AsRef::as_ref).collect()
+    };
+    let mut measures = Vec::new();
+    for name in names {
+        for m in Measure::parse_list(name)? {
+            if !measures.contains(&m) {
+                measures.push(m);
+            }
+        }
+    }
+    Ok(measures)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

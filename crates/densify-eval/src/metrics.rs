@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use crate::measure::Measure;
-use crate::run::ScoredDoc;
+use densify_data::run::ScoredDoc;
 
 /// The judgements of one query, prepared once for every measure.
 #[derive(Debug, Clone)]
@@ -50,7 +50,7 @@ impl<'a> QueryJudgements<'a> {
 /// Computes `measures` for one query whose documents are already in ranking order.
 ///
 /// # Shapes
-/// - `ranked`: the query's retrieved documents, best first (see [`crate::run::rank`]).
+/// - `ranked`: the query's retrieved documents, best first (see [`densify_data::run::rank`]).
 /// - returns one value per measure, in the order of `measures`.
 pub fn query_values(
     ranked: &[&ScoredDoc],

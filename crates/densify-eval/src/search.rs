@@ -5,25 +5,20 @@
 //! one block, never the full `[queries, corpus]` score matrix.
 
 use burn::tensor::{Device, Int, Tensor};
+use densify_core::config::{Config, InvalidField};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
-use crate::backend::Backend;
-use crate::embeddings::Embeddings;
 use crate::error::Result;
-use crate::run::{Run, ScoredDoc};
+use densify_core::Backend;
+use densify_data::embeddings::Embeddings;
+use densify_data::run::{Run, ScoredDoc};
 
-/// How query and document embeddings are compared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Similarity {
-    /// Dot product.
-    Dot,
-    /// Cosine similarity: dot product of L2-normalised vectors (norm clamped at 1e-12, as
-    /// `torch.nn.functional.normalize`).
-    #[default]
-    Cosine,
-}
+pub use densify_core::Similarity;
 
 /// Where the per-block top-k is selected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Selection {
     /// [`Selection::Device`] on libtorch CUDA, where PyTorch's `topk` is fast and reading each
     /// score block back would cost more than it saves; [`Selection::Host`] everywhere else:
@@ -49,7 +44,8 @@ impl Selection {
 }
 
 /// Exact search parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ExactSearchConfig {
     /// Documents returned per query. Default 1000 (BEIR's top_k).
     pub k: usize,
@@ -79,19 +75,31 @@ impl Default for ExactSearchConfig {
     }
 }
 
-/// L2-normalises the rows of `x`.
-///
-/// # Shapes
-/// - `x`: `[n, dim]` -> `[n, dim]`
-pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
-    let norm = x
-        .clone()
-        .powf_scalar(2.0)
-        .sum_dim(1)
-        .sqrt()
-        .clamp_min(1e-12);
-    x / norm
+impl Config for ExactSearchConfig {
+    fn validate(&self) -> std::result::Result<(), InvalidField> {
+        for (field, value) in [
+            ("k", self.k),
+            ("corpus_chunk", self.corpus_chunk),
+            ("query_batch", self.query_batch),
+        ] {
+            if value == 0 {
+                return Err(InvalidField::new(field, "must be at least 1, found 0"));
+            }
+        }
+        Ok(())
+    }
 }
+
+densify_core::setters!(ExactSearchConfig {
+    k: usize,
+    similarity: Similarity,
+    corpus_chunk: usize,
+    query_batch: usize,
+    ignore_identical_ids: bool,
+    selection: Selection,
+});
+
+pub use densify_core::l2_normalize;
 
 /// One query's running best hits: `(corpus_row, score)`, best first after [`finish`].
 type Hits = Vec<(usize, f32)>;
@@ -142,13 +150,19 @@ pub fn top_k(queries: Tensor<2>, corpus: Tensor<2>, config: &ExactSearchConfig) 
         return vec![Vec::new(); q];
     }
     let on_host = config.selection.on_host(&queries.device());
-    let (queries, corpus) = match config.similarity {
-        Similarity::Dot => (queries, corpus),
-        Similarity::Cosine => (l2_normalize(queries), l2_normalize(corpus)),
+    // Cosine is the dot product of normalised rows: normalise once, not per block.
+    let (queries, corpus, similarity) = match config.similarity {
+        Similarity::Cosine => (l2_normalize(queries), l2_normalize(corpus), Similarity::Dot),
+        other => (queries, corpus, other),
     };
-    let corpus_chunk = config.corpus_chunk.max(1);
-    let query_batch = config.query_batch.max(1);
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let (mut corpus_chunk, mut query_batch) =
+        (config.corpus_chunk.max(1), config.query_batch.max(1));
+    if similarity == Similarity::Manhattan {
+        // Manhattan scores broadcast [queries, rows, dim]: keep that under 2^24 values.
+        let dim = corpus.dims()[1].max(1);
+        query_batch = query_batch.min(64);
+        corpus_chunk = corpus_chunk.min(((1 << 24) / (query_batch * dim)).max(1));
+    }
     let mut out = Vec::with_capacity(q);
     for q_start in (0..q).step_by(query_batch) {
         let q_len = query_batch.min(q - q_start);
@@ -158,24 +172,17 @@ pub fn top_k(queries: Tensor<2>, corpus: Tensor<2>, config: &ExactSearchConfig) 
         for c_start in (0..n).step_by(corpus_chunk) {
             let c_len = corpus_chunk.min(n - c_start);
             let chunk = corpus.clone().narrow(0, c_start, c_len);
-            let scores = batch.clone().matmul(chunk.transpose());
+            let scores = similarity.matrix(batch.clone(), chunk);
             if on_host {
                 let scores: Vec<f32> = scores
                     .into_data()
                     .convert::<f32>()
                     .try_into_vec::<f32>()
                     .expect("scores are f32");
-                let rows = q_len.div_ceil(threads);
-                std::thread::scope(|scope| {
-                    for (part, best) in scores.chunks(rows * c_len).zip(host_best.chunks_mut(rows))
-                    {
-                        scope.spawn(move || {
-                            for (row, best) in part.chunks(c_len).zip(best) {
-                                merge_row(best, row, c_start, k);
-                            }
-                        });
-                    }
-                });
+                host_best
+                    .par_iter_mut()
+                    .zip(scores.par_chunks(c_len))
+                    .for_each(|(best, row)| merge_row(best, row, c_start, k));
                 continue;
             }
             let (values, indices) = scores.topk_with_indices(k.min(c_len), 1);

@@ -9,13 +9,25 @@ pub enum LossError {
         /// The loss.
         loss: &'static str,
         /// The field.
-        field: &'static str,
+        field: String,
         /// What is wrong.
         message: String,
     },
     /// The inputs of a batch do not fit together or hold invalid values.
     #[error("{0}")]
     Input(String),
+}
+
+impl LossError {
+    /// The configuration error as a [`densify_core::InvalidField`] (input errors name no field).
+    pub fn into_invalid_field(self) -> densify_core::InvalidField {
+        match self {
+            LossError::Config { field, message, .. } => {
+                densify_core::InvalidField::new(field, message)
+            }
+            LossError::Input(message) => densify_core::InvalidField::new("", message),
+        }
+    }
 }
 
 /// A `Result` whose error is [`LossError`].
@@ -28,7 +40,7 @@ pub(crate) fn positive(loss: &'static str, field: &'static str, value: f64) -> R
     } else {
         Err(LossError::Config {
             loss,
-            field,
+            field: field.to_owned(),
             message: format!("must be a finite number > 0, got {value}"),
         })
     }

@@ -12,8 +12,8 @@
 //! Coding", 2018; Karpukhin et al., "Dense Passage Retrieval", EMNLP 2020 (in-batch negatives).
 //! sentence-transformers' `MultipleNegativesRankingLoss` is this loss with τ = 0.05 (scale 20).
 
-use burn::config::Config;
 use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
 
 use crate::batch::ScoredLists;
 use crate::error::positive;
@@ -21,12 +21,28 @@ use crate::loss::RankingLoss;
 use crate::masking::{masked_log_softmax, positive_mask};
 
 /// Configuration of [`InfoNce`].
-#[derive(Config, Debug)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct InfoNceConfig {
     /// Temperature τ dividing the scores. Default 0.05 (sentence-transformers' scale 20);
     /// paper B uses 0.01.
-    #[config(default = 0.05)]
     pub temperature: f64,
+}
+
+impl Default for InfoNceConfig {
+    fn default() -> Self {
+        Self { temperature: 0.05 }
+    }
+}
+
+densify_core::setters!(InfoNceConfig { temperature: f64 });
+
+impl densify_core::Config for InfoNceConfig {
+    fn validate(&self) -> std::result::Result<(), densify_core::InvalidField> {
+        self.init()
+            .map(|_| ())
+            .map_err(crate::error::LossError::into_invalid_field)
+    }
 }
 
 impl InfoNceConfig {

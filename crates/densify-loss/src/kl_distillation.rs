@@ -11,7 +11,6 @@
 //! noisy self-training (arXiv 2311.15563) uses τ = 1; listwise distillation (arXiv 2502.19712)
 //! uses τ_t = 0.3, τ_s = 0.05.
 
-use burn::config::Config;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
@@ -32,20 +31,43 @@ pub enum TeacherInput {
 }
 
 /// Configuration of [`KlDistillation`].
-#[derive(Config, Debug)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct KlDistillationConfig {
     /// Teacher temperature τ_t. Default 1.
-    #[config(default = 1.0)]
     pub teacher_temperature: f64,
     /// Student temperature τ_s. Default 1.
-    #[config(default = 1.0)]
     pub student_temperature: f64,
     /// Multiply by τ_s·τ_t (Hinton's T² scaling). Default false.
-    #[config(default = false)]
     pub temperature_scaling: bool,
     /// What the batch's `teacher` holds. Default scores.
-    #[config(default = "TeacherInput::Scores")]
     pub teacher_input: TeacherInput,
+}
+
+impl Default for KlDistillationConfig {
+    fn default() -> Self {
+        Self {
+            teacher_temperature: 1.0,
+            student_temperature: 1.0,
+            temperature_scaling: false,
+            teacher_input: TeacherInput::Scores,
+        }
+    }
+}
+
+densify_core::setters!(KlDistillationConfig {
+    teacher_temperature: f64,
+    student_temperature: f64,
+    temperature_scaling: bool,
+    teacher_input: TeacherInput
+});
+
+impl densify_core::Config for KlDistillationConfig {
+    fn validate(&self) -> std::result::Result<(), densify_core::InvalidField> {
+        self.init()
+            .map(|_| ())
+            .map_err(crate::error::LossError::into_invalid_field)
+    }
 }
 
 impl KlDistillationConfig {

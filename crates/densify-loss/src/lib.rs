@@ -23,6 +23,7 @@
 //! are checked against PyTorch (`scripts/loss_reference.py`) and finite differences.
 
 mod batch;
+mod config;
 mod error;
 mod host;
 mod linalg;
@@ -40,6 +41,7 @@ pub mod sycl_wasserstein;
 pub mod wasserstein_1d;
 
 pub use batch::ScoredLists;
+pub use config::LossConfig;
 pub use error::{LossError, Result};
 pub use info_nce::{InfoNce, InfoNceConfig};
 pub use kl_distillation::{KlDistillation, KlDistillationConfig, TeacherInput};

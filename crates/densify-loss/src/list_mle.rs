@@ -15,8 +15,8 @@
 //! References: Xia et al., "Listwise Approach to Learning to Rank", ICML 2008; Lan et al.,
 //! "Position-Aware ListMLE", UAI 2014.
 
-use burn::config::Config;
 use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
 
 use crate::batch::ScoredLists;
 
@@ -24,11 +24,23 @@ use crate::host::{HostLists, attach_rows};
 use crate::loss::RankingLoss;
 
 /// Configuration of [`ListMle`].
-#[derive(Config, Debug)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ListMleConfig {
     /// Weight positions as p-ListMLE does. Default false (plain ListMLE).
-    #[config(default = false)]
     pub position_aware: bool,
+}
+
+densify_core::setters!(ListMleConfig {
+    position_aware: bool
+});
+
+impl densify_core::Config for ListMleConfig {
+    fn validate(&self) -> std::result::Result<(), densify_core::InvalidField> {
+        self.init()
+            .map(|_| ())
+            .map_err(crate::error::LossError::into_invalid_field)
+    }
 }
 
 impl ListMleConfig {

@@ -8,8 +8,8 @@
 //! Reference: Cao et al., "Learning to Rank: From Pairwise Approach to Listwise Approach",
 //! ICML 2007.
 
-use burn::config::Config;
 use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
 
 use crate::batch::ScoredLists;
 
@@ -17,8 +17,19 @@ use crate::loss::RankingLoss;
 use crate::masking::masked_log_softmax;
 
 /// Configuration of [`ListNet`] (no parameters).
-#[derive(Config, Debug)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ListNetConfig {}
+
+densify_core::setters!(ListNetConfig {});
+
+impl densify_core::Config for ListNetConfig {
+    fn validate(&self) -> std::result::Result<(), densify_core::InvalidField> {
+        self.init()
+            .map(|_| ())
+            .map_err(crate::error::LossError::into_invalid_field)
+    }
+}
 
 impl ListNetConfig {
     /// Builds the loss.

@@ -8,27 +8,49 @@
 //! typically every passage of the batch minus [`crate::masking::false_negative_mask`] and
 //! [`crate::masking::duplicate_id_mask`]).
 
-use burn::config::Config;
-
 use crate::info_nce::InfoNceConfig;
 use crate::kl_distillation::KlDistillationConfig;
 use crate::loss::WeightedSum;
+use serde::{Deserialize, Serialize};
 
 /// Configuration of listwise distillation; defaults are paper B's.
-#[derive(Config, Debug)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ListwiseDistillationConfig {
     /// Teacher temperature of the KL term. Default 0.3.
-    #[config(default = 0.3)]
     pub teacher_temperature: f64,
     /// Student temperature of the KL term. Default 0.05.
-    #[config(default = 0.05)]
     pub student_temperature: f64,
     /// Weight of the InfoNCE term. Default 0.1.
-    #[config(default = 0.1)]
     pub contrastive_weight: f64,
     /// Temperature of the InfoNCE term. Default 0.01.
-    #[config(default = 0.01)]
     pub contrastive_temperature: f64,
+}
+
+impl Default for ListwiseDistillationConfig {
+    fn default() -> Self {
+        Self {
+            teacher_temperature: 0.3,
+            student_temperature: 0.05,
+            contrastive_weight: 0.1,
+            contrastive_temperature: 0.01,
+        }
+    }
+}
+
+densify_core::setters!(ListwiseDistillationConfig {
+    teacher_temperature: f64,
+    student_temperature: f64,
+    contrastive_weight: f64,
+    contrastive_temperature: f64
+});
+
+impl densify_core::Config for ListwiseDistillationConfig {
+    fn validate(&self) -> std::result::Result<(), densify_core::InvalidField> {
+        self.init()
+            .map(|_| ())
+            .map_err(crate::error::LossError::into_invalid_field)
+    }
 }
 
 impl ListwiseDistillationConfig {

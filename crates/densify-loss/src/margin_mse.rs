@@ -10,8 +10,8 @@
 //! Reference: Hofstätter et al., "Improving Efficient Neural Ranking Models with Cross-Architecture
 //! Knowledge Distillation", 2020.
 
-use burn::config::Config;
 use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
 
 use crate::batch::ScoredLists;
 
@@ -19,8 +19,19 @@ use crate::loss::RankingLoss;
 use crate::masking::positive_mask;
 
 /// Configuration of [`MarginMse`] (no parameters).
-#[derive(Config, Debug)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct MarginMseConfig {}
+
+densify_core::setters!(MarginMseConfig {});
+
+impl densify_core::Config for MarginMseConfig {
+    fn validate(&self) -> std::result::Result<(), densify_core::InvalidField> {
+        self.init()
+            .map(|_| ())
+            .map_err(crate::error::LossError::into_invalid_field)
+    }
+}
 
 impl MarginMseConfig {
     /// Builds the loss.

@@ -10,16 +10,27 @@
 //!
 //! Reference: Burges et al., "Learning to Rank using Gradient Descent", ICML 2005.
 
-use burn::config::Config;
 use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
 
 use crate::batch::ScoredLists;
 
 use crate::loss::RankingLoss;
 
 /// Configuration of [`RankNet`] (no parameters).
-#[derive(Config, Debug)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RankNetConfig {}
+
+densify_core::setters!(RankNetConfig {});
+
+impl densify_core::Config for RankNetConfig {
+    fn validate(&self) -> std::result::Result<(), densify_core::InvalidField> {
+        self.init()
+            .map(|_| ())
+            .map_err(crate::error::LossError::into_invalid_field)
+    }
+}
 
 impl RankNetConfig {
     /// Builds the loss.

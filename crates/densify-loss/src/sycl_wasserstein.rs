@@ -22,8 +22,8 @@
 //! Reference: "Beyond Contrastive Learning: Synthetic Data Enables List-wise Training with
 //! Multiple Levels of Relevance" (SyCL), arXiv 2503.23239.
 
-use burn::config::Config;
 use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
 
 use crate::batch::ScoredLists;
 use crate::error::positive;
@@ -32,11 +32,27 @@ use crate::linalg::svd_square;
 use crate::loss::RankingLoss;
 
 /// Configuration of [`SyclWasserstein`].
-#[derive(Config, Debug)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SyclWassersteinConfig {
     /// Temperature τ of the score softmax. Default 1 (SyCL's).
-    #[config(default = 1.0)]
     pub temperature: f64,
+}
+
+impl Default for SyclWassersteinConfig {
+    fn default() -> Self {
+        Self { temperature: 1.0 }
+    }
+}
+
+densify_core::setters!(SyclWassersteinConfig { temperature: f64 });
+
+impl densify_core::Config for SyclWassersteinConfig {
+    fn validate(&self) -> std::result::Result<(), densify_core::InvalidField> {
+        self.init()
+            .map(|_| ())
+            .map_err(crate::error::LossError::into_invalid_field)
+    }
 }
 
 impl SyclWassersteinConfig {

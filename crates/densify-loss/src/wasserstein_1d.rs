@@ -15,8 +15,8 @@
 //! Gaussians over the batch. References: SyCL (arXiv 2503.23239) for the graded-list setting;
 //! Villani, "Optimal Transport", 2009, for the 1-D closed form via CDFs.
 
-use burn::config::Config;
 use burn::tensor::{Tensor, TensorData};
+use serde::{Deserialize, Serialize};
 
 use crate::batch::ScoredLists;
 use crate::error::positive;
@@ -25,14 +25,35 @@ use crate::loss::RankingLoss;
 use crate::masking::masked_log_softmax;
 
 /// Configuration of [`Wasserstein1d`].
-#[derive(Config, Debug)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Wasserstein1dConfig {
     /// Temperature τ of the score softmax. Default 1.
-    #[config(default = 1.0)]
     pub temperature: f64,
     /// Temperature τ_y of the label softmax. Default 1 (SyCL's softmax of raw grades).
-    #[config(default = 1.0)]
     pub label_temperature: f64,
+}
+
+impl Default for Wasserstein1dConfig {
+    fn default() -> Self {
+        Self {
+            temperature: 1.0,
+            label_temperature: 1.0,
+        }
+    }
+}
+
+densify_core::setters!(Wasserstein1dConfig {
+    temperature: f64,
+    label_temperature: f64
+});
+
+impl densify_core::Config for Wasserstein1dConfig {
+    fn validate(&self) -> std::result::Result<(), densify_core::InvalidField> {
+        self.init()
+            .map(|_| ())
+            .map_err(crate::error::LossError::into_invalid_field)
+    }
 }
 
 impl Wasserstein1dConfig {

@@ -17,7 +17,7 @@ use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax, tanh};
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Device, Int, Tensor};
-use densify_eval::backend::Backend;
+use densify_core::Backend;
 
 use crate::config::BertConfig;
 

@@ -11,6 +11,7 @@ use crate::bert::BertModel;
 use crate::config::BertConfig;
 use crate::error::{ModelError, Result};
 use crate::pooling::{Pooling, SentenceTransformerSettings, l2_normalize, pool};
+
 use crate::tokenize::{TextTokenizer, TokenBatch, length_sorted_batches};
 use crate::weights;
 
@@ -24,16 +25,7 @@ pub enum Side {
     Passage,
 }
 
-/// How query and passage embeddings are compared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Similarity {
-    /// Dot product.
-    Dot,
-    /// Cosine similarity.
-    #[default]
-    Cosine,
-}
+pub use densify_core::Similarity;
 
 /// The trainable part of a bi-encoder.
 #[derive(Module, Debug)]
@@ -78,13 +70,7 @@ impl BiEncoderModel {
 /// - `queries`: `[batch, dim]`, `passages`: `[batch * list, dim]` (query b's list is rows
 ///   `b * list .. (b + 1) * list`) -> `[batch, list]`
 pub fn list_scores(queries: Tensor<2>, passages: Tensor<2>, similarity: Similarity) -> Tensor<2> {
-    let [batch, dim] = queries.dims();
-    let [rows, _] = passages.dims();
-    let list = rows / batch;
-    let (q, p) = normalize_for(similarity, queries, passages);
-    (p.reshape([batch, list, dim]) * q.reshape([batch, 1, dim]).expand([batch, list, dim]))
-        .sum_dim(2)
-        .reshape([batch, list])
+    similarity.lists(queries, passages)
 }
 
 /// Scores each query against every passage of the batch (in-batch negatives).
@@ -96,15 +82,7 @@ pub fn in_batch_scores(
     passages: Tensor<2>,
     similarity: Similarity,
 ) -> Tensor<2> {
-    let (q, p) = normalize_for(similarity, queries, passages);
-    q.matmul(p.transpose())
-}
-
-fn normalize_for(similarity: Similarity, q: Tensor<2>, p: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
-    match similarity {
-        Similarity::Dot => (q, p),
-        Similarity::Cosine => (l2_normalize(q), l2_normalize(p)),
-    }
+    similarity.matrix(queries, passages)
 }
 
 /// Settings of a bi-encoder beyond its weights. Defaults come from the sentence-transformers
@@ -115,7 +93,8 @@ pub struct BiEncoderSettings {
     pub pooling: Pooling,
     /// L2-normalise embeddings. Default: a `Normalize` module in `modules.json`.
     pub normalize: bool,
-    /// Similarity for scores. Default cosine.
+    /// Similarity for scores. Default: `similarity_fn_name` of
+    /// `config_sentence_transformers.json`, else cosine.
     pub similarity: Similarity,
     /// Text put before every query (e5: `"query: "`; bge: its instruction). Default: the
     /// `query` prompt of `config_sentence_transformers.json`, else empty.
@@ -209,7 +188,7 @@ impl BiEncoder {
         let mut settings = BiEncoderSettings {
             pooling: st.pooling,
             normalize: st.normalize,
-            similarity: Similarity::Cosine,
+            similarity: st.similarity,
             query_prefix: prompt(&["query"]),
             passage_prefix: prompt(&["passage", "document"]),
             query_max_length: max,
@@ -340,6 +319,26 @@ impl BiEncoder {
         Ok(out)
     }
 
+    /// Embeds `(id, text)` items into an embeddings table (ids kept, rows in input order), as
+    /// [`BiEncoder::encode`].
+    pub fn encode_items(
+        &self,
+        items: &[(String, String)],
+        side: Side,
+        batch_size: usize,
+        device: &Device,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<densify_data::Embeddings> {
+        let texts: Vec<&str> = items.iter().map(|(_, t)| t.as_str()).collect();
+        let values = self.encode(&texts, side, batch_size, device, progress)?;
+        densify_data::Embeddings::new(
+            items.iter().map(|(i, _)| i.clone()).collect(),
+            self.dim(),
+            values,
+        )
+        .map_err(|e| ModelError::Input(e.to_string()))
+    }
+
     /// Saves in the Hugging Face / sentence-transformers layout: `config.json`,
     /// `model.safetensors`, `tokenizer.json` (plus the source's other tokenizer files),
     /// `modules.json`, `1_Pooling/config.json`, `sentence_bert_config.json`,
@@ -376,16 +375,18 @@ impl BiEncoder {
                 .map_err(|e| ModelError::io(dir.join("2_Normalize"), e))?;
         }
         write(dir.join("modules.json"), &serde_json::Value::Array(modules))?;
-        let p = self.settings.pooling;
+        let mut pooling = serde_json::Map::new();
+        pooling.insert(
+            "word_embedding_dimension".into(),
+            self.config.hidden_size.into(),
+        );
+        for mode in Pooling::ALL {
+            pooling.insert(mode.flag().into(), (mode == self.settings.pooling).into());
+        }
+        pooling.insert("include_prompt".into(), true.into());
         write(
             dir.join("1_Pooling/config.json"),
-            &serde_json::json!({
-                "word_embedding_dimension": self.config.hidden_size,
-                "pooling_mode_cls_token": p == Pooling::Cls,
-                "pooling_mode_mean_tokens": p == Pooling::Mean,
-                "pooling_mode_max_tokens": p == Pooling::Max,
-                "pooling_mode_mean_sqrt_len_tokens": false,
-            }),
+            &serde_json::Value::Object(pooling),
         )?;
         write(
             dir.join("sentence_bert_config.json"),
@@ -401,10 +402,7 @@ impl BiEncoder {
                 self.settings.passage_prefix.clone().into(),
             );
         }
-        let similarity = match self.settings.similarity {
-            Similarity::Cosine => "cosine",
-            Similarity::Dot => "dot",
-        };
+        let similarity = self.settings.similarity.name();
         write(
             dir.join("config_sentence_transformers.json"),
             &serde_json::json!({"prompts": prompts, "default_prompt_name": null, "similarity_fn_name": similarity}),

@@ -5,19 +5,55 @@ use std::path::Path;
 use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, read_json};
+use densify_core::Similarity;
 
-/// How token states become a text embedding.
+use crate::error::{ModelError, Result, read_json};
+
+/// How token states become a text embedding: sentence-transformers' `Pooling` modes (one at a
+/// time; a `1_Pooling/config.json` that sets several is refused when loading).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Pooling {
-    /// The `[CLS]` state.
+    /// The `[CLS]` state (`pooling_mode_cls_token`).
     Cls,
-    /// The mean over non-padding tokens (sentence-transformers' default).
+    /// The mean over non-padding tokens (`pooling_mode_mean_tokens`, the default).
     #[default]
     Mean,
-    /// The element-wise max over non-padding tokens (padding set to -1e9 first).
+    /// The element-wise max over non-padding tokens, padding set to -1e9 first
+    /// (`pooling_mode_max_tokens`).
     Max,
+    /// The sum over non-padding tokens divided by the square root of their number
+    /// (`pooling_mode_mean_sqrt_len_tokens`).
+    MeanSqrtLen,
+    /// The mean weighted by position, token i (from 1) weighing i
+    /// (`pooling_mode_weightedmean_tokens`, SGPT).
+    WeightedMean,
+    /// The state of the last non-padding token (`pooling_mode_lasttoken`; right padding).
+    LastToken,
+}
+
+impl Pooling {
+    /// The `1_Pooling/config.json` flag of this mode.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Self::Cls => "pooling_mode_cls_token",
+            Self::Mean => "pooling_mode_mean_tokens",
+            Self::Max => "pooling_mode_max_tokens",
+            Self::MeanSqrtLen => "pooling_mode_mean_sqrt_len_tokens",
+            Self::WeightedMean => "pooling_mode_weightedmean_tokens",
+            Self::LastToken => "pooling_mode_lasttoken",
+        }
+    }
+
+    /// Every mode, in sentence-transformers' concatenation order.
+    pub const ALL: [Pooling; 6] = [
+        Self::Cls,
+        Self::Max,
+        Self::Mean,
+        Self::MeanSqrtLen,
+        Self::WeightedMean,
+        Self::LastToken,
+    ];
 }
 
 /// Pools token states.
@@ -26,15 +62,40 @@ pub enum Pooling {
 /// - `hidden`: `[batch, seq, dim]`, `attention_mask`: `[batch, seq]` -> `[batch, dim]`
 pub fn pool(hidden: Tensor<3>, attention_mask: Tensor<2, Int>, pooling: Pooling) -> Tensor<2> {
     let [batch, seq, dim] = hidden.dims();
+    let device = hidden.device();
+    let weighted_sum = |weights: Tensor<2>| {
+        let w = weights.clone().reshape([batch, seq, 1]);
+        let summed = (hidden.clone() * w.expand([batch, seq, dim]))
+            .sum_dim(1)
+            .reshape([batch, dim]);
+        (summed, weights.sum_dim(1).reshape([batch, 1]))
+    };
     match pooling {
         Pooling::Cls => hidden.narrow(1, 0, 1).reshape([batch, dim]),
         Pooling::Mean => {
-            let mask = attention_mask.float().reshape([batch, seq, 1]);
-            let summed = (hidden * mask.clone().expand([batch, seq, dim]))
+            let (summed, counts) = weighted_sum(attention_mask.float());
+            summed / counts.clamp_min(1e-9)
+        }
+        Pooling::MeanSqrtLen => {
+            let (summed, counts) = weighted_sum(attention_mask.float());
+            summed / counts.sqrt()
+        }
+        Pooling::WeightedMean => {
+            let positions = Tensor::<1, Int>::arange(1..seq as i64 + 1, &device)
+                .float()
+                .reshape([1, seq])
+                .expand([batch, seq]);
+            let (summed, total) = weighted_sum(attention_mask.float() * positions);
+            summed / total.clamp_min(1e-9)
+        }
+        Pooling::LastToken => {
+            let last = attention_mask
                 .sum_dim(1)
-                .reshape([batch, dim]);
-            let counts = mask.sum_dim(1).reshape([batch, 1]).clamp_min(1e-9);
-            summed / counts
+                .sub_scalar(1)
+                .clamp_min(0)
+                .reshape([batch, 1, 1])
+                .expand([batch, 1, dim]);
+            hidden.gather(1, last).reshape([batch, dim])
         }
         Pooling::Max => {
             let padded = attention_mask
@@ -49,9 +110,9 @@ pub fn pool(hidden: Tensor<3>, attention_mask: Tensor<2, Int>, pooling: Pooling)
     }
 }
 
-pub use densify_eval::search::l2_normalize;
+pub use densify_core::l2_normalize;
 
-/// What a sentence-transformers folder says about pooling, normalisation and length.
+/// What a sentence-transformers folder says about pooling, normalisation, length and similarity.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SentenceTransformerSettings {
     /// From `1_Pooling/config.json` (default mean).
@@ -62,6 +123,9 @@ pub struct SentenceTransformerSettings {
     pub max_seq_length: Option<usize>,
     /// `prompts` of `config_sentence_transformers.json` (e.g. `{"query": "query: "}`).
     pub prompts: serde_json::Map<String, serde_json::Value>,
+    /// `similarity_fn_name` of `config_sentence_transformers.json` (default cosine, as
+    /// sentence-transformers).
+    pub similarity: Similarity,
 }
 
 #[derive(Deserialize)]
@@ -72,28 +136,43 @@ struct ModuleEntry {
     path: String,
 }
 
-#[derive(Deserialize)]
-struct PoolingFile {
-    #[serde(default)]
-    pooling_mode_cls_token: bool,
-    #[serde(default)]
-    pooling_mode_max_tokens: bool,
-}
+/// The modules densify builds; any other module (`Dense`, `LayerNorm`, `WordEmbeddings`, ...)
+/// is refused by name rather than silently skipped.
+const KNOWN_MODULES: [&str; 3] = ["Transformer", "Pooling", "Normalize"];
 
 impl SentenceTransformerSettings {
     /// Reads the sentence-transformers files of `dir`; absent files give the defaults (mean
-    /// pooling, no normalisation).
+    /// pooling, no normalisation, cosine). Unsupported modules, several pooling modes at once,
+    /// a `max_seq_length` that is not a positive integer and an unknown similarity are errors
+    /// naming the file.
     pub fn read(dir: &Path) -> Result<Self> {
         let mut settings = Self {
             pooling: Pooling::Mean,
             normalize: false,
             max_seq_length: None,
             prompts: serde_json::Map::new(),
+            similarity: Similarity::Cosine,
+        };
+        let unsupported = |path: &Path, message: String| ModelError::Unsupported {
+            path: path.to_path_buf(),
+            message,
         };
         let modules_path = dir.join("modules.json");
         let mut pooling_dir = dir.join("1_Pooling");
         if modules_path.is_file() {
             let modules: Vec<ModuleEntry> = read_json(&modules_path)?;
+            for m in &modules {
+                let name = m.kind.rsplit('.').next().unwrap_or(&m.kind);
+                if !KNOWN_MODULES.contains(&name) {
+                    return Err(unsupported(
+                        &modules_path,
+                        format!(
+                            "module `{}` (path `{}`) is not supported: densify builds Transformer, Pooling and Normalize modules",
+                            m.kind, m.path
+                        ),
+                    ));
+                }
+            }
             settings.normalize = modules.iter().any(|m| m.kind.ends_with("Normalize"));
             if let Some(p) = modules.iter().find(|m| m.kind.ends_with("Pooling")) {
                 pooling_dir = dir.join(&p.path);
@@ -101,28 +180,63 @@ impl SentenceTransformerSettings {
         }
         let pooling_path = pooling_dir.join("config.json");
         if pooling_path.is_file() {
-            let p: PoolingFile = read_json(&pooling_path)?;
-            settings.pooling = if p.pooling_mode_cls_token {
-                Pooling::Cls
-            } else if p.pooling_mode_max_tokens {
-                Pooling::Max
-            } else {
-                Pooling::Mean
+            let v: serde_json::Value = read_json(&pooling_path)?;
+            let set: Vec<Pooling> = Pooling::ALL
+                .into_iter()
+                .filter(|p| v.get(p.flag()).and_then(serde_json::Value::as_bool) == Some(true))
+                .collect();
+            settings.pooling = match set.as_slice() {
+                [] => Pooling::Mean,
+                [one] => *one,
+                several => {
+                    let flags: Vec<&str> = several.iter().map(|p| p.flag()).collect();
+                    return Err(unsupported(
+                        &pooling_path,
+                        format!(
+                            "several pooling modes at once ({}) concatenate embeddings, which densify does not build; set one",
+                            flags.join(", ")
+                        ),
+                    ));
+                }
             };
         }
         let bert_config = dir.join("sentence_bert_config.json");
         if bert_config.is_file() {
             let v: serde_json::Value = read_json(&bert_config)?;
-            settings.max_seq_length = v
-                .get("max_seq_length")
-                .and_then(serde_json::Value::as_u64)
-                .map(|n| n as usize);
+            settings.max_seq_length = match v.get("max_seq_length") {
+                None | Some(serde_json::Value::Null) => None,
+                Some(n) => match n.as_u64() {
+                    Some(n) if n > 0 => Some(n as usize),
+                    _ => {
+                        return Err(unsupported(
+                            &bert_config,
+                            format!("`max_seq_length` must be a positive integer, found {n}"),
+                        ));
+                    }
+                },
+            };
         }
         let st_config = dir.join("config_sentence_transformers.json");
         if st_config.is_file() {
             let v: serde_json::Value = read_json(&st_config)?;
             if let Some(p) = v.get("prompts").and_then(|p| p.as_object()) {
                 settings.prompts = p.clone();
+            }
+            match v.get("similarity_fn_name") {
+                None | Some(serde_json::Value::Null) => {}
+                Some(name) => {
+                    settings.similarity = name
+                        .as_str()
+                        .and_then(Similarity::from_name)
+                        .ok_or_else(|| {
+                            unsupported(
+                                &st_config,
+                                format!(
+                                    "`similarity_fn_name` {name} is not one of cosine, dot, euclidean, manhattan"
+                                ),
+                            )
+                        })?;
+                }
             }
         }
         Ok(settings)
@@ -148,8 +262,97 @@ mod tests {
             v(pool(hidden.clone(), mask.clone(), Pooling::Max)),
             [3.0, 6.0]
         );
-        assert_eq!(v(pool(hidden, mask, Pooling::Cls)), [1.0, 2.0]);
+        assert_eq!(
+            v(pool(hidden.clone(), mask.clone(), Pooling::Cls)),
+            [1.0, 2.0]
+        );
+        // sum (4, 8) / sqrt(2)
+        let s = v(pool(hidden.clone(), mask.clone(), Pooling::MeanSqrtLen));
+        assert!((s[0] - 4.0 / 2f32.sqrt()).abs() < 1e-6 && (s[1] - 8.0 / 2f32.sqrt()).abs() < 1e-6);
+        // weights 1 and 2: (1*1 + 2*3) / 3, (1*2 + 2*6) / 3
+        let w = v(pool(hidden.clone(), mask.clone(), Pooling::WeightedMean));
+        assert!((w[0] - 7.0 / 3.0).abs() < 1e-6 && (w[1] - 14.0 / 3.0).abs() < 1e-6);
+        assert_eq!(v(pool(hidden, mask, Pooling::LastToken)), [3.0, 6.0]);
         let n = v(l2_normalize(Tensor::<2>::from_data([[3.0, 4.0]], &device)));
         assert!((n[0] - 0.6).abs() < 1e-6 && (n[1] - 0.8).abs() < 1e-6);
+    }
+}
+
+#[cfg(test)]
+mod reading_tests {
+    use super::*;
+
+    fn folder(name: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("densify-st-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for (file, text) in files {
+            let path = dir.join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn reads_similarity_and_each_pooling_mode() {
+        let dir = folder(
+            "dot",
+            &[
+                (
+                    "config_sentence_transformers.json",
+                    r#"{"similarity_fn_name": "dot"}"#,
+                ),
+                (
+                    "1_Pooling/config.json",
+                    r#"{"pooling_mode_lasttoken": true, "pooling_mode_mean_tokens": false}"#,
+                ),
+            ],
+        );
+        let s = SentenceTransformerSettings::read(&dir).unwrap();
+        assert_eq!(s.similarity, Similarity::Dot);
+        assert_eq!(s.pooling, Pooling::LastToken);
+    }
+
+    #[test]
+    fn refuses_what_it_would_otherwise_get_wrong() {
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: [Case; 4] = [
+            (
+                "dense",
+                &[(
+                    "modules.json",
+                    r#"[{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},{"idx":1,"name":"1","path":"2_Dense","type":"sentence_transformers.models.Dense"}]"#,
+                )],
+                "sentence_transformers.models.Dense",
+            ),
+            (
+                "two",
+                &[(
+                    "1_Pooling/config.json",
+                    r#"{"pooling_mode_cls_token": true, "pooling_mode_mean_tokens": true}"#,
+                )],
+                "pooling_mode_cls_token, pooling_mode_mean_tokens",
+            ),
+            (
+                "len",
+                &[("sentence_bert_config.json", r#"{"max_seq_length": "256"}"#)],
+                "max_seq_length",
+            ),
+            (
+                "sim",
+                &[(
+                    "config_sentence_transformers.json",
+                    r#"{"similarity_fn_name": "jaccard"}"#,
+                )],
+                "jaccard",
+            ),
+        ];
+        for (name, files, expected) in cases {
+            let err = SentenceTransformerSettings::read(&folder(name, files))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{name}: {err}");
+        }
     }
 }

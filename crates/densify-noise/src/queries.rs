@@ -15,11 +15,10 @@ pub fn noisy_queries<'a>(
 ) -> Vec<(String, String)> {
     queries
         .into_iter()
-        .enumerate()
-        .map(|(i, (id, text))| {
+        .map(|(id, text)| {
             (
                 id.to_owned(),
-                op.apply_words(text, vocab, &mut NoiseRng::new(seed, i as u64)),
+                op.apply_words(text, vocab, &mut NoiseRng::keyed(seed, id)),
             )
         })
         .collect()

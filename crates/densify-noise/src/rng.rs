@@ -9,6 +9,13 @@
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 
+/// 64-bit FNV-1a of `key` (specified bit for bit, stable across platforms and releases).
+pub fn stream_of(key: &str) -> u64 {
+    key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 /// A reproducible random stream.
 #[derive(Debug, Clone)]
 pub struct NoiseRng(ChaCha8Rng);
@@ -19,6 +26,13 @@ impl NoiseRng {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(index);
         Self(rng)
+    }
+
+    /// The stream of the example named `key` (its id) under `seed`: the stream index is the
+    /// 64-bit FNV-1a hash of the key's bytes, so an example keeps its noise when others are
+    /// added, removed or reordered.
+    pub fn keyed(seed: u64, key: &str) -> Self {
+        Self::new(seed, stream_of(key))
     }
 
     /// Uniform in [0, 1).
@@ -55,6 +69,13 @@ impl NoiseRng {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_hash_as_fnv1a() {
+        // Reference values of 64-bit FNV-1a.
+        assert_eq!(stream_of(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(stream_of("a"), 0xaf63_dc4c_8601_ec8c);
+    }
 
     #[test]
     fn streams_are_reproducible_and_distinct() {

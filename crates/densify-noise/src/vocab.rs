@@ -51,3 +51,15 @@ pub struct WordVocab {
     /// Words `replace` draws from uniformly.
     pub words: Vec<String>,
 }
+
+impl WordVocab {
+    /// The distinct whitespace-separated words of `texts`, sorted (so the vocabulary does not
+    /// depend on text order), for `replace`.
+    pub fn from_texts<'a>(mask_token: &str, texts: impl IntoIterator<Item = &'a str>) -> Self {
+        let words: BTreeSet<&str> = texts.into_iter().flat_map(str::split_whitespace).collect();
+        Self {
+            mask_token: mask_token.to_owned(),
+            words: words.into_iter().map(str::to_owned).collect(),
+        }
+    }
+}

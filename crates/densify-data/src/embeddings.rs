@@ -10,7 +10,7 @@ use std::path::Path;
 use burn::tensor::{Device, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
-use crate::error::{EvalError, Result};
+use crate::error::{DataError, Result};
 
 const FORMAT: &str = "densify-embeddings/1";
 
@@ -26,7 +26,7 @@ impl Embeddings {
     /// Wraps `values` (row-major, `ids.len() * dim` numbers).
     pub fn new(ids: Vec<String>, dim: usize, values: Vec<f32>) -> Result<Self> {
         if dim == 0 || values.len() != ids.len() * dim {
-            return Err(EvalError::Mismatch(format!(
+            return Err(DataError::Mismatch(format!(
                 "embeddings: {} values for {} ids of dimension {dim}",
                 values.len(),
                 ids.len()
@@ -76,21 +76,22 @@ impl Embeddings {
         let path = path.as_ref();
         let bytes: Vec<u8> = self.values.iter().flat_map(|v| v.to_le_bytes()).collect();
         let view = TensorView::new(Dtype::F32, vec![self.len(), self.dim], &bytes)
-            .map_err(|e| EvalError::Mismatch(format!("{}: {e}", path.display())))?;
+            .map_err(|e| DataError::Mismatch(format!("{}: {e}", path.display())))?;
         let ids = serde_json::to_string(&self.ids).expect("strings serialise");
         let metadata = HashMap::from([
             ("format".to_owned(), FORMAT.to_owned()),
             ("ids".to_owned(), ids),
         ]);
-        safetensors::serialize_to_file([("embeddings", view)], Some(metadata), path)
-            .map_err(|e| EvalError::io(path, std::io::Error::other(e.to_string())))
+        let bytes = safetensors::serialize([("embeddings", view)], Some(metadata))
+            .map_err(|e| DataError::io(path, std::io::Error::other(e.to_string())))?;
+        densify_core::write_atomic(path, &bytes).map_err(|e| DataError::io(path, e))
     }
 
     /// Reads a file written by [`Embeddings::write`], checking its layout.
     pub fn read(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| EvalError::io(path, e))?;
-        let bad = |message: String| EvalError::Parse {
+        let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+        let bad = |message: String| DataError::Parse {
             path: path.to_path_buf(),
             line: 0,
             message,
@@ -139,7 +140,7 @@ impl Embeddings {
         other_name: &Path,
     ) -> Result<()> {
         if self.dim != other.dim {
-            return Err(EvalError::Mismatch(format!(
+            return Err(DataError::Mismatch(format!(
                 "{}: embeddings have dimension {}, but {} has dimension {}; both must come from \
                  the same encoder",
                 other_name.display(),

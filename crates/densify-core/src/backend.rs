@@ -1,11 +1,10 @@
 //! Which burn backend a `Device` belongs to, for the few places where densify takes a
 //! backend-specific path (the libtorch attention mask in densify-model, the top-k selection in
-//! [`crate::search`]).
+//! densify-eval's exact search).
 //!
 //! burn 0.22's `Device` exposes no backend enum to crates that do not enable the backends, so
 //! this reads its `Debug` form (`Device<LibTorch(Cuda(0))>`, `Device<Flex(Cpu)>`, ...): the one
-//! place that does, so that a change in that format is mended here. Lives in densify-eval
-//! because it is the crate the others build on.
+//! place that does, so that a change in that format is mended here.
 
 use burn::tensor::Device;
 

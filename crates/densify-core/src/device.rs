@@ -59,3 +59,40 @@ pub fn parse(name: &str) -> Result<Device, String> {
         "--device {name}: unknown device (expected cpu, flex, ndarray, tch-cpu, cuda:N or wgpu)"
     ))
 }
+
+/// The device names this build accepts (from the backends compiled in), for help texts.
+pub fn available() -> Vec<&'static str> {
+    let mut names = Vec::new();
+    if cfg!(feature = "flex") {
+        names.extend(["cpu", "flex"]);
+    }
+    if cfg!(feature = "ndarray") {
+        names.push("ndarray");
+    }
+    if cfg!(feature = "tch") {
+        names.extend(["tch-cpu", "cuda:N"]);
+    } else if cfg!(feature = "cuda") {
+        names.push("cuda:N");
+    }
+    if cfg!(feature = "wgpu") {
+        names.push("wgpu");
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_and_missing_devices_are_clear_errors() {
+        let e = parse("tpu").unwrap_err();
+        assert!(e.contains("unknown device"), "{e}");
+        let e = parse("cuda:x").unwrap_err();
+        assert!(e.contains("cuda:N"), "{e}");
+        #[cfg(not(feature = "wgpu"))]
+        assert!(parse("wgpu").unwrap_err().contains("--features wgpu"));
+        #[cfg(feature = "flex")]
+        assert!(parse("cpu").is_ok() && available().contains(&"cpu"));
+    }
+}

@@ -3,11 +3,12 @@
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
 
-use crate::error::{EvalError, Result};
+use rayon::prelude::*;
+
+use crate::error::{DataError, Result, write_file};
 use crate::lines::parse_blocks;
 
 /// A query id, its documents and the line number of each.
@@ -27,7 +28,8 @@ pub struct ScoredDoc {
 /// pytrec_eval (and trec_eval up to 9.0.8) store scores as 32-bit floats, so two scores that
 /// differ only beyond f32 precision tie there and are ordered by document id.
 /// [`ScorePrecision::F32`] reproduces that; [`ScorePrecision::F64`] compares the scores as given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ScorePrecision {
     /// Round scores to f32 before comparing, as pytrec_eval does (the default).
     #[default]
@@ -148,7 +150,7 @@ impl Run {
                 ] = parts
                 else {
                     let found = parts.iter().flatten().count();
-                    return Err(EvalError::parse(
+                    return Err(DataError::parse(
                         path,
                         number,
                         format!(
@@ -158,7 +160,7 @@ impl Run {
                 };
                 if fields.next().is_some() {
                     let found = line.split_ascii_whitespace().count();
-                    return Err(EvalError::parse(
+                    return Err(DataError::parse(
                         path,
                         number,
                         format!(
@@ -169,7 +171,7 @@ impl Run {
                 let score: f64 = match score.parse::<f64>() {
                     Ok(s) if s.is_finite() => s,
                     _ => {
-                        return Err(EvalError::parse(
+                        return Err(DataError::parse(
                             path,
                             number,
                             format!("the score (field 5) must be a finite number, found `{score}`"),
@@ -209,25 +211,18 @@ impl Run {
             }
         }
         if lists.is_empty() {
-            return Err(EvalError::Empty {
+            return Err(DataError::Empty {
                 path: path.to_path_buf(),
                 what: "run line",
             });
         }
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let chunk = lists.len().div_ceil(threads).max(1);
-        let duplicate = std::thread::scope(|scope| {
-            let handles: Vec<_> = lists
-                .chunks(chunk)
-                .map(|part| scope.spawn(move || first_duplicate(part)))
-                .collect();
-            handles
-                .into_iter()
-                .filter_map(|h| h.join().expect("checker panicked"))
-                .min()
-        });
+        let chunk = lists
+            .len()
+            .div_ceil(rayon::current_num_threads().max(1))
+            .max(1);
+        let duplicate = lists.par_chunks(chunk).filter_map(first_duplicate).min();
         if let Some((number, first, doc, query)) = duplicate {
-            return Err(EvalError::parse(
+            return Err(DataError::parse(
                 path,
                 number as usize,
                 format!(
@@ -242,24 +237,23 @@ impl Run {
         Ok(run)
     }
 
-    /// Writes the run in TREC format, each query's documents in ranking order with ranks from 1.
+    /// Writes the run in TREC format, each query's documents in ranking order with ranks from
+    /// 1, atomically.
     pub fn write_trec(&self, path: impl AsRef<Path>, tag: &str) -> Result<()> {
-        let path = path.as_ref();
-        let file = File::create(path).map_err(|e| EvalError::io(path, e))?;
-        let mut out = BufWriter::with_capacity(1 << 20, file);
-        for (query, docs) in &self.queries {
-            for (i, doc) in rank(docs, ScorePrecision::F64).into_iter().enumerate() {
-                writeln!(
-                    out,
-                    "{query} Q0 {} {} {} {tag}",
-                    doc.doc_id,
-                    i + 1,
-                    doc.score
-                )
-                .map_err(|e| EvalError::io(path, e))?;
+        write_file(path.as_ref(), |out| {
+            for (query, docs) in &self.queries {
+                for (i, doc) in rank(docs, ScorePrecision::F64).into_iter().enumerate() {
+                    writeln!(
+                        out,
+                        "{query} Q0 {} {} {} {tag}",
+                        doc.doc_id,
+                        i + 1,
+                        doc.score
+                    )?;
+                }
             }
-        }
-        out.flush().map_err(|e| EvalError::io(path, e))
+            Ok(())
+        })
     }
 }
 
@@ -392,7 +386,7 @@ mod tests {
         let empty = write("empty.trec", "\n\n");
         assert!(matches!(
             Run::from_file(empty),
-            Err(EvalError::Empty { .. })
+            Err(DataError::Empty { .. })
         ));
     }
 }

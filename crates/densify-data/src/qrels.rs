@@ -1,11 +1,10 @@
 //! Relevance judgements (qrels): reading TREC and BEIR formats, writing TREC.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
 
-use crate::error::{EvalError, Result};
+use crate::error::{DataError, Result, write_file};
 use crate::lines::for_each_line;
 
 /// Graded relevance judgements: query id -> document id -> grade.
@@ -87,7 +86,7 @@ impl Qrels {
                 (4, 4) => (fields[0], fields[2], fields[3]),
                 (3, 3) => (fields[0], fields[1], fields[2]),
                 (3 | 4, found) => {
-                    return Err(EvalError::parse(
+                    return Err(DataError::parse(
                         path,
                         number,
                         format!(
@@ -101,7 +100,7 @@ impl Qrels {
                     ));
                 }
                 (other, _) => {
-                    return Err(EvalError::parse(
+                    return Err(DataError::parse(
                         path,
                         number,
                         format!(
@@ -112,14 +111,14 @@ impl Qrels {
                 }
             };
             let grade: i32 = grade.parse().map_err(|_| {
-                EvalError::parse(
+                DataError::parse(
                     path,
                     number,
                     format!("the grade must be an integer, found `{grade}`"),
                 )
             })?;
             if let Some(first) = first_line_of.insert((query.to_owned(), doc.to_owned()), number) {
-                return Err(EvalError::parse(
+                return Err(DataError::parse(
                     path,
                     number,
                     format!(
@@ -131,7 +130,7 @@ impl Qrels {
             Ok(())
         })?;
         if qrels.is_empty() {
-            return Err(EvalError::Empty {
+            return Err(DataError::Empty {
                 path: path.to_path_buf(),
                 what: "judgement",
             });
@@ -140,19 +139,42 @@ impl Qrels {
     }
 
     /// Writes the judgements in TREC format (`query-id 0 doc-id grade`), sorted by query then
-    /// document id.
+    /// document id, atomically.
     pub fn write_trec(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        let file = File::create(path).map_err(|e| EvalError::io(path, e))?;
-        let mut out = BufWriter::new(file);
-        for (query, docs) in &self.queries {
-            let mut docs: Vec<_> = docs.iter().collect();
-            docs.sort();
-            for (doc, grade) in docs {
-                writeln!(out, "{query} 0 {doc} {grade}").map_err(|e| EvalError::io(path, e))?;
+        self.write_sorted(path.as_ref(), None, |query, doc, grade| {
+            format!("{query} 0 {doc} {grade}")
+        })
+    }
+
+    /// Writes the judgements as a BEIR qrels file (`query-id<TAB>corpus-id<TAB>score` after that
+    /// header), sorted by query then document id, atomically.
+    pub fn write_beir(&self, path: impl AsRef<Path>) -> Result<()> {
+        self.write_sorted(
+            path.as_ref(),
+            Some("query-id\tcorpus-id\tscore"),
+            |query, doc, grade| format!("{query}\t{doc}\t{grade}"),
+        )
+    }
+
+    fn write_sorted(
+        &self,
+        path: &Path,
+        header: Option<&str>,
+        line: impl Fn(&str, &str, i32) -> String,
+    ) -> Result<()> {
+        write_file(path, |out| {
+            if let Some(header) = header {
+                writeln!(out, "{header}")?;
             }
-        }
-        out.flush().map_err(|e| EvalError::io(path, e))
+            for (query, docs) in &self.queries {
+                let mut docs: Vec<_> = docs.iter().collect();
+                docs.sort();
+                for (doc, grade) in docs {
+                    writeln!(out, "{}", line(query, doc, *grade))?;
+                }
+            }
+            Ok(())
+        })
     }
 }
 
@@ -203,7 +225,7 @@ mod tests {
         let empty = write("empty.tsv", "query-id\tcorpus-id\tscore\n");
         assert!(matches!(
             Qrels::from_file(&empty),
-            Err(EvalError::Empty { .. })
+            Err(DataError::Empty { .. })
         ));
     }
 }

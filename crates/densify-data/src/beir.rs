@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::error::{EvalError, Result};
+use std::io::Write;
+
+use crate::error::{DataError, Result, write_file};
 use crate::lines::for_each_line;
 use crate::qrels::Qrels;
 
@@ -95,7 +97,7 @@ fn parse_record(path: &Path, number: usize, line: &str) -> Result<(String, RawRe
     let mut record: RawRecord = serde_json::from_str(line)
         .or_else(|first| serde_json::from_str(&python_constants_to_null(line)).map_err(|_| first))
         .map_err(|e| {
-            EvalError::parse(
+            DataError::parse(
                 path,
                 number,
                 format!("not a JSON object with string fields: {e}"),
@@ -105,7 +107,7 @@ fn parse_record(path: &Path, number: usize, line: &str) -> Result<(String, RawRe
         Some(RawId::Text(id)) => id,
         Some(RawId::Number(id)) => id.to_string(),
         None => {
-            return Err(EvalError::parse(
+            return Err(DataError::parse(
                 path,
                 number,
                 "the record has no `_id` field",
@@ -113,7 +115,7 @@ fn parse_record(path: &Path, number: usize, line: &str) -> Result<(String, RawRe
         }
     };
     if record.text.is_none() {
-        return Err(EvalError::parse(
+        return Err(DataError::parse(
             path,
             number,
             format!("record `{id}` has no `text` field"),
@@ -135,7 +137,7 @@ pub fn for_each_document(path: &Path, mut each: impl FnMut(Document) -> Result<(
         }
         let (id, record) = parse_record(path, number, line)?;
         if !seen.insert(id.clone()) {
-            return Err(EvalError::parse(
+            return Err(DataError::parse(
                 path,
                 number,
                 format!("document id `{id}` appears twice"),
@@ -150,7 +152,7 @@ pub fn for_each_document(path: &Path, mut each: impl FnMut(Document) -> Result<(
         })
     })?;
     if count == 0 {
-        return Err(EvalError::Empty {
+        return Err(DataError::Empty {
             path: path.to_path_buf(),
             what: "document",
         });
@@ -179,7 +181,7 @@ pub fn read_queries(path: impl AsRef<Path>) -> Result<Vec<Query>> {
         }
         let (id, record) = parse_record(path, number, line)?;
         if !seen.insert(id.clone()) {
-            return Err(EvalError::parse(
+            return Err(DataError::parse(
                 path,
                 number,
                 format!("query id `{id}` appears twice"),
@@ -193,7 +195,7 @@ pub fn read_queries(path: impl AsRef<Path>) -> Result<Vec<Query>> {
         Ok(())
     })?;
     if queries.is_empty() {
-        return Err(EvalError::Empty {
+        return Err(DataError::Empty {
             path: path.to_path_buf(),
             what: "query",
         });
@@ -201,23 +203,70 @@ pub fn read_queries(path: impl AsRef<Path>) -> Result<Vec<Query>> {
     Ok(queries)
 }
 
-/// Writes queries as BEIR `queries.jsonl` (`_id`, `text`, and `metadata` when present).
-pub fn write_queries(path: impl AsRef<Path>, queries: &[Query]) -> Result<()> {
-    use std::io::Write;
-    let path = path.as_ref();
-    let file = std::fs::File::create(path).map_err(|e| EvalError::io(path, e))?;
-    let mut out = std::io::BufWriter::new(file);
-    for q in queries {
-        let mut record = serde_json::Map::new();
-        record.insert("_id".into(), q.id.clone().into());
-        record.insert("text".into(), q.text.clone().into());
-        if let Some(m) = &q.metadata {
-            record.insert("metadata".into(), m.clone());
-        }
-        writeln!(out, "{}", serde_json::Value::Object(record))
-            .map_err(|e| EvalError::io(path, e))?;
+/// One JSONL record: `_id`, then `title` (corpus only), `text`, and `metadata` when present.
+fn record(
+    id: &str,
+    title: Option<&str>,
+    text: &str,
+    metadata: Option<&serde_json::Value>,
+) -> String {
+    let mut record = serde_json::Map::new();
+    record.insert("_id".into(), id.into());
+    if let Some(title) = title {
+        record.insert("title".into(), title.into());
     }
-    out.flush().map_err(|e| EvalError::io(path, e))
+    record.insert("text".into(), text.into());
+    if let Some(m) = metadata {
+        record.insert("metadata".into(), m.clone());
+    }
+    serde_json::Value::Object(record).to_string()
+}
+
+/// Writes queries as BEIR `queries.jsonl` (`_id`, `text`, and `metadata` when present),
+/// atomically. Duplicate ids are refused.
+pub fn write_queries(path: impl AsRef<Path>, queries: &[Query]) -> Result<()> {
+    let path = path.as_ref();
+    refuse_duplicates(path, queries.iter().map(|q| q.id.as_str()), "query")?;
+    write_file(path, |out| {
+        for q in queries {
+            writeln!(out, "{}", record(&q.id, None, &q.text, q.metadata.as_ref()))?;
+        }
+        Ok(())
+    })
+}
+
+/// Writes documents as BEIR `corpus.jsonl` (`_id`, `title`, `text`, and `metadata` when
+/// present), atomically. Duplicate ids are refused.
+pub fn write_corpus(path: impl AsRef<Path>, documents: &[Document]) -> Result<()> {
+    let path = path.as_ref();
+    refuse_duplicates(path, documents.iter().map(|d| d.id.as_str()), "document")?;
+    write_file(path, |out| {
+        for d in documents {
+            writeln!(
+                out,
+                "{}",
+                record(&d.id, Some(&d.title), &d.text, d.metadata.as_ref())
+            )?;
+        }
+        Ok(())
+    })
+}
+
+fn refuse_duplicates<'a>(
+    path: &Path,
+    ids: impl Iterator<Item = &'a str>,
+    what: &str,
+) -> Result<()> {
+    let mut seen = HashSet::new();
+    for id in ids {
+        if !seen.insert(id) {
+            return Err(DataError::Mismatch(format!(
+                "{}: not written: {what} id `{id}` appears twice",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The folders searched for a named dataset, in order: `$DENSIFY_DATA`, `./data`,
@@ -244,7 +293,7 @@ impl Dataset {
         let root = root.into();
         let corpus = root.join("corpus.jsonl");
         if !corpus.is_file() {
-            return Err(EvalError::io(
+            return Err(DataError::io(
                 &corpus,
                 std::io::Error::new(
                     std::io::ErrorKind::NotFound,
@@ -270,7 +319,7 @@ impl Dataset {
             }
         }
         let searched: Vec<String> = search.iter().map(|d| d.display().to_string()).collect();
-        Err(EvalError::DatasetNotFound {
+        Err(DataError::DatasetNotFound {
             name: name.to_owned(),
             searched: searched.join(", "),
         })
@@ -299,6 +348,37 @@ impl Dataset {
     /// The corpus, whole.
     pub fn corpus(&self) -> Result<Vec<Document>> {
         read_corpus(self.corpus_path())
+    }
+
+    /// Writes a BEIR dataset folder (`corpus.jsonl`, `queries.jsonl`, `qrels/<split>.tsv`),
+    /// each file atomically, and opens it. The folder is created when missing.
+    pub fn create(
+        root: impl Into<PathBuf>,
+        corpus: &[Document],
+        queries: &[Query],
+        splits: &[(&str, &Qrels)],
+    ) -> Result<Self> {
+        let root = root.into();
+        let qrels_dir = root.join("qrels");
+        std::fs::create_dir_all(&qrels_dir).map_err(|e| DataError::io(&qrels_dir, e))?;
+        write_corpus(root.join("corpus.jsonl"), corpus)?;
+        write_queries(root.join("queries.jsonl"), queries)?;
+        for (split, qrels) in splits {
+            qrels.write_beir(qrels_dir.join(format!("{split}.tsv")))?;
+        }
+        Self::open(root)
+    }
+
+    /// The corpus as `(id, text)` pairs, the text as a model sees it ([`Document::full_text`]).
+    pub fn corpus_items(&self) -> Result<Vec<(String, String)>> {
+        Ok(self
+            .corpus()?
+            .into_iter()
+            .map(|d| {
+                let text = d.full_text();
+                (d.id, text)
+            })
+            .collect())
     }
 
     /// The judgements of a split.

@@ -1,0 +1,95 @@
+//! `densify dense`: zero-shot dense retrieval over a BEIR dataset.
+
+use std::time::Instant;
+
+use densify_eval::search::{ExactSearchConfig, search_embeddings};
+use densify_eval::{EvalConfig, evaluate, parse_measures};
+use densify_model::Side;
+
+use crate::args::{CliResult, DatasetArgs, ModelArgs, OutputArgs};
+use crate::progress::bar;
+
+/// Arguments of `densify dense`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    data: DatasetArgs,
+    /// Documents kept per query.
+    #[arg(long, default_value_t = 1000)]
+    k: usize,
+    /// Drop a hit whose document id equals the query id (BEIR's ignore_identical_ids).
+    #[arg(long)]
+    ignore_identical_ids: bool,
+    #[command(flatten)]
+    output: OutputArgs,
+    /// Evaluate the run on the split's qrels afterwards.
+    #[arg(long)]
+    evaluate: bool,
+}
+
+/// Runs `densify dense`.
+pub fn run(args: Args) -> CliResult {
+    if args.k == 0 {
+        return Err("--k: must be at least 1".into());
+    }
+    let device = args.model.device.device()?;
+    let dataset = args.data.open()?;
+    args.output.check([
+        dataset.corpus_path().as_path(),
+        dataset.queries_path().as_path(),
+        dataset.qrels_path(&args.data.split).as_path(),
+    ])?;
+    let model = args.model.load(&device)?;
+    let started = Instant::now();
+    let (queries, qrels) = dataset.split_queries(&args.data.split)?;
+    let items = dataset.corpus_items()?;
+    let progress = bar(items.len(), "corpus");
+    let corpus = model.encode_items(
+        &items,
+        Side::Passage,
+        args.model.batch_size,
+        &device,
+        &mut |n| progress.set_position(n as u64),
+    )?;
+    progress.finish();
+    let encoded = started.elapsed().as_secs_f64();
+    let items: Vec<(String, String)> = queries.into_iter().map(|q| (q.id, q.text)).collect();
+    let progress = bar(items.len(), "queries");
+    let queries = model.encode_items(
+        &items,
+        Side::Query,
+        args.model.batch_size,
+        &device,
+        &mut |n| progress.set_position(n as u64),
+    )?;
+    progress.finish();
+    let config = ExactSearchConfig::new()
+        .with_k(args.k)
+        .with_similarity(model.settings.similarity)
+        .with_ignore_identical_ids(args.ignore_identical_ids);
+    let run = search_embeddings(&queries, &corpus, config, &device)?;
+    run.write_trec(&args.output.output, "densify-dense")?;
+    eprintln!(
+        "dense: {} documents ({:.1} docs/s), {} queries, {} similarity, top {} -> {} ({:.1} s)",
+        corpus.len(),
+        corpus.len() as f64 / encoded,
+        queries.len(),
+        model.settings.similarity.name(),
+        args.k,
+        args.output.output.display(),
+        started.elapsed().as_secs_f64()
+    );
+    if args.evaluate {
+        // The run in memory is the one written: no re-parse of the file.
+        let evaluation = evaluate(
+            &qrels,
+            &run,
+            &parse_measures::<&str>(&[])?,
+            EvalConfig::default(),
+        )?;
+        print!("{}", evaluation.to_trec_text(false));
+    }
+    Ok(())
+}

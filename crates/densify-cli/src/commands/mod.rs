@@ -1,0 +1,9 @@
+//! One module per `densify` command: its arguments and a `run` that calls the libraries.
+
+pub mod bm25;
+pub mod dense;
+pub mod encode;
+pub mod eval;
+pub mod fuse;
+pub mod noise_queries;
+pub mod search;

@@ -1,0 +1,215 @@
+//! Every file densify writes goes through [`AtomicFile`]: a temporary file in the destination's
+//! folder, written, flushed, fsynced, then renamed over the destination. A crash, a kill or an
+//! error midway leaves the previous file untouched (and, at worst, a temporary named
+//! `.<name>.densify-tmp-<pid>` that the next write to the same destination removes).
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// The marker in temporary names, between the destination's name and the writer's process id.
+const TMP_MARKER: &str = ".densify-tmp-";
+
+/// A file being written; readers see the old content until [`AtomicFile::commit`].
+#[derive(Debug)]
+pub struct AtomicFile {
+    destination: PathBuf,
+    temporary: PathBuf,
+    writer: Option<BufWriter<File>>,
+}
+
+impl AtomicFile {
+    /// Starts writing `destination`. Fails at once (before any work) when its folder does not
+    /// exist or cannot be written. Stale temporaries of earlier, killed writers of the same
+    /// destination are removed.
+    pub fn create(destination: impl AsRef<Path>) -> io::Result<Self> {
+        let destination = destination.as_ref().to_path_buf();
+        let name = destination
+            .file_name()
+            .ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, "the output path names no file")
+            })?
+            .to_string_lossy()
+            .into_owned();
+        let folder = match destination.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if !folder.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("the output folder {} does not exist", folder.display()),
+            ));
+        }
+        remove_stale_temporaries(&folder, &name);
+        let temporary = folder.join(format!(".{name}{TMP_MARKER}{}", std::process::id()));
+        let file = File::create(&temporary)?;
+        Ok(Self {
+            destination,
+            temporary,
+            writer: Some(BufWriter::with_capacity(1 << 20, file)),
+        })
+    }
+
+    /// The path that [`AtomicFile::commit`] will replace.
+    pub fn destination(&self) -> &Path {
+        &self.destination
+    }
+
+    /// Flushes, fsyncs and renames the temporary over the destination.
+    pub fn commit(mut self) -> io::Result<()> {
+        let writer = self.writer.take().expect("committed once");
+        let file = writer
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&self.temporary, &self.destination)?;
+        // The rename is durable once the folder's entry is on disk.
+        if let Some(dir) = self
+            .destination
+            .parent()
+            .filter(|p| p.is_dir())
+            .and_then(|p| File::open(p).ok())
+        {
+            let _ = dir.sync_all();
+        }
+        Ok(())
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.writer.as_mut().expect("not committed").write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.writer.as_mut().expect("not committed").write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.writer.as_mut().expect("not committed").flush()
+    }
+}
+
+impl Drop for AtomicFile {
+    /// Dropped without a commit (an error or a panic midway): the temporary goes, the
+    /// destination stays as it was.
+    fn drop(&mut self) {
+        if self.writer.take().is_some() {
+            let _ = std::fs::remove_file(&self.temporary);
+        }
+    }
+}
+
+/// Removes `.<name>.densify-tmp-<pid>` files whose writer is gone (no running process `pid`, on
+/// systems with `/proc`; elsewhere only our own pid's).
+fn remove_stale_temporaries(folder: &Path, name: &str) {
+    let prefix = format!(".{name}{TMP_MARKER}");
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(pid) = file_name.to_str().and_then(|f| f.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        let alive = pid != std::process::id()
+            && Path::new("/proc").is_dir()
+            && Path::new(&format!("/proc/{pid}")).exists();
+        if !alive {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Writes `bytes` to `path` atomically.
+pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> io::Result<()> {
+    let mut file = AtomicFile::create(path)?;
+    file.write_all(bytes)?;
+    file.commit()
+}
+
+/// Errors when `output` is the same file as one of `inputs` (after resolving links and
+/// relative paths), so a command never overwrites what it reads.
+pub fn refuse_overwriting_input<'a>(
+    output: &Path,
+    inputs: impl IntoIterator<Item = &'a Path>,
+) -> io::Result<()> {
+    let resolved = |p: &Path| std::fs::canonicalize(p).ok();
+    let Some(out) = resolved(output) else {
+        return Ok(()); // the output does not exist yet, so it is no input
+    };
+    for input in inputs {
+        if resolved(input).as_deref() == Some(out.as_path()) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!(
+                    "the output {} is also an input ({}); write somewhere else",
+                    output.display(),
+                    input.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("densify-atomic-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn commit_replaces_and_drop_keeps_the_old_content() {
+        let d = dir("commit");
+        let path = d.join("out.txt");
+        write_atomic(&path, b"old\n").unwrap();
+        {
+            let mut f = AtomicFile::create(&path).unwrap();
+            f.write_all(b"half a li").unwrap();
+            // dropped without commit: an error midway
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), b"old\n");
+        let mut f = AtomicFile::create(&path).unwrap();
+        f.write_all(b"new\n").unwrap();
+        f.commit().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new\n");
+        let left: Vec<_> = std::fs::read_dir(&d).unwrap().collect();
+        assert_eq!(left.len(), 1, "no temporary left behind");
+    }
+
+    #[test]
+    fn stale_temporaries_of_dead_writers_are_removed() {
+        let d = dir("stale");
+        let stale = d.join(format!(".out.txt{TMP_MARKER}4000000000"));
+        std::fs::write(&stale, b"partial").unwrap();
+        write_atomic(d.join("out.txt"), b"x").unwrap();
+        assert!(!stale.exists());
+    }
+
+    #[test]
+    fn a_missing_folder_is_reported_before_writing() {
+        let err = AtomicFile::create("/nonexistent-densify-dir/out.txt").unwrap_err();
+        assert!(err.to_string().contains("does not exist"), "{err}");
+    }
+
+    #[test]
+    fn an_output_equal_to_an_input_is_refused() {
+        let d = dir("same");
+        let input = d.join("in.txt");
+        std::fs::write(&input, b"x").unwrap();
+        let dotted = d.join(".").join("in.txt");
+        assert!(refuse_overwriting_input(&dotted, [input.as_path()]).is_err());
+        assert!(refuse_overwriting_input(&d.join("other.txt"), [input.as_path()]).is_ok());
+    }
+}

@@ -1,0 +1,29 @@
+//! # densify-core
+//!
+//! What every densify crate shares, and nothing else:
+//!
+//! - [`device`]: device names (`cpu`, `cuda:0`, `wgpu`, ...) to burn `Device`s, limited to the
+//!   backends compiled in (features `flex`, `ndarray`, `tch`, `wgpu`, `cuda`);
+//! - [`backend`]: which backend a `Device` is on, for the few backend-specific paths;
+//! - [`config`]: the one configuration convention (serde, unknown fields rejected, TOML or
+//!   JSON, errors with file, line and field);
+//! - [`atomic`]: the one way densify writes files (temporary, fsync, rename);
+//! - [`similarity`]: cosine, dot, Euclidean and Manhattan scores, as sentence-transformers
+//!   defines them;
+//! - [`tensor`]: small tensor functions (`l2_normalize`).
+
+pub mod atomic;
+pub mod backend;
+pub mod config;
+pub mod device;
+pub mod similarity;
+pub mod tensor;
+
+pub use atomic::{AtomicFile, refuse_overwriting_input, write_atomic};
+pub use backend::Backend;
+pub use config::{Config, ConfigError, InvalidField};
+pub use similarity::Similarity;
+pub use tensor::l2_normalize;
+
+#[doc(hidden)]
+pub use pastey as __pastey;
