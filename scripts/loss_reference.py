@@ -7,8 +7,30 @@ generated with a fixed seed, rounded to float32 (so Rust sees the very same numb
 losses are evaluated in float64. Output: tests/fixtures/loss/reference.json with, per case, the
 inputs, the mean-reduced loss, the per-query losses and d(mean loss)/d(scores).
 
-Run: scripts/make_loss_fixtures.sh (makes a throwaway venv with torch==2.9.0).
+Cross-check (upstream_cross_check): every case is also run through the upstream
+sentence-transformers (6.2.0) loss class where one computes the same loss, fed the case's scores
+by stand-in models (see the section's comment), and must equal the hand-written value to 1e-6
+relative (value and gradient); such cases get "upstream": "<ClassName>" in the JSON, for
+information (tests/loss_parity.rs reads cases as serde_json::Value and ignores fields it does not
+index). How each class is called:
+  MultipleNegativesRankingLoss  scale = 1/temperature, util.dot_score, one query per call (its
+                                candidates as the document columns), averaged over queries
+  DistillKLDivLoss              student/teacher temperatures; only where τ_s² equals densify's
+                                factor (1, or τ_s·τ_t with temperature_scaling); one call, or one
+                                per query when there is a mask
+  MarginMSELoss                 positive column first; one call, or one per query with a mask
+  ListNetLoss                   one call, each query's valid columns as its documents
+  ListMLELoss                   one call, documents in densify's order (label descending, ties by
+                                column), respect_input_order=True
+  RankNetLoss                   reduction_log="natural", one query per call, averaged
+Where the upstream class defines the loss differently (DistillKLDivLoss's τ_s² factor,
+PListMLELoss's weights, RankNetLoss's defaults; listwise distillation has no single class) the
+exact relation is checked and printed instead. The Wasserstein losses have no upstream class.
+
+Run: scripts/make_loss_fixtures.sh (makes a throwaway venv with torch==2.9.0 and
+sentence-transformers==6.2.0).
 """
+import contextlib
 import json
 import math
 import sys
@@ -314,6 +336,364 @@ def timing(loss, B, N, repeats):
     return best
 
 
+# ---- cross-check against the upstream sentence-transformers loss classes -------------------------
+#
+# The same cases through sentence-transformers' own loss classes, fed the case's scores by
+# stand-in models:
+#   * bi-encoder losses (MultipleNegativesRankingLoss, DistillKLDivLoss, MarginMSELoss) call
+#     model(features)["sentence_embedding"] per column and a similarity function. The stand-in
+#     returns the embedding given in features; the query embedding is 1 (shape [B, 1]) and each
+#     candidate column's embedding is its score (shape [B, 1]), so the dot product
+#     (util.dot_score / util.pairwise_dot_score) is exactly the case's score.
+#   * cross-encoder losses (ListNetLoss, ListMLELoss, PListMLELoss, RankNetLoss) call
+#     model.preprocess(pairs) and model(tokens)["scores"]; the stand-in scores the pair
+#     (query "b", document "j") as scores[b, j]. Each query's documents are its valid columns
+#     (mask), so a ragged mask becomes ragged document lists, as upstream pads them.
+# The cross-encoder classes cast the model's scores and the labels with .float() and build
+# their padding matrices in the default dtype; for the asserted comparison they run in float64
+# (see _upstream_float64: the inputs are float32 numbers, so the cast itself is exact). The
+# bi-encoder classes keep the embeddings' dtype. The same classes are also run as they are in
+# float32 (column "f32"), for information only.
+# A case is marked "upstream": "<Class>" in the JSON only where the class computes the same
+# loss; where the definitions differ, the exact relation is checked and printed instead.
+
+UPSTREAM_RTOL = 1e-6
+
+
+class _Embeddings(torch.nn.Module):
+    """Stand-in SentenceTransformer: model(features)["sentence_embedding"] = features["embedding"]."""
+
+    def forward(self, features):
+        return {"sentence_embedding": features["embedding"]}
+
+
+class _PairScores(torch.nn.Module):
+    """Stand-in CrossEncoder with one output label scoring (query "b", document "j") as scores[b, j]."""
+
+    num_labels = 1
+
+    def __init__(self, scores):
+        super().__init__()
+        self.scores = scores  # the leaf tensor the gradient is taken for (not a parameter)
+
+    @property
+    def device(self):
+        return self.scores.device
+
+    def preprocess(self, pairs, prompt=None, task=None):
+        return {"index": torch.tensor([[int(q), int(d)] for q, d in pairs], dtype=torch.long)}
+
+    def forward(self, tokens):
+        i = tokens["index"]
+        return {"scores": self.scores[i[:, 0], i[:, 1]]}
+
+
+class _upstream_float64:
+    """Runs the cross-encoder losses' own code in float64: Tensor.float() (their cast of the
+    scores and labels) returns float64 and the default dtype (their padding matrices) is float64.
+    The scores and labels are float32 numbers, so only the arithmetic after the cast changes."""
+
+    def __enter__(self):
+        self.old_dtype, self.old_float = torch.get_default_dtype(), torch.Tensor.float
+        torch.set_default_dtype(torch.float64)
+        torch.Tensor.float = lambda self, memory_format=torch.preserve_format: self.to(
+            torch.float64, memory_format=memory_format)
+
+    def __exit__(self, *exc):
+        torch.Tensor.float = self.old_float
+        torch.set_default_dtype(self.old_dtype)
+
+
+def _tensors(case, dtype):
+    B, N = case["shape"]
+    s = torch.tensor(case["scores"], dtype=dtype).requires_grad_(True)
+    mask = torch.tensor(case["mask"]) if "mask" in case else torch.ones(B, N, dtype=torch.bool)
+    cand = torch.tensor(case["candidates"]) if "candidates" in case else mask.clone()
+    pos = torch.tensor(case["positive"])
+    cand[torch.arange(B), pos] = True
+    return s, torch.tensor(case["teacher"], dtype=dtype), torch.tensor(case["labels"], dtype=dtype), pos, mask, cand
+
+
+def _columns(row_mask):
+    return [j for j in range(row_mask.numel()) if row_mask[j]]
+
+
+def _bi(columns):
+    """Features for a bi-encoder loss: query embedding 1, one [B, 1] embedding per column."""
+    one = torch.ones_like(columns[0])[:, None]
+    return [{"embedding": one}] + [{"embedding": c[:, None]} for c in columns]
+
+
+def _label_order(labels, cols):
+    """densify's ListMLE order: label descending, ties by lower column first."""
+    return sorted(cols, key=lambda j: (-labels[j].item(), j))
+
+
+def upstream_mnrl(case, dtype, temperature=None):
+    """MultipleNegativesRankingLoss(scale=1/τ, similarity_fct=util.dot_score), one query per call
+    (a batch of one: the query, its positive as the positive column, its other candidates as hard
+    negative columns; with a single query there are no other in-batch documents), averaged over
+    the queries. One call over the whole batch is not possible: MNRL scores every query against
+    every query's documents, where a densify case gives each query its own list."""
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.util import dot_score
+
+    s, t, y, pos, mask, cand = _tensors(case, dtype)
+    tau = temperature if temperature is not None else case["config"]["temperature"]
+    loss = MultipleNegativesRankingLoss(_Embeddings(), scale=1.0 / tau, similarity_fct=dot_score)
+    B = s.shape[0]
+    total = 0
+    for b in range(B):
+        p = int(pos[b])
+        cols = [p] + [j for j in _columns(cand[b]) if j != p]
+        total = total + loss(_bi([s[b, j].reshape(1) for j in cols]), labels=None)
+    return total / B, s
+
+
+def upstream_kl(case, dtype):
+    """DistillKLDivLoss(student_temperature=τ_s, teacher_temperature=τ_t) (pairwise_dot_score):
+    the whole batch in one call when there is no mask, else one call per query over its valid
+    columns, averaged (a query with one valid column has loss 0; upstream refuses one column).
+    Upstream always multiplies by τ_s² (densify: by τ_s·τ_t, and only with temperature_scaling)."""
+    from sentence_transformers.sentence_transformer.losses import DistillKLDivLoss
+
+    s, t, y, pos, mask, cand = _tensors(case, dtype)
+    c = case["config"]
+    probabilities = c.get("teacher_input", "Scores") == "Probabilities"
+    # Teacher probabilities p enter as scores log p at τ_t = 1: softmax(log p) = p / Σp.
+    t_t = 1.0 if probabilities else c["teacher_temperature"]
+    loss = DistillKLDivLoss(_Embeddings(), student_temperature=c["student_temperature"], teacher_temperature=t_t)
+    if probabilities:
+        t = torch.where(mask, t.clamp_min(1e-300).log(), t)
+    B, N = s.shape
+    if "mask" not in case:
+        return loss(_bi([s[:, j] for j in range(N)]), t), s
+    total = 0
+    for b in range(B):
+        cols = _columns(mask[b])
+        if len(cols) > 1:
+            total = total + loss(_bi([s[b, j].reshape(1) for j in cols]), t[b, cols][None])
+    return total / B, s
+
+
+def upstream_margin_mse(case, dtype):
+    """MarginMSELoss (pairwise_dot_score), columns ordered positive first: the whole batch in one
+    call when there is no mask (upstream's mean over all B·(N−1) margins is densify's mean of
+    per-query means when every query has N−1 negatives), else one call per query, averaged (a
+    query without negatives has loss 0)."""
+    from sentence_transformers.sentence_transformer.losses import MarginMSELoss
+
+    s, t, y, pos, mask, cand = _tensors(case, dtype)
+    loss = MarginMSELoss(_Embeddings())
+    B, N = s.shape
+    if "mask" not in case:
+        order = torch.tensor([[int(pos[b])] + [j for j in range(N) if j != pos[b]] for b in range(B)])
+        cols = s.gather(1, order)
+        return loss(_bi([cols[:, k] for k in range(N)]), t.gather(1, order)), s
+    total = 0
+    for b in range(B):
+        p = int(pos[b])
+        cols = [p] + [j for j in _columns(mask[b]) if j != p]
+        if len(cols) > 1:
+            total = total + loss(_bi([s[b, j].reshape(1) for j in cols]), t[b, cols][None])
+    return total / B, s
+
+
+def _cross(case, dtype, make_loss, order=None, per_query=False):
+    s, t, y, pos, mask, cand = _tensors(case, dtype)
+    B = s.shape[0]
+    with _upstream_float64() if dtype == torch.float64 else contextlib.nullcontext():
+        loss = make_loss(_PairScores(s))
+        docs = []
+        for b in range(B):
+            cols = _columns(mask[b])
+            docs.append(order(y[b], cols) if order else cols)
+        if per_query:
+            total = 0
+            for b in range(B):
+                total = total + loss([[str(b)], [[str(j) for j in docs[b]]]], [y[b, docs[b]]])
+            return total / B, s
+        return loss([[str(b) for b in range(B)], [[str(j) for j in d] for d in docs]],
+                    [y[b, d] for b, d in enumerate(docs)]), s
+
+
+def upstream_list_net(case, dtype):
+    """ListNetLoss: the whole batch in one call (cross-entropy against softmax(labels), mean over
+    queries; padding at −1e16 with target 0)."""
+    from sentence_transformers.cross_encoder.losses import ListNetLoss
+    return _cross(case, dtype, lambda m: ListNetLoss(m))
+
+
+def upstream_list_mle(case, dtype, respect_input_order=True):
+    """ListMLELoss: the whole batch in one call. With respect_input_order=True (upstream's
+    default) each query's documents are given in densify's order (label descending, ties by
+    column); with False upstream sorts the labels itself (torch.sort, not stable)."""
+    from sentence_transformers.cross_encoder.losses import ListMLELoss
+    return _cross(case, dtype, lambda m: ListMLELoss(m, respect_input_order=respect_input_order),
+                  order=_label_order if respect_input_order else None)
+
+
+def upstream_plist_mle(case, dtype):
+    """PListMLELoss with its default PListMLELambdaWeight, documents in densify's order."""
+    from sentence_transformers.cross_encoder.losses import PListMLELoss
+    return _cross(case, dtype, lambda m: PListMLELoss(m), order=_label_order)
+
+
+def upstream_rank_net(case, dtype, per_query=True, reduction_log="natural"):
+    """RankNetLoss (LambdaLoss with NoWeightingScheme, σ = 1). densify's loss is one call per
+    query with reduction_log="natural", averaged; upstream's default ("binary", one call over
+    the batch) divides by ln 2 and by the number of pairs in the whole batch."""
+    from sentence_transformers.cross_encoder.losses import RankNetLoss
+    return _cross(case, dtype, lambda m: RankNetLoss(m, reduction_log=reduction_log), per_query=per_query)
+
+
+def _list_mle_upstream_weights(case):
+    """ListMLE with PListMLELambdaWeight's weights (2^(n−i) − 1) / (Σ_k (2^(n−k) − 1) + 1e-10)."""
+    s, t, y, pos, mask, cand = _tensors(case, D)
+    out = []
+    for b in range(s.shape[0]):
+        cols = _label_order(y[b], _columns(mask[b]))
+        x = s[b, cols].detach()
+        n = len(cols)
+        lse = torch.logcumsumexp(x.flip(0), 0).flip(0)
+        w = 2.0 ** (n - torch.arange(1, n + 1, dtype=D)) - 1
+        out.append((w / (w.sum() + 1e-10) * (lse - x)).sum())
+    return torch.stack(out).mean().item()
+
+
+def _rank_net_pairs(case):
+    y = torch.tensor(case["labels"], dtype=D)
+    mask = torch.tensor(case["mask"]) if "mask" in case else torch.ones_like(y, dtype=torch.bool)
+    return ((y[:, :, None] > y[:, None, :]) & mask[:, :, None] & mask[:, None, :]).sum((1, 2)).to(D)
+
+
+def _relations(case):
+    """(upstream class, how it differs, upstream function, densify value -> expected upstream
+    value) for the cases where an upstream class exists but defines the loss differently."""
+    c = case["config"]
+    loss = case["loss"]
+    if loss == "kl_distillation":
+        t_s, t_t = c["student_temperature"], c["teacher_temperature"]
+        densify_scale = t_s * t_t if c.get("temperature_scaling") else 1.0
+        if t_s ** 2 != densify_scale:
+            return [("DistillKLDivLoss",
+                     f"upstream = densify × τ_s²/{densify_scale:g}: upstream always multiplies by τ_s² "
+                     f"(τ_s = {t_s:g}), densify by τ_s·τ_t and only with temperature_scaling"
+                     + ("; teacher probabilities p given as scores log p at τ_t = 1" if c.get("teacher_input") == "Probabilities" else ""),
+                     lambda dt: upstream_kl(case, dt), lambda v: v * t_s ** 2 / densify_scale)]
+    if loss == "list_mle" and c.get("position_aware"):
+        return [("PListMLELoss",
+                 "upstream = ListMLE weighted by w_i = (2^(n−i) − 1) / (Σ_k (2^(n−k) − 1) + 1e-10); "
+                 "densify: w_i = (2^(n−i+1) − 1) / (2^n − 1)",
+                 lambda dt: upstream_plist_mle(case, dt), lambda v: _list_mle_upstream_weights(case))]
+    if loss == "rank_net":
+        pairs = _rank_net_pairs(case)
+        per = torch.tensor(case["per_query"], dtype=D)
+        return [("RankNetLoss",
+                 "with its defaults over the whole batch, upstream = Σ_b Σ_pairs / (ln 2 · Σ_b pairs_b) "
+                 "(binary log, pairs pooled over the batch); densify = mean_b of per-query pair means, natural log",
+                 lambda dt: upstream_rank_net(case, dt, per_query=False, reduction_log="binary"),
+                 lambda v: ((per * pairs).sum() / pairs.sum().clamp_min(1) / math.log(2)).item())]
+    if loss == "listwise_distillation":
+        t_s = c["student_temperature"]
+        kl_case = dict(case, config={"student_temperature": t_s, "teacher_temperature": c["teacher_temperature"]})
+
+        def composite(dt):
+            k, s1 = upstream_kl(kl_case, dt)
+            n, s2 = upstream_mnrl(case, dt, temperature=c["contrastive_temperature"])
+            return k / t_s ** 2 + c["contrastive_weight"] * n, None
+
+        return [("DistillKLDivLoss+MNRL",
+                 "no single class: densify = DistillKLDivLoss/τ_s² over the own list + w · "
+                 "MultipleNegativesRankingLoss(scale 1/τ_c) over the candidates",
+                 composite, lambda v: v)]
+    return []
+
+
+def _matches(case):
+    """The upstream class computing exactly densify's loss for this case, or None."""
+    c = case["config"]
+    loss = case["loss"]
+    if loss == "info_nce":
+        return "MultipleNegativesRankingLoss", lambda dt: upstream_mnrl(case, dt)
+    if loss == "kl_distillation":
+        t_s, t_t = c["student_temperature"], c["teacher_temperature"]
+        densify_scale = t_s * t_t if c.get("temperature_scaling") else 1.0
+        if t_s ** 2 == densify_scale:
+            return "DistillKLDivLoss", lambda dt: upstream_kl(case, dt)
+    if loss == "margin_mse":
+        return "MarginMSELoss", lambda dt: upstream_margin_mse(case, dt)
+    if loss == "list_net":
+        return "ListNetLoss", lambda dt: upstream_list_net(case, dt)
+    if loss == "list_mle" and not c.get("position_aware"):
+        return "ListMLELoss", lambda dt: upstream_list_mle(case, dt)
+    if loss == "rank_net":
+        return "RankNetLoss", lambda dt: upstream_rank_net(case, dt)
+    return None
+
+
+def _run(fn, dtype):
+    value, s = fn(dtype)
+    if s is None:
+        return value.item(), None
+    value.backward()
+    return value.item(), s.grad.detach().to(D)
+
+
+def _rel(a, b):
+    return abs(a - b) / max(abs(b), 1e-300) if a != b else 0.0
+
+
+def upstream_cross_check(cases):
+    """Runs every case through the upstream class where one exists, asserts equality to
+    UPSTREAM_RTOL (value, and d(loss)/d(scores) relative to max |grad|), marks the matching cases
+    with "upstream": "<Class>" and prints a table. Returns the number of matching cases."""
+    import logging
+
+    import sentence_transformers
+
+    logging.getLogger("sentence_transformers").setLevel(logging.ERROR)
+    print(f"upstream: sentence-transformers {sentence_transformers.__version__} loss classes "
+          f"(float64 via stand-in models; 'f32' = the same classes fed float32, for information)")
+    print(f"{'case':<38} {'upstream class':<30} {'|Δvalue|':>9} {'rel':>8} {'grad rel':>8} {'f32 rel':>8}")
+    matched, failures = 0, []
+    for case in cases:
+        name = case["name"]
+        found = _matches(case)
+        if found:
+            cls, fn = found
+            value, grad = _run(fn, torch.float64)
+            value32, _ = _run(fn, torch.float32)
+            want = torch.tensor(case["grad"], dtype=D)
+            scale = max(want.abs().max().item(), 1e-300)
+            gerr = (grad - want).abs().max().item() / scale
+            err = _rel(value, case["value"])
+            ok = err <= UPSTREAM_RTOL and gerr <= UPSTREAM_RTOL
+            if ok:
+                case["upstream"] = cls
+                matched += 1
+            else:
+                failures.append(name)
+            print(f"{name:<38} {cls:<30} {abs(value - case['value']):9.2e} {err:8.1e} {gerr:8.1e} "
+                  f"{_rel(value32, case['value']):8.1e}{'' if ok else '  MISMATCH'}")
+            if case["loss"] == "list_mle":  # informational: upstream sorting the labels itself
+                v2, _ = _run(lambda dt: upstream_list_mle(case, dt, respect_input_order=False), torch.float64)
+                print(f"{'':<38} {'  respect_input_order=False':<30} {abs(v2 - case['value']):9.2e} "
+                      f"{_rel(v2, case['value']):8.1e}")
+        for cls, description, fn, expected in _relations(case):
+            value, _ = _run(lambda dt: (fn(dt)[0], None), torch.float64)
+            err = _rel(value, expected(case["value"]))
+            print(f"{name:<38} {cls + ' (differs)':<30} {abs(value - case['value']):9.2e} "
+                  f"{_rel(value, case['value']):8.1e}\n{'':<39}{description}; that relation holds to {err:.1e}")
+            if err > UPSTREAM_RTOL:
+                failures.append(f"{name} (relation)")
+        if not found and not _relations(case):
+            print(f"{name:<38} {'—':<30}")
+    assert not failures, f"upstream mismatches: {failures}"
+    print(f"{matched} of {len(cases)} cases equal an upstream class to {UPSTREAM_RTOL:g} (marked \"upstream\")")
+    return matched
+
+
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "bench":
         torch.set_num_threads(2)
@@ -327,6 +707,7 @@ if __name__ == "__main__":
         sys.exit(0)
     out = sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures/loss/reference.json"
     cases = all_cases()
+    upstream_cross_check(cases)
     with open(out, "w") as f:
         json.dump({"tool": f"torch {torch.__version__}, float64", "cases": cases}, f)
         f.write("\n")

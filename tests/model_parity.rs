@@ -100,3 +100,39 @@ fn minilm_embeddings_match_sentence_transformers_and_survive_save() {
         );
     }
 }
+
+/// The autodiff forward (the explicit attention path a trainer takes), dropout off, gives the
+/// same embeddings as the fused inference path and as sentence-transformers.
+#[test]
+fn autodiff_forward_matches_inference_and_sentence_transformers() {
+    let plain = burn::tensor::Device::flex();
+    let training = plain.clone().autodiff();
+    let inference = BiEncoder::load(common::minilm_dir(), &plain, |_| {}).unwrap();
+    let mut trainable = BiEncoder::load(common::minilm_dir(), &training, |_| {}).unwrap();
+    trainable.model = trainable.model.without_dropout();
+    let (passages, queries) = texts();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model");
+    for (name, items, side) in [
+        ("passages", &passages, Side::Passage),
+        ("queries", &queries, Side::Query),
+    ] {
+        let reference = Embeddings::read(fixtures.join(format!("{name}.safetensors"))).unwrap();
+        let refs: Vec<&str> = items.iter().map(|(_, t)| t.as_str()).collect();
+        let fused = inference
+            .encode(&refs, side, 16, &plain, &mut |_| {})
+            .unwrap();
+        let explicit = trainable
+            .encode(&refs, side, 16, &training, &mut |_| {})
+            .unwrap();
+        let to_fused = explicit
+            .iter()
+            .zip(&fused)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        let to_reference = max_difference(&explicit, &reference);
+        println!(
+            "{name}: autodiff path vs fused {to_fused:.2e}, vs sentence-transformers {to_reference:.2e}"
+        );
+        assert!(to_fused <= 1e-5 && to_reference <= 1e-5);
+    }
+}

@@ -89,7 +89,7 @@ pub struct BertSelfAttention {
 /// `tch` fails if either half of that changes upstream. Training takes the explicit path, which
 /// supports attention dropout.
 #[derive(Debug, Clone)]
-pub enum AttentionMask {
+pub(crate) enum AttentionMask {
     /// Training: the additive bias `[batch, 1, 1, seq]` ([`attention_bias`]) on the explicit
     /// path.
     Explicit(Tensor<4>),
@@ -107,7 +107,7 @@ impl AttentionMask {
     ///
     /// # Shapes
     /// - `attention_mask`: `[batch, seq]`
-    pub fn new(attention_mask: Tensor<2, Int>) -> Self {
+    pub(crate) fn new(attention_mask: Tensor<2, Int>) -> Self {
         let device = attention_mask.device();
         if device.is_autodiff() {
             Self::Explicit(attention_bias(attention_mask))
@@ -123,7 +123,7 @@ impl AttentionMask {
 impl BertSelfAttention {
     /// # Shapes
     /// - `x`: `[batch, seq, hidden]` -> `[batch, seq, hidden]`
-    pub fn forward(&self, x: Tensor<3>, mask: &AttentionMask) -> Tensor<3> {
+    pub(crate) fn forward(&self, x: Tensor<3>, mask: &AttentionMask) -> Tensor<3> {
         let [batch, seq, hidden] = x.dims();
         let head_dim = hidden / self.heads;
         let split = |t: Tensor<3>| {
@@ -264,7 +264,7 @@ impl BertLayer {
 
     /// # Shapes
     /// - `x`: `[batch, seq, hidden]` -> `[batch, seq, hidden]`
-    pub fn forward(&self, x: Tensor<3>, mask: &AttentionMask) -> Tensor<3> {
+    pub(crate) fn forward(&self, x: Tensor<3>, mask: &AttentionMask) -> Tensor<3> {
         let attended = self
             .attention
             .output
@@ -319,7 +319,7 @@ pub struct BertModel {
 ///
 /// # Shapes
 /// - `attention_mask`: `[batch, seq]` -> `[batch, 1, 1, seq]`
-pub fn attention_bias(attention_mask: Tensor<2, Int>) -> Tensor<4> {
+pub(crate) fn attention_bias(attention_mask: Tensor<2, Int>) -> Tensor<4> {
     let [batch, seq] = attention_mask.dims();
     let padded = attention_mask.equal_elem(0);
     Tensor::<2>::zeros([batch, seq], &padded.device())
@@ -341,6 +341,19 @@ impl BertModel {
                 dense: LinearConfig::new(config.hidden_size, config.hidden_size).init(device),
             }),
         }
+    }
+
+    /// The same model with every dropout probability set to 0 (what `model.eval()` does in
+    /// PyTorch, while gradients keep flowing): for reference checks and deterministic training
+    /// steps.
+    pub fn without_dropout(mut self) -> Self {
+        self.embeddings.dropout.prob = 0.0;
+        for layer in &mut self.encoder.layer {
+            layer.attention.self_attention.dropout.prob = 0.0;
+            layer.attention.output.dropout.prob = 0.0;
+            layer.output.dropout.prob = 0.0;
+        }
+        self
     }
 
     /// Token states of the last layer.

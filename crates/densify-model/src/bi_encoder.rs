@@ -41,6 +41,15 @@ pub struct BiEncoderModel {
 }
 
 impl BiEncoderModel {
+    /// The same model with dropout off in every tower (see [`BertModel::without_dropout`]).
+    pub fn without_dropout(self) -> Self {
+        Self {
+            query_encoder: self.query_encoder.without_dropout(),
+            passage_encoder: self.passage_encoder.map(BertModel::without_dropout),
+            ..self
+        }
+    }
+
     /// Text embeddings of a tokenised batch.
     ///
     /// # Shapes
@@ -167,6 +176,38 @@ pub(crate) fn config_and_tokenizer(
     Ok((config, tokenizer))
 }
 
+/// The file beside sentence-transformers' that keeps each side's max length.
+const LENGTHS_FILE: &str = "densify_lengths.json";
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SideLengths {
+    query_max_length: usize,
+    passage_max_length: usize,
+}
+
+/// Errors unless both max lengths are between 1 and the model's `max_position_embeddings`: a
+/// longer input would index past the position table.
+fn check_max_lengths(config_path: &Path, config: &BertConfig, s: &BiEncoderSettings) -> Result<()> {
+    for (name, n) in [
+        ("query max length", s.query_max_length),
+        ("passage max length", s.passage_max_length),
+    ] {
+        if n == 0 || n > config.max_position_embeddings {
+            return Err(ModelError::Unsupported {
+                path: config_path.to_path_buf(),
+                message: format!(
+                    "the {name} is {n} tokens, but the model has max_position_embeddings = {} \
+                     (set by --max-length, --query-max-length, --passage-max-length or \
+                     max_seq_length in sentence_bert_config.json); use 1..={}",
+                    config.max_position_embeddings, config.max_position_embeddings
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 impl BiEncoder {
     /// Loads a Hugging Face / sentence-transformers folder (`config.json`, `model.safetensors`,
     /// `tokenizer.json`, and optionally `modules.json`, `1_Pooling/`, ...). `adjust` may change
@@ -177,8 +218,11 @@ impl BiEncoder {
         adjust: impl FnOnce(&mut BiEncoderSettings),
     ) -> Result<Self> {
         let dir = dir.as_ref();
+        let (config, tokenizer) = config_and_tokenizer(dir, 512)?;
         let st = SentenceTransformerSettings::read(dir)?;
-        let max = st.max_seq_length.unwrap_or(512);
+        let max = st
+            .max_seq_length
+            .unwrap_or(config.max_position_embeddings.min(512));
         let prompt = |keys: &[&str]| -> String {
             keys.iter()
                 .find_map(|k| st.prompts.get(*k).and_then(|v| v.as_str()))
@@ -194,8 +238,16 @@ impl BiEncoder {
             query_max_length: max,
             passage_max_length: max,
         };
+        // sentence-transformers keeps one max_seq_length; densify's own file keeps one per side.
+        let lengths_path = dir.join(LENGTHS_FILE);
+        if lengths_path.is_file() {
+            let lengths: SideLengths = crate::error::read_json(&lengths_path)?;
+            settings.query_max_length = lengths.query_max_length;
+            settings.passage_max_length = lengths.passage_max_length;
+        }
         adjust(&mut settings);
-        let (config, tokenizer) = config_and_tokenizer(dir, settings.query_max_length)?;
+        check_max_lengths(&dir.join("config.json"), &config, &settings)?;
+        let tokenizer = tokenizer.with_max_length(settings.query_max_length)?;
         let weights_path = require(
             dir,
             "model.safetensors",
@@ -215,9 +267,10 @@ impl BiEncoder {
         };
         let passage_tokenizer = tokenizer.with_max_length(settings.passage_max_length)?;
         Ok(Self {
+            // Loaded weights are trainable on an autodiff device, as PyTorch parameters are.
             model: BiEncoderModel {
-                query_encoder: encoder,
-                passage_encoder,
+                query_encoder: encoder.set_require_grad(true),
+                passage_encoder: passage_encoder.map(|p| p.set_require_grad(true)),
                 pooling: settings.pooling,
                 normalize: settings.normalize,
             },
@@ -236,6 +289,8 @@ impl BiEncoder {
         settings: BiEncoderSettings,
         device: &Device,
     ) -> Result<Self> {
+        config.check(Path::new("<random config>"))?;
+        check_max_lengths(Path::new("<random config>"), &config, &settings)?;
         let passage_tokenizer = tokenizer.with_max_length(settings.passage_max_length)?;
         let query_tokenizer = tokenizer.with_max_length(settings.query_max_length)?;
         Ok(Self {
@@ -392,6 +447,14 @@ impl BiEncoder {
             dir.join("sentence_bert_config.json"),
             &serde_json::json!({"max_seq_length": self.settings.passage_max_length, "do_lower_case": false}),
         )?;
+        write(
+            dir.join(LENGTHS_FILE),
+            &serde_json::to_value(SideLengths {
+                query_max_length: self.settings.query_max_length,
+                passage_max_length: self.settings.passage_max_length,
+            })
+            .expect("lengths serialise"),
+        )?;
         let mut prompts = serde_json::Map::new();
         if !self.settings.query_prefix.is_empty() {
             prompts.insert("query".into(), self.settings.query_prefix.clone().into());
@@ -424,4 +487,44 @@ pub(crate) fn copy_tokenizer_files(source: &Path, dir: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::TensorData;
+
+    fn matrix(rows: &[&[f32]], device: &Device) -> Tensor<2> {
+        let width = rows[0].len();
+        Tensor::from_data(TensorData::new(rows.concat(), [rows.len(), width]), device)
+    }
+
+    fn values(t: Tensor<2>) -> Vec<f32> {
+        t.into_data().iter::<f32>().collect()
+    }
+
+    #[test]
+    fn list_and_in_batch_scores_match_hand_computation() {
+        let device = Device::flex();
+        let q = matrix(&[&[1.0, 0.0], &[0.0, 2.0]], &device);
+        // Query 0's list: rows 0, 1; query 1's list: rows 2, 3.
+        let p = matrix(
+            &[&[2.0, 0.0], &[0.0, 1.0], &[1.0, 1.0], &[0.0, -3.0]],
+            &device,
+        );
+        assert_eq!(
+            values(list_scores(q.clone(), p.clone(), Similarity::Dot)),
+            [2.0, 0.0, 2.0, -6.0]
+        );
+        assert_eq!(
+            values(in_batch_scores(q.clone(), p.clone(), Similarity::Dot)),
+            [2.0, 0.0, 1.0, 0.0, 0.0, 2.0, 2.0, -6.0]
+        );
+        let cos = values(list_scores(q, p, Similarity::Cosine));
+        let expected = [1.0, 0.0, std::f32::consts::FRAC_1_SQRT_2, -1.0];
+        assert!(
+            cos.iter().zip(expected).all(|(a, b)| (a - b).abs() < 1e-6),
+            "{cos:?}"
+        );
+    }
 }

@@ -83,7 +83,7 @@ impl BertConfig {
         Ok(config)
     }
 
-    fn check(&self, path: &Path) -> Result<()> {
+    pub(crate) fn check(&self, path: &Path) -> Result<()> {
         let unsupported = |message: String| {
             Err(ModelError::Unsupported {
                 path: path.to_path_buf(),
@@ -109,6 +109,35 @@ impl BertConfig {
             return unsupported(format!(
                 "hidden_act `{}` is not supported (gelu, gelu_new, gelu_pytorch_tanh, relu)",
                 self.hidden_act
+            ));
+        }
+        for (field, p) in [
+            ("hidden_dropout_prob", self.hidden_dropout_prob),
+            (
+                "attention_probs_dropout_prob",
+                self.attention_probs_dropout_prob,
+            ),
+        ] {
+            if !(0.0..1.0).contains(&p) {
+                return unsupported(format!("`{field}` must be in [0, 1), found {p}"));
+            }
+        }
+        for (field, n) in [
+            ("vocab_size", self.vocab_size),
+            ("hidden_size", self.hidden_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("intermediate_size", self.intermediate_size),
+            ("max_position_embeddings", self.max_position_embeddings),
+            ("type_vocab_size", self.type_vocab_size),
+        ] {
+            if n == 0 {
+                return unsupported(format!("`{field}` must be at least 1, found 0"));
+            }
+        }
+        if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0) {
+            return unsupported(format!(
+                "`layer_norm_eps` must be a finite number > 0, found {}",
+                self.layer_norm_eps
             ));
         }
         if self.num_attention_heads == 0

@@ -66,6 +66,31 @@ impl CrossEncoder {
     pub fn load(dir: impl AsRef<Path>, max_length: usize, device: &Device) -> Result<Self> {
         let dir = dir.as_ref();
         let (config, tokenizer) = config_and_tokenizer(dir, max_length)?;
+        let config_path = dir.join("config.json");
+        let unsupported = |message: String| ModelError::Unsupported {
+            path: config_path.clone(),
+            message,
+        };
+        if max_length == 0 || max_length > config.max_position_embeddings {
+            return Err(unsupported(format!(
+                "max length {max_length} is outside 1..={} (max_position_embeddings)",
+                config.max_position_embeddings
+            )));
+        }
+        if config.type_vocab_size < 2 {
+            return Err(unsupported(format!(
+                "a cross-encoder reads (query, passage) pairs with token types 0 and 1, but \
+                 type_vocab_size is {}",
+                config.type_vocab_size
+            )));
+        }
+        if config.labels() > 1 {
+            return Err(unsupported(format!(
+                "the classification head has {} labels; densify's cross-encoders score \
+                 relevance with one label (num_labels = 1)",
+                config.labels()
+            )));
+        }
         let path = require(
             dir,
             "model.safetensors",
@@ -87,6 +112,8 @@ impl CrossEncoder {
         report.check(&path, &|k| {
             new_head && (k.starts_with("classifier.") || k.starts_with("bert.pooler."))
         })?;
+        // Loaded weights are trainable on an autodiff device, as PyTorch parameters are.
+        let model = model.set_require_grad(true);
         Ok(Self {
             model,
             config,

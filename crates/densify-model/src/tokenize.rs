@@ -54,11 +54,19 @@ impl TextTokenizer {
             ));
         }
         let mut inner = Tokenizer::from_file(path).map_err(|e| bad(e.to_string()))?;
+        // The tokenizer's own padding id, else its pad token; padded positions are masked, so
+        // the id only has to be a valid row of the embedding matrix.
         let pad_id = inner
             .get_padding()
             .map(|p| p.pad_id)
-            .or_else(|| inner.token_to_id("[PAD]"))
-            .unwrap_or(0);
+            .or_else(|| {
+                ["[PAD]", "<pad>", "<|padding|>"]
+                    .iter()
+                    .find_map(|t| inner.token_to_id(t))
+            })
+            .ok_or_else(|| {
+                bad("the tokenizer has no padding settings and no [PAD] or <pad> token".into())
+            })?;
         inner.with_padding(None::<PaddingParams>);
         inner
             .with_truncation(Some(TruncationParams {
@@ -136,7 +144,7 @@ impl TextTokenizer {
     fn run(&self, inputs: Vec<EncodeInput<'_>>) -> Result<Vec<Encoded>> {
         let encodings =
             self.inner
-                .encode_batch(inputs, true)
+                .encode_batch_fast(inputs, true)
                 .map_err(|e| ModelError::Tokenizer {
                     path: self.path.clone(),
                     message: e.to_string(),
@@ -170,7 +178,8 @@ impl TextTokenizer {
         )
     }
 
-    /// Pads `items` to the longest and moves them to `device`.
+    /// Pads `items` to the longest and moves them to `device`. Type ids shorter than the token
+    /// ids (token-level noise that deleted ids only) are padded with 0, longer ones cut.
     pub fn batch(&self, items: &[&Encoded], device: &Device) -> TokenBatch {
         let seq = items.iter().map(|e| e.ids.len()).max().unwrap_or(0).max(1);
         let mut ids = Vec::with_capacity(items.len() * seq);
@@ -188,7 +197,8 @@ impl TextTokenizer {
                 e.type_ids
                     .iter()
                     .map(|&i| i64::from(i))
-                    .chain(std::iter::repeat_n(0, pad)),
+                    .chain(std::iter::repeat(0))
+                    .take(seq),
             );
             mask.extend(std::iter::repeat_n(1i64, e.ids.len()).chain(std::iter::repeat_n(0, pad)));
         }

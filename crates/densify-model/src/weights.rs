@@ -13,7 +13,8 @@
 //! burn-store's `PyTorchToBurnAdapter` transposes Linear weights (`[out, in]` → `[in, out]`) and
 //! maps LayerNorm `weight`/`bias` to `gamma`/`beta` (legacy checkpoints that already say
 //! `gamma`/`beta` load as they are). Keys the model does not use are an error, except
-//! `embeddings.position_ids` (a buffer) and, for models without a pooler, `pooler.*`.
+//! `embeddings.position_ids` (a buffer), pre-training heads (`cls.*`) and, for models without a
+//! pooler, `pooler.*`.
 
 use std::path::Path;
 
@@ -37,6 +38,9 @@ pub const INVERSE_RENAMES: [(&str, &str); 2] = [
 /// Checkpoint keys that may be left unused.
 fn ignorable(key: &str, has_pooler: bool) -> bool {
     key.ends_with("embeddings.position_ids")
+        // Pre-training heads (masked LM and next sentence prediction) of checkpoints such as
+        // bert-base-uncased: not part of an encoder.
+        || key.starts_with("cls.")
         || (!has_pooler && (key.starts_with("pooler.") || key.starts_with("bert.pooler.")))
 }
 
