@@ -470,3 +470,73 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod round_trip {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn id() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9_.:-]{1,12}"
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever the writers write, the readers read back unchanged: a generated dataset is a
+        /// BEIR dataset.
+        #[test]
+        fn writers_round_trip_with_readers(
+            docs in prop::collection::btree_map(id(), ("\\PC{0,20}", "\\PC{0,40}\n?\\PC{0,10}"), 1..12),
+            queries in prop::collection::btree_map(id(), "\\PC{0,30}", 1..8),
+            grades in prop::collection::vec((0usize..8, 0usize..12, -1i32..4), 1..20),
+        ) {
+            let dir = std::env::temp_dir().join(format!(
+                "densify-beir-rt-{}-{}",
+                std::process::id(),
+                docs.len() * 1000 + queries.len() * 10 + grades.len()
+            ));
+            let corpus: Vec<Document> = docs
+                .iter()
+                .map(|(id, (title, text))| Document {
+                    id: id.clone(),
+                    title: title.clone(),
+                    text: text.clone(),
+                    metadata: None,
+                })
+                .collect();
+            let query_list: Vec<Query> = queries
+                .iter()
+                .map(|(id, text)| Query { id: id.clone(), text: text.clone(), metadata: Some(serde_json::json!({"n": 1})) })
+                .collect();
+            let mut qrels = Qrels::new();
+            for (q, d, g) in &grades {
+                let q = &query_list[q % query_list.len()].id;
+                let d = &corpus[d % corpus.len()].id;
+                qrels.insert(q, d, *g);
+            }
+            let dataset = Dataset::create(&dir, &corpus, &query_list, &[("test", &qrels)]).unwrap();
+            prop_assert_eq!(dataset.corpus().unwrap(), corpus);
+            prop_assert_eq!(read_queries(dataset.queries_path()).unwrap(), query_list);
+            prop_assert_eq!(dataset.qrels("test").unwrap(), qrels);
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+    }
+
+    #[test]
+    fn duplicate_ids_are_refused_and_nothing_is_written() {
+        let dir = std::env::temp_dir().join(format!("densify-beir-dup-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("queries.jsonl");
+        let q = Query {
+            id: "a".into(),
+            text: "x".into(),
+            metadata: None,
+        };
+        let err = write_queries(&path, &[q.clone(), q])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`a` appears twice"), "{err}");
+        assert!(!path.exists());
+    }
+}

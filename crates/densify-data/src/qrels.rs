@@ -1,4 +1,4 @@
-//! Relevance judgements (qrels): reading TREC and BEIR formats, writing TREC.
+//! Relevance judgements (qrels): reading TREC and BEIR formats, writing both.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
