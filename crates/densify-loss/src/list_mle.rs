@@ -6,8 +6,10 @@
 //! loss_b = Σ_{i=1..n} w_i · ( log Σ_{k ≥ i} exp(s_π(k)) − s_π(i) )
 //! ```
 //! with `w_i = 1` (ListMLE) or, position-aware, `w_i = (2^(n−i+1) − 1) / (2^n − 1)`: Lan et al.'s
-//! exponentially decreasing weights `2^(n−i+1) − 1` (sentence-transformers' `PListMLELoss`),
-//! divided by the first weight so long lists do not overflow.
+//! exponentially decreasing weights `2^(n−i+1) − 1`, divided by the first weight so long lists
+//! do not overflow. sentence-transformers 6.2.0's `PListMLELoss` differs: its default weights
+//! are `2^(n−i) − 1` normalised to sum to 1 (shifted by one position), about 0.4-0.5 relative
+//! apart from these on the reference cases (`scripts/loss_reference.py` checks the relation).
 //!
 //! The suffix log-sum-exp has no stable device form, so the loss and its exact gradient are
 //! computed on the host in f64 (see `host.rs`); one read-back per call.
