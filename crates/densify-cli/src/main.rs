@@ -34,6 +34,8 @@ enum Command {
     Encode(commands::encode::Args),
     /// Zero-shot dense retrieval: embed corpus and queries, exact search, TREC run (and scores).
     Dense(commands::dense::Args),
+    /// Datasets: `densify data download NAME` fetches a published BEIR dataset.
+    Data(commands::data::Args),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
         Command::NoiseQueries(args) => commands::noise_queries::run(args),
         Command::Encode(args) => commands::encode::run(args),
         Command::Dense(args) => commands::dense::run(args),
+        Command::Data(args) => commands::data::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,7 +6,9 @@
 //!   and writers that round-trip, and named datasets on a search path;
 //! - [`Qrels`]: TREC qrels and BEIR tsv judgements;
 //! - [`Run`]: TREC run files, parsed on all cores;
-//! - [`embeddings`]: embeddings files (safetensors with the ids in the header).
+//! - [`embeddings`]: embeddings files (safetensors with the ids in the header);
+//! - `download` (feature `download`): published BEIR zips fetched, checked and unpacked
+//!   atomically.
 //!
 //! Every writer goes through `densify_core::AtomicFile`: a kill or an error midway leaves the
 //! previous file as it was.
@@ -15,6 +17,8 @@ mod error;
 mod lines;
 
 pub mod beir;
+#[cfg(feature = "download")]
+pub mod download;
 pub mod embeddings;
 pub mod qrels;
 pub mod run;

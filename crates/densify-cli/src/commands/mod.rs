@@ -1,6 +1,7 @@
 //! One module per `densify` command: its arguments and a `run` that calls the libraries.
 
 pub mod bm25;
+pub mod data;
 pub mod dense;
 pub mod encode;
 pub mod eval;
