@@ -1,5 +1,5 @@
 //! Which burn backend a `Device` belongs to, for the few places where densify takes a
-//! backend-specific path (the libtorch attention mask in densify-model, the top-k selection in
+//! backend-specific path (the libtorch attention mask and flex's attention bias in densify-model, the top-k selection in
 //! densify-eval's exact search).
 //!
 //! burn 0.22's `Device` exposes no backend enum to crates that do not enable the backends, so
@@ -16,7 +16,9 @@ pub enum Backend {
         /// On a CUDA device.
         cuda: bool,
     },
-    /// Any other backend (flex, ndarray, cubecl/wgpu, ...), and autodiff devices.
+    /// burn-flex, the pure-Rust CPU default.
+    Flex,
+    /// Any other backend (ndarray, cubecl/wgpu, ...), and autodiff devices.
     Other,
 }
 
@@ -27,11 +29,14 @@ impl Backend {
     }
 
     fn from_debug(device: &str) -> Self {
-        match device.strip_prefix("Device<LibTorch(") {
-            Some(inner) => Backend::LibTorch {
+        if let Some(inner) = device.strip_prefix("Device<LibTorch(") {
+            Backend::LibTorch {
                 cuda: inner.starts_with("Cuda"),
-            },
-            None => Backend::Other,
+            }
+        } else if device.starts_with("Device<Flex(") {
+            Backend::Flex
+        } else {
+            Backend::Other
         }
     }
 }
@@ -42,7 +47,8 @@ mod tests {
 
     #[test]
     fn reads_burns_device_names() {
-        assert_eq!(Backend::of(&Device::flex()), Backend::Other);
+        assert_eq!(Backend::of(&Device::flex()), Backend::Flex);
+        assert_eq!(Backend::of(&Device::flex().autodiff()), Backend::Other);
         assert_eq!(
             Backend::from_debug("Device<LibTorch(Cpu)>"),
             Backend::LibTorch { cuda: false }

@@ -93,8 +93,14 @@ pub(crate) enum AttentionMask {
     /// Training: the additive bias `[batch, 1, 1, seq]` ([`attention_bias`]) on the explicit
     /// path.
     Explicit(Tensor<4>),
-    /// Inference: the same bias, given to burn's fused attention.
+    /// Inference: the same bias, given to burn's fused attention (expanded over heads and
+    /// queries in each layer, as a view).
     FusedBias(Tensor<4>),
+    /// Inference on flex: the bias materialised once per forward as `[batch, 1, seq, seq]`.
+    /// burn-flex reads a bias whose head dimension is 1 without copying (stride 0 over heads),
+    /// while the `[batch, heads, seq, seq]` view of `FusedBias` is copied to contiguous memory
+    /// in every layer (about 100 MB per layer at 32 x 256 with 12 heads).
+    FlexBias(Tensor<4>),
     /// Inference on libtorch: `true` where a key is a token, `[batch, 1, 1, seq]`. Left
     /// unexpanded: PyTorch broadcasts it, while an expanded mask would become a float
     /// `[batch, heads, seq, seq]` tensor in every layer (4% of the time at length 256).
@@ -111,11 +117,20 @@ impl AttentionMask {
         let device = attention_mask.device();
         if device.is_autodiff() {
             Self::Explicit(attention_bias(attention_mask))
-        } else if let Backend::LibTorch { .. } = Backend::of(&device) {
-            let [batch, seq] = attention_mask.dims();
-            Self::LibTorchKeep(attention_mask.equal_elem(1).reshape([batch, 1, 1, seq]))
         } else {
-            Self::FusedBias(attention_bias(attention_mask))
+            let [batch, seq] = attention_mask.dims();
+            match Backend::of(&device) {
+                Backend::LibTorch { .. } => {
+                    Self::LibTorchKeep(attention_mask.equal_elem(1).reshape([batch, 1, 1, seq]))
+                }
+                Backend::Flex => {
+                    let bias = attention_bias(attention_mask);
+                    let tiled = Tensor::<4>::zeros([batch, 1, seq, seq], &device)
+                        + bias.expand([batch, 1, seq, seq]);
+                    Self::FlexBias(tiled)
+                }
+                Backend::Other => Self::FusedBias(attention_bias(attention_mask)),
+            }
         }
     }
 }
@@ -142,6 +157,7 @@ impl BertSelfAttention {
                 let bias = bias.clone().expand([batch, self.heads, seq, seq]);
                 attention(q, k, v, None, Some(bias), options)
             }
+            AttentionMask::FlexBias(bias) => attention(q, k, v, None, Some(bias.clone()), options),
             AttentionMask::Explicit(bias) => {
                 let scale = (head_dim as f64).sqrt();
                 let scores = q.div_scalar(scale).matmul(k.swap_dims(2, 3)) + bias.clone();
