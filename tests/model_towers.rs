@@ -37,6 +37,39 @@ fn random_bi_encoder_with_a_passage_tower_round_trips() {
     let mut model = BiEncoder::random(tiny(), tokenizer, settings, &device).unwrap();
     assert_eq!(model.dim(), 32);
     let texts = ["what is a bi-encoder", "two towers embed two sides"];
+    // The text pipeline on its own tokenises as the model does, prefix and max length included.
+    let pipeline = model.text_pipeline().unwrap();
+    let long = "word ".repeat(40);
+    for side in [Side::Query, Side::Passage] {
+        assert_eq!(
+            pipeline.tokenize(&texts, side).unwrap(),
+            model.tokenize(&texts, side).unwrap()
+        );
+    }
+    assert_eq!(
+        pipeline.tokenize(&[&long], Side::Query).unwrap()[0]
+            .ids
+            .len(),
+        16
+    );
+    assert_eq!(
+        pipeline.tokenize(&[&long], Side::Passage).unwrap()[0]
+            .ids
+            .len(),
+        32
+    );
+    // A token budget changes batching, not results.
+    let unbudgeted = model
+        .encode(&texts, Side::Query, 2, &device, &mut |_| {})
+        .unwrap();
+    model.max_batch_tokens = Some(8);
+    assert_eq!(
+        model
+            .encode(&texts, Side::Query, 2, &device, &mut |_| {})
+            .unwrap(),
+        unbudgeted
+    );
+    model.max_batch_tokens = None;
     let shared_q = model
         .encode(&texts, Side::Query, 2, &device, &mut |_| {})
         .unwrap();

@@ -185,6 +185,10 @@ pub struct ModelArgs {
     /// Texts per batch (batches hold texts of similar length).
     #[arg(long, default_value_t = 32, value_parser = positive_usize)]
     pub batch_size: usize,
+    /// Token budget of a batch: a batch also closes before its padded size (texts x longest)
+    /// passes this many tokens, so long texts get smaller batches. Default: no budget.
+    #[arg(long, value_parser = positive_usize)]
+    pub max_batch_tokens: Option<usize>,
     /// Max tokens per text on both sides (queries and passages). Default: the model's
     /// max_seq_length, else 512. `--query-max-length` / `--passage-max-length` override a side.
     #[arg(long, value_parser = positive_usize)]
@@ -215,6 +219,12 @@ pub struct ModelArgs {
 impl ModelArgs {
     /// Loads the bi-encoder with these settings.
     pub fn load(&self, device: &Device) -> Result<BiEncoder, densify_model::ModelError> {
+        let mut model = self.load_settings(device)?;
+        model.max_batch_tokens = self.max_batch_tokens;
+        Ok(model)
+    }
+
+    fn load_settings(&self, device: &Device) -> Result<BiEncoder, densify_model::ModelError> {
         BiEncoder::load(&self.model, device, |s| {
             if let Some(n) = self.query_max_length.or(self.max_length) {
                 s.query_max_length = n;

@@ -12,7 +12,7 @@ use crate::config::BertConfig;
 use crate::error::{ModelError, Result};
 use crate::pooling::{Pooling, SentenceTransformerSettings, l2_normalize, pool};
 
-use crate::tokenize::{TextTokenizer, TokenBatch, length_sorted_batches};
+use crate::tokenize::{TextTokenizer, TokenBatch, length_sorted_batches_within};
 use crate::weights;
 
 /// Which side of retrieval a text is on.
@@ -126,6 +126,9 @@ pub struct BiEncoder {
     pub config: BertConfig,
     /// Settings.
     pub settings: BiEncoderSettings,
+    /// Token budget of an encoding batch: a batch closes before its padded size passes it (as
+    /// well as at the batch size). Default none.
+    pub max_batch_tokens: Option<usize>,
     query_tokenizer: TextTokenizer,
     passage_tokenizer: TextTokenizer,
     source: PathBuf,
@@ -276,6 +279,7 @@ impl BiEncoder {
             },
             config,
             settings,
+            max_batch_tokens: None,
             query_tokenizer: tokenizer,
             passage_tokenizer,
             source: dir.to_path_buf(),
@@ -307,6 +311,7 @@ impl BiEncoder {
                 .unwrap_or_default(),
             config,
             settings,
+            max_batch_tokens: None,
             query_tokenizer,
             passage_tokenizer,
         })
@@ -331,13 +336,16 @@ impl BiEncoder {
             Side::Query => &self.settings.query_prefix,
             Side::Passage => &self.settings.passage_prefix,
         };
-        if prefix.is_empty() {
-            self.tokenizer(side).encode(texts)
-        } else {
-            let prefixed: Vec<String> = texts.iter().map(|t| format!("{prefix}{t}")).collect();
-            self.tokenizer(side)
-                .encode(&prefixed.iter().map(String::as_str).collect::<Vec<_>>())
-        }
+        crate::text_pipeline::tokenize_with_prefix(self.tokenizer(side), prefix, texts)
+    }
+
+    /// The text side on its own (tokenizers, max lengths and prefixes of the current settings),
+    /// for a data loader that tokenises away from the model.
+    pub fn text_pipeline(&self) -> Result<crate::TextPipeline> {
+        let mut settings = self.settings.clone();
+        settings.query_max_length = self.query_tokenizer.max_length();
+        settings.passage_max_length = self.passage_tokenizer.max_length();
+        crate::TextPipeline::new(&self.query_tokenizer, &settings)
     }
 
     /// Embeds texts in batches of similar length, returning row-major `[texts, dim]` values in
@@ -354,16 +362,15 @@ impl BiEncoder {
         let dim = self.dim();
         let mut out = vec![0.0f32; texts.len() * dim];
         let mut done = 0;
-        for batch in length_sorted_batches(&encoded, batch_size) {
+        for batch in length_sorted_batches_within(&encoded, batch_size, self.max_batch_tokens) {
             let items: Vec<&crate::tokenize::Encoded> =
                 batch.iter().map(|&i| &encoded[i]).collect();
             let tokens = self.tokenizer(side).batch(&items, device);
-            let embeddings: Vec<f32> = self
-                .model
-                .embed(&tokens, side)
-                .into_data()
-                .iter::<f32>()
-                .collect();
+            // Rows are copied straight from the read-back buffer into place (one copy).
+            let data = self.model.embed(&tokens, side).into_data().convert::<f32>();
+            let embeddings = data.as_slice::<f32>().map_err(|e| {
+                ModelError::Input(format!("embeddings could not be read back: {e:?}"))
+            })?;
             for (row, &i) in batch.iter().enumerate() {
                 out[i * dim..(i + 1) * dim]
                     .copy_from_slice(&embeddings[row * dim..(row + 1) * dim]);

@@ -139,14 +139,16 @@ impl CrossEncoder {
         let mut out = vec![0.0f32; pairs.len()];
         for batch in length_sorted_batches(&encoded, batch_size) {
             let items: Vec<&Encoded> = batch.iter().map(|&i| &encoded[i]).collect();
-            let scores: Vec<f32> = self
+            let data = self
                 .model
                 .score(&self.tokenizer.batch(&items, device))
                 .into_data()
-                .iter::<f32>()
-                .collect();
-            for (s, &i) in scores.into_iter().zip(&batch) {
-                out[i] = s;
+                .convert::<f32>();
+            let scores = data
+                .as_slice::<f32>()
+                .map_err(|e| ModelError::Input(format!("scores could not be read back: {e:?}")))?;
+            for (s, &i) in scores.iter().zip(&batch) {
+                out[i] = *s;
             }
         }
         Ok(out)

@@ -13,7 +13,8 @@
 //! - Weights in and out of `model.safetensors` through burn-store (key table in [`weights`]);
 //!   saved folders load in `SentenceTransformer(dir)` and `CrossEncoder(dir)`.
 //! - [`TextTokenizer`]: `tokenizer.json` via the `tokenizers` crate, padding to the longest of
-//!   each batch, batches sorted by length.
+//!   each batch, batches sorted by length; [`TextPipeline`]: both sides' tokenizers and
+//!   prefixes apart from the model, for data loaders.
 
 mod error;
 
@@ -22,6 +23,7 @@ pub mod bi_encoder;
 pub mod config;
 pub mod cross_encoder;
 pub mod pooling;
+pub mod text_pipeline;
 pub mod tokenize;
 pub mod weights;
 
@@ -33,4 +35,5 @@ pub use config::BertConfig;
 pub use cross_encoder::{CrossEncoder, CrossEncoderModel};
 pub use error::{ModelError, Result};
 pub use pooling::{Pooling, l2_normalize, pool};
+pub use text_pipeline::TextPipeline;
 pub use tokenize::{Encoded, TextTokenizer, TokenBatch};

@@ -214,10 +214,64 @@ impl TextTokenizer {
 /// Batches of indices into `items`, longest first, so each batch pads little; run the model on
 /// each and scatter the results back by index.
 pub fn length_sorted_batches(items: &[Encoded], batch_size: usize) -> Vec<Vec<usize>> {
+    length_sorted_batches_within(items, batch_size, None)
+}
+
+/// As [`length_sorted_batches`], and with `max_tokens`, a batch also closes before its padded
+/// size (items x longest) would pass that many tokens (a single longer item is a batch alone).
+/// Long and short texts then get batches of similar cost.
+pub fn length_sorted_batches_within(
+    items: &[Encoded],
+    batch_size: usize,
+    max_tokens: Option<usize>,
+) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..items.len()).collect();
     order.sort_by(|&a, &b| items[b].ids.len().cmp(&items[a].ids.len()).then(a.cmp(&b)));
-    order
-        .chunks(batch_size.max(1))
-        .map(<[usize]>::to_vec)
-        .collect()
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    for i in order {
+        // Sorted longest first: the batch's first item sets its padded length.
+        let longest = current
+            .first()
+            .map_or(items[i].ids.len(), |&f| items[f].ids.len());
+        let full = current.len() >= batch_size.max(1)
+            || max_tokens.is_some_and(|m| !current.is_empty() && (current.len() + 1) * longest > m);
+        if full {
+            batches.push(std::mem::take(&mut current));
+        }
+        current.push(i);
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    batches
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(len: usize) -> Encoded {
+        Encoded {
+            ids: vec![1; len],
+            type_ids: vec![0; len],
+        }
+    }
+
+    #[test]
+    fn batches_respect_count_and_token_budget() {
+        let items: Vec<Encoded> = [3, 10, 4, 10, 2].into_iter().map(item).collect();
+        // Longest first: 1 (10), 3 (10), 2 (4), 0 (3), 4 (2).
+        assert_eq!(
+            length_sorted_batches(&items, 2),
+            [vec![1, 3], vec![2, 0], vec![4]]
+        );
+        // 20 tokens: two 10s fit (2 x 10), then 4 + 3 + 2 padded to 4: 3 x 4 = 12 fits.
+        assert_eq!(
+            length_sorted_batches_within(&items, 8, Some(20)),
+            [vec![1, 3], vec![2, 0, 4]]
+        );
+        // A budget below one item still makes progress.
+        assert_eq!(length_sorted_batches_within(&items, 8, Some(1)).len(), 5);
+    }
 }
