@@ -29,8 +29,15 @@ pub fn own_list_mask(batch: usize, list: usize, device: &Device) -> Tensor<2, Bo
     Tensor::from_data(TensorData::new(values, [batch, batch * list]), device)
 }
 
-/// Likely false negatives (paper B): `true` where the teacher score exceeds `ratio` times the
-/// row's top teacher score, except at the positive. Use as exclusions from the candidates.
+/// Likely false negatives (paper B): `true` where the teacher's score, min-max normalised over
+/// its row to [0, 1], exceeds `ratio` (paper B: 0.6), except at the positive. Use as exclusions
+/// from the candidates.
+///
+/// The scale is stated so the rule does not depend on the teacher's sign or offset: paper B
+/// normalises teacher scores to [0, 1] before taking "more than 0.6 of the top score", while
+/// cross-encoder logits are often all negative, where "> 0.6 x top" on raw scores would mark
+/// the wrong documents. With the row's minimum at 0 and its top at 1, the rule is paper B's. A
+/// row whose scores are all equal marks nothing.
 ///
 /// # Shapes
 /// - `teacher`: `[batch, columns]`, `positive`: `[batch]` -> `[batch, columns]`
@@ -40,8 +47,11 @@ pub fn false_negative_mask(
     ratio: f64,
 ) -> Tensor<2, Bool> {
     let [batch, columns] = teacher.dims();
-    let top = teacher.clone().max_dim(1);
-    let likely = teacher.greater(top.mul_scalar(ratio).expand([batch, columns]));
+    let top = teacher.clone().max_dim(1).expand([batch, columns]);
+    let bottom = teacher.clone().min_dim(1).expand([batch, columns]);
+    let above_bottom = teacher - bottom.clone();
+    let range = top - bottom;
+    let likely = above_bottom.greater(range.mul_scalar(ratio));
     likely.bool_and(positive_mask(positive, columns).bool_not())
 }
 
@@ -96,11 +106,24 @@ mod tests {
             bools(own_list_mask(2, 2, &device)),
             [true, true, false, false, false, false, true, true]
         );
-        let teacher = Tensor::<2>::from_data([[1.0, 0.7, 0.5, 0.61]], &device);
-        let positive = Tensor::<1, Int>::from_data([0], &device);
+        // Row 0 normalised: (1, 0.4, 0, 0.88); row 1 (negative logits -10..-2): (1, 0.75,
+        // 0, 0.5); row 2 all equal marks nothing.
+        let teacher = Tensor::<2>::from_data(
+            [
+                [1.0, 0.7, 0.5, 0.94],
+                [-2.0, -4.0, -10.0, -6.0],
+                [3.0, 3.0, 3.0, 3.0],
+            ],
+            &device,
+        );
+        let positive = Tensor::<1, Int>::from_data([0, 0, 1], &device);
         assert_eq!(
             bools(false_negative_mask(teacher, positive, 0.6)),
-            [false, true, false, true]
+            [
+                false, false, false, true, //
+                false, true, false, false, //
+                false, false, false, false,
+            ]
         );
         let ids = vec![vec!["a", "b", "a", "c", "b"]];
         assert_eq!(
