@@ -23,7 +23,7 @@ pub use atomic::{AtomicFile, refuse_overwriting_input, write_atomic};
 pub use backend::Backend;
 pub use config::{Config, ConfigError, InvalidField};
 pub use similarity::Similarity;
-pub use tensor::l2_normalize;
+pub use tensor::{l2_normalize, lowest_finite, mask_logits, masked_logit};
 
 #[doc(hidden)]
 pub use pastey as __pastey;

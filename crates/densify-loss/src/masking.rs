@@ -4,8 +4,9 @@
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
-/// A finite stand-in for -infinity: masked logits get it, so softmax gives them probability 0
-/// without producing NaN in `0 * log 0` terms or their gradients.
+/// A finite stand-in for -infinity in f32: masked logits get it, so softmax gives them
+/// probability 0 without producing NaN in `0 * log 0` terms or their gradients. Other dtypes
+/// get `densify_core::masked_logit` (f16: -3e4, where -1e30 would be -inf).
 pub const MASKED_LOGIT: f32 = -1e30;
 
 /// `log_softmax` over the valid (`true`) columns of each row; masked columns get a very
@@ -14,7 +15,7 @@ pub const MASKED_LOGIT: f32 = -1e30;
 /// # Shapes
 /// - `logits`, `valid`: `[batch, columns]` -> `[batch, columns]`
 pub fn masked_log_softmax(logits: Tensor<2>, valid: Tensor<2, Bool>) -> Tensor<2> {
-    log_softmax(logits.mask_fill(valid.bool_not(), MASKED_LOGIT), 1)
+    log_softmax(densify_core::mask_logits(logits, valid.bool_not()), 1)
 }
 
 /// For in-batch layouts: row `b` is `true` on columns `b * list .. (b + 1) * list`, the query's

@@ -330,17 +330,21 @@ pub struct BertModel {
     pub pooler: Option<BertPooler>,
 }
 
-/// The additive attention bias: 0 where `attention_mask` is 1, `f32::MIN` where it is 0
-/// (as `transformers` builds its extended attention mask).
+/// The additive attention bias: 0 where `attention_mask` is 1, the dtype's lowest finite value
+/// where it is 0 in f32 (`f32::MIN`, as `transformers` builds its extended attention mask), and
+/// `densify_core::masked_logit` in other dtypes (f16 would turn `f32::MIN` into `-inf`).
 ///
 /// # Shapes
 /// - `attention_mask`: `[batch, seq]` -> `[batch, 1, 1, seq]`
 pub(crate) fn attention_bias(attention_mask: Tensor<2, Int>) -> Tensor<4> {
     let [batch, seq] = attention_mask.dims();
     let padded = attention_mask.equal_elem(0);
-    Tensor::<2>::zeros([batch, seq], &padded.device())
-        .mask_fill(padded, f32::MIN)
-        .reshape([batch, 1, 1, seq])
+    let zeros = Tensor::<2>::zeros([batch, seq], &padded.device());
+    let fill = match zeros.dtype() {
+        burn::tensor::DType::F32 => f64::from(f32::MIN),
+        other => densify_core::masked_logit(other),
+    };
+    zeros.mask_fill(padded, fill).reshape([batch, 1, 1, seq])
 }
 
 impl BertModel {
