@@ -95,8 +95,10 @@ pub fn in_batch_scores(
 }
 
 /// Settings of a bi-encoder beyond its weights. Defaults come from the sentence-transformers
-/// files of the model folder when present.
+/// files of the model folder when present; a recipe can state them in TOML (every field, unknown
+/// fields rejected).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BiEncoderSettings {
     /// Pooling. Default: `1_Pooling/config.json`, else mean.
     pub pooling: Pooling,
@@ -115,6 +117,23 @@ pub struct BiEncoderSettings {
     pub query_max_length: usize,
     /// Max passage length in tokens. Default: `max_seq_length`, else 512.
     pub passage_max_length: usize,
+}
+
+impl densify_core::Config for BiEncoderSettings {
+    fn validate(&self) -> std::result::Result<(), densify_core::InvalidField> {
+        for (field, n) in [
+            ("query_max_length", self.query_max_length),
+            ("passage_max_length", self.passage_max_length),
+        ] {
+            if n == 0 {
+                return Err(densify_core::InvalidField::new(
+                    field,
+                    "must be at least 1, found 0",
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A bi-encoder ready to embed text: model, tokenizers and settings.
@@ -508,6 +527,26 @@ mod tests {
 
     fn values(t: Tensor<2>) -> Vec<f32> {
         t.into_data().iter::<f32>().collect()
+    }
+
+    #[test]
+    fn settings_read_from_toml_with_located_errors() {
+        use densify_core::Config;
+        let text = "pooling = \"cls\"\nnormalize = false\nsimilarity = \"dot\"\nquery_prefix = \"\"\npassage_prefix = \"\"\nquery_max_length = 64\npassage_max_length = 0\n";
+        let e = BiEncoderSettings::from_toml_str(text, "m.toml")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "m.toml:7: `passage_max_length` must be at least 1, found 0"
+        );
+        let e = BiEncoderSettings::from_toml_str(&format!("{text}pooling_mode = 1\n"), "m.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("m.toml:8:1:") && e.contains("unknown field `pooling_mode`"),
+            "{e}"
+        );
     }
 
     #[test]

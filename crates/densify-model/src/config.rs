@@ -164,8 +164,9 @@ impl BertConfig {
             .unwrap_or(1)
     }
 
-    /// A small random configuration for tests.
-    pub fn tiny(vocab_size: usize) -> Self {
+    /// A small random configuration for unit tests.
+    #[cfg(test)]
+    pub(crate) fn tiny(vocab_size: usize) -> Self {
         Self {
             vocab_size,
             hidden_size: 32,
