@@ -3,7 +3,9 @@
 //! and noise throughput in tokens/s. PyTorch's figures for the same shapes:
 //! `scripts/loss_reference.py bench` (see `scripts/bench.sh`).
 //!
-//! Run: `cargo run --release --example bench_loss`.
+//! Run: `cargo run --release --example bench_loss [NAME]`; with `NAME` (e.g.
+//! `sycl_wasserstein`), only the losses whose name contains it are timed and the noise section is
+//! skipped. `scripts/loss_reference.py bench [NAME]` takes the same filter.
 
 use std::time::Instant;
 
@@ -34,6 +36,7 @@ fn random(rng: &mut ChaCha8Rng, n: usize, scale: f32) -> Vec<f32> {
 
 fn main() {
     let device = Device::flex().autodiff();
+    let filter = std::env::args().nth(1);
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     println!("densify-loss on flex (forward + backward, best of 5)");
     for (rows, columns) in [(64usize, 128usize), (16, 4096)] {
@@ -41,7 +44,10 @@ fn main() {
         let scores = random(&mut rng, n, 4.0);
         let teacher = random(&mut rng, n, 4.0);
         let labels: Vec<f32> = (0..n).map(|_| rng.random_range(0..4) as f32).collect();
-        for loss in losses() {
+        let selected = losses()
+            .into_iter()
+            .filter(|loss| filter.as_deref().is_none_or(|f| loss.name().contains(f)));
+        for loss in selected {
             let repeats = if loss.name() == "rank_net" && columns > 1000 {
                 1
             } else {
@@ -76,6 +82,9 @@ fn main() {
                 best * 1e3
             );
         }
+    }
+    if filter.is_some() {
+        return;
     }
 
     let vocab = TokenVocab::bert_uncased();

@@ -698,8 +698,9 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "bench":
         torch.set_num_threads(2)
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, best of 5")
+        only = sys.argv[2] if len(sys.argv) > 2 else ""  # e.g. "sycl_wasserstein"
         for loss in LOSSES:
-            if loss == "listwise_distillation":
+            if loss == "listwise_distillation" or only not in loss:
                 continue
             for B, N in ((64, 128), (16, 4096)):
                 reps = 1 if loss == "rank_net" and N > 128 else 5

@@ -26,7 +26,6 @@ mod batch;
 mod config;
 mod error;
 mod host;
-mod linalg;
 mod loss;
 
 pub mod info_nce;

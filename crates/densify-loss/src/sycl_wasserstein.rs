@@ -15,7 +15,8 @@
 //! passage of the batch, other queries' passages carrying label 0 (block-diagonal labels).
 //! Computed in f64 on the host as the official code does (one read-back per call), with the exact
 //! gradient: the nuclear norm's derivative `U Vᵀ` over the nonzero singular values (a
-//! subgradient where singular values vanish, e.g. when all scores are equal).
+//! subgradient where singular values vanish, e.g. when all scores are equal). The SVD
+//! `M = U diag(σ) Vᵀ` and the matrix products are nalgebra's, in f64.
 //!
 //! This loss is batch-level: `forward_no_reduction` returns `[1]`. It needs at least 2 queries.
 //!
@@ -23,12 +24,12 @@
 //! Multiple Levels of Relevance" (SyCL), arXiv 2503.23239.
 
 use burn::tensor::Tensor;
+use nalgebra::{DMatrix, DMatrixView};
 use serde::{Deserialize, Serialize};
 
 use crate::batch::ScoredLists;
 use crate::error::positive;
 use crate::host::{HostLists, attach_total};
-use crate::linalg::svd_square;
 use crate::loss::RankingLoss;
 
 /// Configuration of [`SyclWasserstein`].
@@ -71,44 +72,89 @@ pub struct SyclWasserstein {
     temperature: f64,
 }
 
-/// Row-wise softmax of `x` over `mask` (masked entries 0).
+/// Row-wise softmax of `x` over `mask` (masked entries 0), one `exp` per entry.
+///
+/// # Shapes
+/// - `x`, `mask`: `[rows, columns]` -> `[rows, columns]`
 fn softmax_rows(x: &[f64], mask: &[bool], rows: usize, columns: usize) -> Vec<f64> {
     let mut out = vec![0.0; rows * columns];
     for b in 0..rows {
         let row = b * columns..(b + 1) * columns;
-        let max = row
-            .clone()
-            .filter(|&i| mask[i])
-            .map(|i| x[i])
+        let (x, mask, out) = (&x[row.clone()], &mask[row.clone()], &mut out[row]);
+        let max = x
+            .iter()
+            .zip(mask)
+            .filter(|&(_, &m)| m)
+            .map(|(&x, _)| x)
             .fold(f64::NEG_INFINITY, f64::max);
-        let sum: f64 = row
-            .clone()
-            .filter(|&i| mask[i])
-            .map(|i| (x[i] - max).exp())
-            .sum();
-        for i in row.filter(|&i| mask[i]) {
-            out[i] = (x[i] - max).exp() / sum;
+        let mut sum = 0.0;
+        for ((o, &x), &m) in out.iter_mut().zip(x).zip(mask) {
+            if m {
+                *o = (x - max).exp();
+                sum += *o;
+            }
+        }
+        for (o, &m) in out.iter_mut().zip(mask) {
+            if m {
+                *o /= sum;
+            }
         }
     }
     out
 }
 
 /// Column means and centred rows scaled by 1 / sqrt(B − 1).
+///
+/// # Shapes
+/// - `x`: `[rows, columns]` -> (`[columns]`, `[rows, columns]`)
 fn centre(x: &[f64], rows: usize, columns: usize) -> (Vec<f64>, Vec<f64>) {
     let mut mean = vec![0.0; columns];
     for b in 0..rows {
-        for j in 0..columns {
-            mean[j] += x[b * columns + j] / rows as f64;
+        for (m, &x) in mean.iter_mut().zip(&x[b * columns..(b + 1) * columns]) {
+            *m += x / rows as f64;
         }
     }
     let scale = 1.0 / ((rows - 1) as f64).sqrt();
-    let c = (0..rows * columns)
-        .map(|i| (x[i] - mean[i % columns]) * scale)
-        .collect();
+    let mut c = vec![0.0; rows * columns];
+    for b in 0..rows {
+        let row = b * columns..(b + 1) * columns;
+        for ((c, &x), &m) in c[row.clone()].iter_mut().zip(&x[row]).zip(&mean) {
+            *c = (x - m) * scale;
+        }
+    }
     (mean, c)
 }
 
+/// The nuclear norm `‖m‖_* = Σ σ_k` of a square matrix and its (sub)gradient `Σ u_k v_kᵀ` over
+/// the singular values above `1e-10 σ_max` (smaller ones are rounding noise of zeros, whose
+/// singular vectors are arbitrary; leaving them out gives the minimum-norm subgradient). NaN
+/// in both where the SVD does not converge (non-finite input).
+///
+/// # Shapes
+/// - `m`: `[n, n]` -> (scalar, `[n, n]`)
+fn nuclear_norm(m: DMatrix<f64>) -> (f64, DMatrix<f64>) {
+    let n = m.nrows();
+    // At most 6 n² QR sweeps, LAPACK's dbdsqr bound; NaN or Inf input may never converge.
+    let Some(svd) = m.try_svd_unordered(true, true, f64::EPSILON, 6 * n * n) else {
+        return (f64::NAN, DMatrix::from_element(n, n, f64::NAN));
+    };
+    let sigma = &svd.singular_values;
+    let u = svd.u.as_ref().expect("U was requested");
+    let v_t = svd.v_t.as_ref().expect("Vᵀ was requested");
+    let largest = sigma.iter().copied().fold(0.0, f64::max);
+    let mut gradient = DMatrix::zeros(n, n);
+    for (k, &s) in sigma.iter().enumerate() {
+        if s > 1e-10 * largest && s > 0.0 {
+            gradient.ger(1.0, &u.column(k), &v_t.row(k).transpose(), 1.0);
+        }
+    }
+    (sigma.sum(), gradient)
+}
+
 /// Loss value and its gradient with respect to the scores, all row-major.
+///
+/// # Shapes
+/// - `scores`, `labels`, `mask`: `[rows, columns]` -> (scalar, `[rows, columns]`)
 pub(crate) fn sycl_loss(
     scores: &[f64],
     labels: &[f64],
@@ -126,48 +172,20 @@ pub(crate) fn sycl_loss(
     let t = softmax_rows(labels, mask, rows, columns);
     let (mu_p, c_p) = centre(&p, rows, columns);
     let (mu_t, c_t) = centre(&t, rows, columns);
-    // M = C_P C_Tᵀ (B × B): its nuclear norm is tr((Σ_P Σ_T)^(1/2)).
-    let mut m = vec![0.0; rows * rows];
-    for a in 0..rows {
-        for c in 0..rows {
-            m[a * rows + c] = (0..columns)
-                .map(|j| c_p[a * columns + j] * c_t[c * columns + j])
-                .sum();
-        }
-    }
-    let (u, sigma, v) = svd_square(&m, rows);
-    let largest = sigma.iter().copied().fold(0.0, f64::max);
-    let keep: Vec<bool> = sigma
-        .iter()
-        .map(|&s| s > 1e-10 * largest && s > 0.0)
-        .collect();
-    let nuclear: f64 = sigma.iter().sum();
+    // Row-major [rows, columns] buffers read column-major are the transposes C_Pᵀ, C_Tᵀ.
+    let c_p_t = DMatrixView::from_slice(&c_p, columns, rows);
+    let c_t_t = DMatrixView::from_slice(&c_t, columns, rows);
+    // M = C_P C_Tᵀ (B × B): its nuclear norm is tr((Σ_P Σ_T)^(1/2)); G = d‖M‖_*/dM.
+    let (nuclear, g) = nuclear_norm(c_p_t.tr_mul(&c_t_t));
     let mean_term: f64 = mu_p.iter().zip(&mu_t).map(|(a, b)| (a - b).powi(2)).sum();
     let trace_p: f64 = c_p.iter().map(|x| x * x).sum();
     let trace_t: f64 = c_t.iter().map(|x| x * x).sum();
     let value = mean_term + trace_p + trace_t - 2.0 * nuclear;
 
-    // G = Σ_k u_k v_kᵀ over kept singular values; H = G C_T is d‖M‖_*/dC_P.
-    let mut g = vec![0.0; rows * rows];
-    for k in (0..rows).filter(|&k| keep[k]) {
-        for a in 0..rows {
-            for c in 0..rows {
-                g[a * rows + c] += u[a * rows + k] * v[c * rows + k];
-            }
-        }
-    }
-    let mut h = vec![0.0; rows * columns];
-    for a in 0..rows {
-        for c in 0..rows {
-            let gac = g[a * rows + c];
-            if gac != 0.0 {
-                for j in 0..columns {
-                    h[a * columns + j] += gac * c_t[c * columns + j];
-                }
-            }
-        }
-    }
-    let (h_mean, _) = centre(&h, rows, columns);
+    // H = G C_T is d‖M‖_*/dC_P; Hᵀ = C_Tᵀ Gᵀ column-major is H row-major.
+    let h_t = c_t_t * g.transpose();
+    let h = h_t.as_slice();
+    let (h_mean, _) = centre(h, rows, columns);
     let scale = 1.0 / ((rows - 1) as f64).sqrt();
     let mut d_p = vec![0.0; rows * columns];
     for b in 0..rows {
@@ -213,6 +231,50 @@ impl RankingLoss for SyclWasserstein {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn assert_close(got: &DMatrix<f64>, want: [[f64; 2]; 2]) {
+        for (i, row) in want.iter().enumerate() {
+            for (j, w) in row.iter().enumerate() {
+                assert!((got[(i, j)] - w).abs() < 1e-12, "{got} vs {want:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn nuclear_norm_of_a_full_rank_2x2() {
+        // [[3, 0], [4, 5]] has singular values sqrt(45) and sqrt(5), so ‖M‖_* = 4 sqrt(5). With
+        // det > 0, U Vᵀ is the rotation (M + cof M) / ‖·‖ = [[8, -4], [4, 8]] / (4 sqrt(5)).
+        let (nuclear, g) = nuclear_norm(DMatrix::from_row_slice(2, 2, &[3.0, 0.0, 4.0, 5.0]));
+        assert!((nuclear - 4.0 * 5f64.sqrt()).abs() < 1e-12, "{nuclear}");
+        let r = 1.0 / 5f64.sqrt();
+        assert_close(&g, [[2.0 * r, -r], [r, 2.0 * r]]);
+    }
+
+    #[test]
+    fn nuclear_norm_subgradient_skips_vanishing_singular_values() {
+        // [[1, 1], [1, 1]] = 2 u uᵀ with u = (1, 1)/sqrt(2): σ = (2, 0) and the gradient is u uᵀ
+        // alone; the zero matrix gives 0 and the zero subgradient.
+        let (nuclear, g) = nuclear_norm(DMatrix::from_element(2, 2, 1.0));
+        assert!((nuclear - 2.0).abs() < 1e-12, "{nuclear}");
+        assert_close(&g, [[0.5, 0.5], [0.5, 0.5]]);
+        let (nuclear, g) = nuclear_norm(DMatrix::zeros(2, 2));
+        assert_eq!(nuclear, 0.0);
+        assert_close(&g, [[0.0, 0.0], [0.0, 0.0]]);
+    }
+
+    #[test]
+    fn non_finite_input_gives_nan_not_a_panic() {
+        let (v, g) = sycl_loss(
+            &[f64::NAN, 0.0, 1.0, 2.0],
+            &[1.0, 0.0, 0.0, 1.0],
+            &[true; 4],
+            2,
+            2,
+            1.0,
+        );
+        assert!(v.is_nan(), "{v}");
+        assert!(g.iter().any(|g| g.is_nan()), "{g:?}");
+    }
 
     #[test]
     fn equal_distributions_have_zero_distance() {
