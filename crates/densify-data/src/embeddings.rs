@@ -32,6 +32,20 @@ impl Embeddings {
                 ids.len()
             )));
         }
+        let mut seen = std::collections::HashSet::with_capacity(ids.len());
+        if let Some(id) = ids.iter().find(|id| !seen.insert(id.as_str())) {
+            return Err(DataError::Mismatch(format!(
+                "embeddings: id `{id}` appears twice"
+            )));
+        }
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(DataError::Mismatch(format!(
+                "embeddings: row `{}` (index {}) holds a non-finite value ({})",
+                ids[i / dim],
+                i / dim,
+                values[i]
+            )));
+        }
         Ok(Self { ids, dim, values })
     }
 
@@ -130,6 +144,7 @@ impl Embeddings {
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect();
         Self::new(ids, dim, values)
+            .map_err(|e| DataError::Mismatch(format!("{}: {e}", path.display())))
     }
 
     /// Errors unless `other` has the same dimension; the message names both files.

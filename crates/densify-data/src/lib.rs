@@ -28,3 +28,59 @@ pub use embeddings::Embeddings;
 pub use error::{DataError, Result};
 pub use qrels::Qrels;
 pub use run::{Run, ScorePrecision, ScoredDoc};
+
+#[cfg(test)]
+mod guarded_inputs {
+    use super::*;
+
+    fn file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("densify-guard-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_byte_order_mark_does_not_change_the_first_id() {
+        let qrels = Qrels::from_file(file("q.tsv", b"\xef\xbb\xbfq1 0 d1 1\nq2 0 d2 1\n")).unwrap();
+        assert!(qrels.query("q1").is_some(), "the first query keeps its id");
+        let tsv = Qrels::from_file(file(
+            "b.tsv",
+            b"\xef\xbb\xbfquery-id\tcorpus-id\tscore\nq1\td1\t1\n",
+        ))
+        .unwrap();
+        assert!(
+            tsv.query("q1").is_some(),
+            "the BEIR header is still recognised"
+        );
+        let run = Run::from_file(file(
+            "r.trec",
+            b"\xef\xbb\xbfq1 Q0 d1 1 2.0 t\nq1 Q0 d2 2 1.0 t\n",
+        ))
+        .unwrap();
+        assert_eq!(run.query("q1").map(<[ScoredDoc]>::len), Some(2));
+        let queries = beir::read_queries(file(
+            "q.jsonl",
+            b"\xef\xbb\xbf{\"_id\": \"a\", \"text\": \"x\"}\n",
+        ))
+        .unwrap();
+        assert_eq!(queries[0].id, "a");
+    }
+
+    #[test]
+    fn embeddings_refuse_duplicate_ids_and_non_finite_values() {
+        let e = Embeddings::new(vec!["a".into(), "a".into()], 1, vec![1.0, 2.0])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`a` appears twice"), "{e}");
+        let e = Embeddings::new(
+            vec!["a".into(), "b".into()],
+            2,
+            vec![1.0, 2.0, f32::NAN, 0.0],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("row `b`") && e.contains("NaN"), "{e}");
+    }
+}

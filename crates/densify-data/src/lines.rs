@@ -24,7 +24,14 @@ pub fn for_each_line(path: &Path, mut each: impl FnMut(usize, &str) -> Result<()
             return Ok(());
         }
         number += 1;
-        let line = buffer.strip_suffix('\n').unwrap_or(&buffer);
+        // A UTF-8 byte-order mark (Windows editors write one) is not part of the first field.
+        let start = if number == 1 && buffer.starts_with('\u{feff}') {
+            3
+        } else {
+            0
+        };
+        let line = &buffer[start..];
+        let line = line.strip_suffix('\n').unwrap_or(line);
         let line = line.strip_suffix('\r').unwrap_or(line);
         each(number, line)?;
     }
@@ -78,6 +85,14 @@ pub fn parse_blocks<T: Send>(
         }
         block.truncate(filled);
         let at_end = filled < start + BLOCK_BYTES;
+        // A UTF-8 byte-order mark is not part of the first line's first field.
+        if first_line == 1
+            && pending.is_empty()
+            && out.is_empty()
+            && block.starts_with(b"\xef\xbb\xbf")
+        {
+            block.drain(..3);
+        }
         if !at_end {
             // Keep the partial last line for the next block.
             match block.iter().rposition(|&b| b == b'\n') {
