@@ -48,18 +48,10 @@ pub struct Query {
     pub metadata: Option<serde_json::Value>,
 }
 
-/// An id written as a JSON string or integer.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RawId {
-    Text(String),
-    Number(i64),
-}
-
 #[derive(Deserialize)]
 struct RawRecord {
     #[serde(rename = "_id")]
-    id: Option<RawId>,
+    id: Option<serde_json::Value>,
     title: Option<String>,
     text: Option<String>,
     metadata: Option<serde_json::Value>,
@@ -104,8 +96,15 @@ fn parse_record(path: &Path, number: usize, line: &str) -> Result<(String, RawRe
             )
         })?;
     let id = match record.id.take() {
-        Some(RawId::Text(id)) => id,
-        Some(RawId::Number(id)) => id.to_string(),
+        Some(serde_json::Value::String(id)) => id,
+        Some(serde_json::Value::Number(n)) if n.is_i64() || n.is_u64() => n.to_string(),
+        Some(other) => {
+            return Err(DataError::parse(
+                path,
+                number,
+                format!("`_id` must be a string or an integer, found {other}"),
+            ));
+        }
         None => {
             return Err(DataError::parse(
                 path,
@@ -435,6 +434,12 @@ mod tests {
             ),
             ("id.jsonl", "{\"text\": \"x\"}\n", "id.jsonl:1", "_id"),
             ("text.jsonl", "{\"_id\": \"a\"}\n", "text.jsonl:1", "text"),
+            (
+                "float.jsonl",
+                "{\"_id\": 1.5, \"text\": \"x\"}\n",
+                "float.jsonl:1",
+                "`_id` must be a string or an integer, found 1.5",
+            ),
             (
                 "dup.jsonl",
                 "{\"_id\": \"a\", \"text\": \"x\"}\n{\"_id\": \"a\", \"text\": \"y\"}\n",

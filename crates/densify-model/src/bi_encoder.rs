@@ -432,8 +432,13 @@ impl BiEncoder {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| ModelError::io(parent, e))?;
             }
-            std::fs::write(&path, serde_json::to_string_pretty(value).expect("JSON"))
-                .map_err(|e| ModelError::io(&path, e))
+            densify_core::write_atomic(
+                &path,
+                serde_json::to_string_pretty(value)
+                    .expect("JSON")
+                    .as_bytes(),
+            )
+            .map_err(|e| ModelError::io(&path, e))
         };
         std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
         let mut config = serde_json::to_value(&self.config).expect("config serialises");

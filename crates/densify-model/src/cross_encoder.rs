@@ -173,8 +173,13 @@ impl CrossEncoder {
             .collect::<serde_json::Map<_, _>>()
             .into();
         let path = dir.join("config.json");
-        std::fs::write(&path, serde_json::to_string_pretty(&config).expect("JSON"))
-            .map_err(|e| ModelError::io(&path, e))?;
+        densify_core::write_atomic(
+            &path,
+            serde_json::to_string_pretty(&config)
+                .expect("JSON")
+                .as_bytes(),
+        )
+        .map_err(|e| ModelError::io(&path, e))?;
         weights::save(&self.model, &dir.join("model.safetensors"))?;
         self.tokenizer.save(dir.join("tokenizer.json"))?;
         copy_tokenizer_files(&self.source, dir)
