@@ -6,10 +6,20 @@ use burn::tensor::Device;
 use clap::ValueEnum;
 use densify::core::Similarity;
 use densify_data::Dataset;
-use densify_model::{BiEncoder, Pooling};
+use densify_data::{Embeddings, Qrels, Run};
+use densify_model::{BiEncoder, Pooling, Side};
 
 /// The result of a command.
 pub type CliResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Evaluates `run` on `qrels` with the default measures and prints trec_eval's columns (what
+/// `--evaluate` does after a search).
+pub fn print_default_evaluation(qrels: &Qrels, run: &Run) -> CliResult {
+    let measures = densify_eval::parse_measures::<&str>(&[])?;
+    let evaluation = densify_eval::evaluate(qrels, run, &measures, Default::default())?;
+    print!("{}", evaluation.to_trec_text(false));
+    Ok(())
+}
 
 /// The compute device.
 #[derive(clap::Args)]
@@ -92,18 +102,8 @@ impl OutputArgs {
     /// Checks, before any work, that the output's folder exists and that it is none of
     /// `inputs`.
     pub fn check<'a>(&self, inputs: impl IntoIterator<Item = &'a Path>) -> CliResult {
-        let folder = match self.output.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        if !folder.is_dir() {
-            return Err(format!(
-                "--output {}: the folder {} does not exist",
-                self.output.display(),
-                folder.display()
-            )
-            .into());
-        }
+        densify::core::output_folder(&self.output)
+            .map_err(|e| format!("--output {}: {e}", self.output.display()))?;
         if self.output.is_dir() {
             return Err(format!("--output {}: is a folder", self.output.display()).into());
         }
@@ -219,13 +219,7 @@ pub struct ModelArgs {
 impl ModelArgs {
     /// Loads the bi-encoder with these settings.
     pub fn load(&self, device: &Device) -> Result<BiEncoder, densify_model::ModelError> {
-        let mut model = self.load_settings(device)?;
-        model.max_batch_tokens = self.max_batch_tokens;
-        Ok(model)
-    }
-
-    fn load_settings(&self, device: &Device) -> Result<BiEncoder, densify_model::ModelError> {
-        BiEncoder::load(&self.model, device, |s| {
+        let mut model = BiEncoder::load(&self.model, device, |s| {
             if let Some(n) = self.query_max_length.or(self.max_length) {
                 s.query_max_length = n;
             }
@@ -244,6 +238,26 @@ impl ModelArgs {
             if let Some(sim) = self.similarity {
                 s.similarity = sim.into();
             }
-        })
+        })?;
+        model.max_batch_tokens = self.max_batch_tokens;
+        Ok(model)
+    }
+
+    /// Embeds `(id, text)` items of one side with `model`, showing a progress bar labelled
+    /// `label`.
+    pub fn encode(
+        &self,
+        model: &BiEncoder,
+        items: &[(String, String)],
+        side: Side,
+        device: &Device,
+        label: &str,
+    ) -> Result<Embeddings, densify_model::ModelError> {
+        let progress = crate::progress::bar(items.len(), label);
+        let embeddings = model.encode_items(items, side, self.batch_size, device, &mut |n| {
+            progress.set_position(n as u64)
+        })?;
+        progress.finish();
+        Ok(embeddings)
     }
 }

@@ -31,16 +31,7 @@ impl AtomicFile {
             })?
             .to_string_lossy()
             .into_owned();
-        let folder = match destination.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        if !folder.is_dir() {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("the output folder {} does not exist", folder.display()),
-            ));
-        }
+        let folder = output_folder(&destination)?;
         remove_stale_temporaries(&folder, &name);
         let temporary = folder.join(format!(".{name}{TMP_MARKER}{}", std::process::id()));
         let file = File::create(&temporary)?;
@@ -123,6 +114,23 @@ fn remove_stale_temporaries(folder: &Path, name: &str) {
         if !alive {
             let _ = std::fs::remove_file(entry.path());
         }
+    }
+}
+
+/// The folder `destination` will be written in (`.` for a bare file name); an error when it
+/// does not exist, so a command can report it before hours of work.
+pub fn output_folder(destination: &Path) -> io::Result<PathBuf> {
+    let folder = match destination.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if folder.is_dir() {
+        Ok(folder)
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("the output folder {} does not exist", folder.display()),
+        ))
     }
 }
 

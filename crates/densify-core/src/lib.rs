@@ -19,7 +19,7 @@ pub mod device;
 pub mod similarity;
 pub mod tensor;
 
-pub use atomic::{AtomicFile, refuse_overwriting_input, write_atomic};
+pub use atomic::{AtomicFile, output_folder, refuse_overwriting_input, write_atomic};
 pub use backend::Backend;
 pub use config::{Config, ConfigError, InvalidField};
 pub use similarity::Similarity;

@@ -5,9 +5,8 @@ use std::time::Instant;
 
 use densify::core::Config;
 use densify_eval::bm25::{Bm25Config, Bm25Index};
-use densify_eval::{EvalConfig, evaluate, parse_measures};
 
-use crate::args::{CliResult, DatasetArgs, OutputArgs};
+use crate::args::{CliResult, DatasetArgs, OutputArgs, print_default_evaluation};
 use crate::progress::spinner;
 
 /// Arguments of `densify bm25`.
@@ -72,13 +71,7 @@ pub fn run(args: Args) -> CliResult {
         started.elapsed().as_secs_f64()
     );
     if args.evaluate {
-        let evaluation = evaluate(
-            &qrels,
-            &run,
-            &parse_measures::<&str>(&[])?,
-            EvalConfig::default(),
-        )?;
-        print!("{}", evaluation.to_trec_text(false));
+        print_default_evaluation(&qrels, &run)?;
     }
     Ok(())
 }

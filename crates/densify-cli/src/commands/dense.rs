@@ -3,11 +3,9 @@
 use std::time::Instant;
 
 use densify_eval::search::{ExactSearchConfig, search_embeddings};
-use densify_eval::{EvalConfig, evaluate, parse_measures};
 use densify_model::Side;
 
-use crate::args::{CliResult, DatasetArgs, ModelArgs, OutputArgs};
-use crate::progress::bar;
+use crate::args::{CliResult, DatasetArgs, ModelArgs, OutputArgs, print_default_evaluation};
 
 /// Arguments of `densify dense`.
 #[derive(clap::Args)]
@@ -45,26 +43,14 @@ pub fn run(args: Args) -> CliResult {
     let started = Instant::now();
     let (queries, qrels) = dataset.split_queries(&args.data.split)?;
     let items = dataset.corpus_items()?;
-    let progress = bar(items.len(), "corpus");
-    let corpus = model.encode_items(
-        &items,
-        Side::Passage,
-        args.model.batch_size,
-        &device,
-        &mut |n| progress.set_position(n as u64),
-    )?;
-    progress.finish();
+    let corpus = args
+        .model
+        .encode(&model, &items, Side::Passage, &device, "corpus")?;
     let encoded = started.elapsed().as_secs_f64();
     let items: Vec<(String, String)> = queries.into_iter().map(|q| (q.id, q.text)).collect();
-    let progress = bar(items.len(), "queries");
-    let queries = model.encode_items(
-        &items,
-        Side::Query,
-        args.model.batch_size,
-        &device,
-        &mut |n| progress.set_position(n as u64),
-    )?;
-    progress.finish();
+    let queries = args
+        .model
+        .encode(&model, &items, Side::Query, &device, "queries")?;
     let config = ExactSearchConfig::new()
         .with_k(args.k)
         .with_similarity(model.settings.similarity)
@@ -83,13 +69,7 @@ pub fn run(args: Args) -> CliResult {
     );
     if args.evaluate {
         // The run in memory is the one written: no re-parse of the file.
-        let evaluation = evaluate(
-            &qrels,
-            &run,
-            &parse_measures::<&str>(&[])?,
-            EvalConfig::default(),
-        )?;
-        print!("{}", evaluation.to_trec_text(false));
+        print_default_evaluation(&qrels, &run)?;
     }
     Ok(())
 }

@@ -6,7 +6,6 @@ use clap::ValueEnum;
 use densify_model::Side;
 
 use crate::args::{CliResult, DatasetArgs, ModelArgs, OutputArgs};
-use crate::progress::bar;
 
 /// What `densify encode` embeds.
 #[derive(Clone, Copy, ValueEnum)]
@@ -53,12 +52,7 @@ pub fn run(args: Args) -> CliResult {
             )
         }
     };
-    let progress = bar(items.len(), label);
-    let embeddings =
-        model.encode_items(&items, side, args.model.batch_size, &device, &mut |n| {
-            progress.set_position(n as u64)
-        })?;
-    progress.finish();
+    let embeddings = args.model.encode(&model, &items, side, &device, label)?;
     embeddings.write(&args.output.output)?;
     eprintln!(
         "encode: {} {label} x {} -> {} ({:.1} s)",
