@@ -121,3 +121,101 @@ fn empty_text_encodes_as_cls_sep_and_cross_encoders_round_trip() {
     assert!(!reloaded.new_head);
     assert_eq!(reloaded.score(&pairs, 3, &device).unwrap(), scores);
 }
+
+#[test]
+fn corrupt_weights_are_named_in_the_file_s_own_layout() {
+    let device = Device::flex();
+    let load = |dir: &Path| {
+        BiEncoder::load(dir, &device, |_| {})
+            .unwrap_err()
+            .to_string()
+    };
+
+    // A config that disagrees with the weights: shapes as PyTorch stores them, file first.
+    let dir = temp("wrong-shape");
+    copy_model(&dir, &[]);
+    let config = std::fs::read_to_string(dir.join("config.json"))
+        .unwrap()
+        .replace("\"intermediate_size\": 1536", "\"intermediate_size\": 1000");
+    std::fs::write(dir.join("config.json"), config).unwrap();
+    let err = load(&dir);
+    assert!(
+        err.contains(
+            "`encoder.layer.0.intermediate.dense.weight` has shape [1536, 384] in the file but \
+             config.json implies [1000, 384]"
+        ),
+        "{err}"
+    );
+
+    // One NaN in one matrix: refused by name instead of NaN scores ranked first.
+    let dir = temp("nan-weight");
+    copy_model(&dir, &["model.safetensors"]);
+    let bytes = std::fs::read(minilm_dir().join("model.safetensors")).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut owned: Vec<(String, Vec<u8>, Vec<usize>, safetensors::Dtype)> = file
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            (
+                name,
+                view.data().to_vec(),
+                view.shape().to_vec(),
+                view.dtype(),
+            )
+        })
+        .collect();
+    let target = owned
+        .iter_mut()
+        .find(|(name, ..)| name == "encoder.layer.2.attention.output.LayerNorm.weight")
+        .unwrap();
+    target.1[4..8].copy_from_slice(&f32::NAN.to_le_bytes());
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = owned
+        .iter()
+        .map(|(name, data, shape, dtype)| {
+            (
+                name.clone(),
+                safetensors::tensor::TensorView::new(*dtype, shape.clone(), data).unwrap(),
+            )
+        })
+        .collect();
+    safetensors::serialize_to_file(views, None, &dir.join("model.safetensors")).unwrap();
+    let err = load(&dir);
+    assert!(
+        err.contains("1 tensor(s) hold NaN or infinite values")
+            && err.contains("encoder.layer.2.attention.output.LayerNorm.weight"),
+        "{err}"
+    );
+}
+
+#[test]
+fn saving_over_a_model_is_atomic_and_leaves_no_temporaries() {
+    let device = Device::flex();
+    let model = BiEncoder::load(minilm_dir(), &device, |_| {}).unwrap();
+    let dir = temp("resave");
+    model.save(&dir).unwrap();
+    let first = std::fs::metadata(dir.join("model.safetensors"))
+        .unwrap()
+        .len();
+    model.save(&dir).unwrap();
+    // (The header's key order may differ between saves; the content may not.)
+    assert_eq!(
+        std::fs::metadata(dir.join("model.safetensors"))
+            .unwrap()
+            .len(),
+        first
+    );
+    let leftovers: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("densify-tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let reloaded = BiEncoder::load(&dir, &device, |_| {}).unwrap();
+    let a = model
+        .encode(&["a cat"], Side::Query, 1, &device, &mut |_| {})
+        .unwrap();
+    let b = reloaded
+        .encode(&["a cat"], Side::Query, 1, &device, &mut |_| {})
+        .unwrap();
+    assert_eq!(a, b);
+}

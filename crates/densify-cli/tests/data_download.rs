@@ -108,9 +108,13 @@ fn downloads_checks_and_unpacks_atomically() {
     );
     let data = fresh_dir("ok");
     let data_arg = data.to_str().unwrap();
+    // What a download killed midway leaves (a pid no process has): removed by the next one.
+    std::fs::write(data.join(".tiny.zip.densify-tmp-999999999"), b"partial").unwrap();
+    std::fs::create_dir_all(data.join(".tiny.densify-unpack-999999999/tiny")).unwrap();
     let url = format!("{server}/tiny.zip");
 
-    // A zip with the right checksum: unpacked into data/tiny, nothing else left.
+    // A zip with the right checksum: unpacked into data/tiny, nothing else left (the stale
+    // temporaries included).
     let out = densify(&[
         "data",
         "download",

@@ -93,16 +93,22 @@ impl Drop for AtomicFile {
     }
 }
 
-/// Removes `.<name>.densify-tmp-<pid>` files whose writer is gone (no running process `pid`, on
-/// systems with `/proc`; elsewhere only our own pid's).
+/// Removes `.<name>.densify-tmp-<pid>` files whose writer is gone.
 fn remove_stale_temporaries(folder: &Path, name: &str) {
-    let prefix = format!(".{name}{TMP_MARKER}");
+    remove_stale(folder, &format!(".{name}{TMP_MARKER}"));
+}
+
+/// Removes the files and folders of `folder` named `<prefix><pid>` whose process is gone (no
+/// running process `pid`, on systems with `/proc`; elsewhere only our own pid's): what a killed
+/// writer left behind. Commands that stage work under such names (downloads, unpacking) call
+/// it before they start.
+pub fn remove_stale(folder: &Path, prefix: &str) {
     let Ok(entries) = std::fs::read_dir(folder) else {
         return;
     };
     for entry in entries.flatten() {
         let file_name = entry.file_name();
-        let Some(pid) = file_name.to_str().and_then(|f| f.strip_prefix(&prefix)) else {
+        let Some(pid) = file_name.to_str().and_then(|f| f.strip_prefix(prefix)) else {
             continue;
         };
         let Ok(pid) = pid.parse::<u32>() else {
@@ -112,7 +118,12 @@ fn remove_stale_temporaries(folder: &Path, name: &str) {
             && Path::new("/proc").is_dir()
             && Path::new(&format!("/proc/{pid}")).exists();
         if !alive {
-            let _ = std::fs::remove_file(entry.path());
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                let _ = std::fs::remove_dir_all(path);
+            } else {
+                let _ = std::fs::remove_file(path);
+            }
         }
     }
 }

@@ -181,10 +181,11 @@ pub trait Config: Serialize + DeserializeOwned {
     /// Reads a file: `.toml` as TOML, anything else as JSON.
     fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            crate::input::read_regular_to_string(path).map_err(|source| ConfigError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
         if path.extension().is_some_and(|e| e == "toml") {
             Self::from_toml_str(&text, path)
         } else {

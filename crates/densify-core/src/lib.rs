@@ -8,6 +8,7 @@
 //! - [`config`]: the one configuration convention (serde, unknown fields rejected, TOML or
 //!   JSON, errors with file, line and field);
 //! - [`atomic`]: the one way densify writes files (temporary, fsync, rename);
+//! - [`input`]: the one rule for reading them (regular files only, so a FIFO never blocks);
 //! - [`similarity`]: cosine, dot, Euclidean and Manhattan scores, as sentence-transformers
 //!   defines them;
 //! - [`tensor`]: small tensor functions (`l2_normalize`).
@@ -16,12 +17,14 @@ pub mod atomic;
 pub mod backend;
 pub mod config;
 pub mod device;
+pub mod input;
 pub mod similarity;
 pub mod tensor;
 
-pub use atomic::{AtomicFile, output_folder, refuse_overwriting_input, write_atomic};
+pub use atomic::{AtomicFile, output_folder, refuse_overwriting_input, remove_stale, write_atomic};
 pub use backend::Backend;
 pub use config::{Config, ConfigError, InvalidField};
+pub use input::{open_regular, read_regular, read_regular_to_string, regular_file};
 pub use similarity::Similarity;
 pub use tensor::{l2_normalize, lowest_finite, mask_logits, masked_logit};
 

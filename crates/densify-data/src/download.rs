@@ -126,6 +126,9 @@ pub fn download_dataset(
         )));
     }
     std::fs::create_dir_all(data_dir).map_err(|e| DataError::io(data_dir, e))?;
+    // What an earlier, killed download of this dataset left behind.
+    densify_core::remove_stale(data_dir, &format!(".{name}.zip.densify-tmp-"));
+    densify_core::remove_stale(data_dir, &format!(".{name}.densify-unpack-"));
     let pid = std::process::id();
     let zip_path = data_dir.join(format!(".{name}.zip.densify-tmp-{pid}"));
     let unpack_dir = data_dir.join(format!(".{name}.densify-unpack-{pid}"));

@@ -104,10 +104,9 @@ impl Embeddings {
     /// Reads a file written by [`Embeddings::write`], checking its layout.
     pub fn read(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-        let bad = |message: String| DataError::Parse {
+        let bytes = densify_core::read_regular(path).map_err(|e| DataError::io(path, e))?;
+        let bad = |message: String| DataError::Invalid {
             path: path.to_path_buf(),
-            line: 0,
             message,
         };
         let file = SafeTensors::deserialize(&bytes)

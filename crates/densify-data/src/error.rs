@@ -26,6 +26,14 @@ pub enum DataError {
         /// What was expected and what was found.
         message: String,
     },
+    /// A binary file (an embeddings table) is malformed; there are no lines to name.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What was expected and what was found.
+        message: String,
+    },
     /// A file holds no record at all.
     #[error("{path}: the file is empty (expected at least one {what})")]
     Empty {

@@ -69,6 +69,41 @@ mod guarded_inputs {
     }
 
     #[test]
+    fn messages_name_the_real_fault_and_its_line() {
+        let big = Qrels::from_file(file("big.tsv", b"q1 0 d1 1\nq1 0 d2 99999999999\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            big.contains("big.tsv:2: the grade `99999999999` is out of range"),
+            "{big}"
+        );
+        let minus = Qrels::from_file(file("minus.tsv", b"q1 0 d1 -\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(minus.contains("must be an integer, found `-`"), "{minus}");
+        // Invalid UTF-8 on line 3 of a corpus: the line is named, as eval names it in runs.
+        let corpus = file(
+            "bad-utf8.jsonl",
+            b"{\"_id\": \"a\", \"text\": \"x\"}\n{\"_id\": \"b\", \"text\": \"y\"}\n{\"_id\": \"c\", \"text\": \"\xff\"}\n",
+        );
+        let err = beir::read_corpus(&corpus).unwrap_err().to_string();
+        assert!(
+            err.contains("bad-utf8.jsonl:3: the line is not valid UTF-8"),
+            "{err}"
+        );
+        let err = Run::from_file(file(
+            "bad-utf8.trec",
+            b"q1 Q0 d1 1 2.0 t\nq1 Q0 \xfe 2 1.0 t\n",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("bad-utf8.trec:2:") && err.contains("UTF-8"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn embeddings_refuse_duplicate_ids_and_non_finite_values() {
         let e = Embeddings::new(vec!["a".into(), "a".into()], 1, vec![1.0, 2.0])
             .unwrap_err()

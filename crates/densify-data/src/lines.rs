@@ -1,6 +1,5 @@
 //! Streaming line reader shared by the TREC and BEIR readers.
 
-use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
@@ -11,26 +10,35 @@ use crate::error::{DataError, Result};
 /// Line numbers are 1-based; the trailing `\n` or `\r\n` is removed. Blank lines are passed
 /// on too, so callers decide whether they are allowed. Stops at the first error `each` returns.
 pub fn for_each_line(path: &Path, mut each: impl FnMut(usize, &str) -> Result<()>) -> Result<()> {
-    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    let file = densify_core::open_regular(path).map_err(|e| DataError::io(path, e))?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut buffer = String::new();
+    let mut buffer = Vec::new();
     let mut number = 0;
     loop {
         buffer.clear();
         let read = reader
-            .read_line(&mut buffer)
+            .read_until(b'\n', &mut buffer)
             .map_err(|e| DataError::io(path, e))?;
         if read == 0 {
             return Ok(());
         }
         number += 1;
+        let text = std::str::from_utf8(&buffer).map_err(|e| {
+            DataError::parse(
+                path,
+                number,
+                format!(
+                    "the line is not valid UTF-8 (byte {} of the line)",
+                    e.valid_up_to() + 1
+                ),
+            )
+        })?;
         // A UTF-8 byte-order mark (Windows editors write one) is not part of the first field.
-        let start = if number == 1 && buffer.starts_with('\u{feff}') {
-            3
+        let line = if number == 1 {
+            text.strip_prefix('\u{feff}').unwrap_or(text)
         } else {
-            0
+            text
         };
-        let line = &buffer[start..];
         let line = line.strip_suffix('\n').unwrap_or(line);
         let line = line.strip_suffix('\r').unwrap_or(line);
         each(number, line)?;
@@ -64,7 +72,7 @@ pub fn parse_blocks<T: Send>(
             Err(DataError::parse(path, line, "the line is not valid UTF-8"))
         }
     };
-    let mut reader = File::open(path).map_err(|e| DataError::io(path, e))?;
+    let mut reader = densify_core::open_regular(path).map_err(|e| DataError::io(path, e))?;
     let in_flight = 2 * rayon::current_num_threads().max(1);
     let mut out = Vec::new();
     let mut pending: Vec<(usize, Vec<u8>)> = Vec::with_capacity(in_flight);

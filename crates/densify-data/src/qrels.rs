@@ -111,11 +111,18 @@ impl Qrels {
                 }
             };
             let grade: i32 = grade.parse().map_err(|_| {
-                DataError::parse(
-                    path,
-                    number,
-                    format!("the grade must be an integer, found `{grade}`"),
-                )
+                let digits = grade.strip_prefix(['-', '+']).unwrap_or(grade);
+                let message = if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+                    format!(
+                        "the grade `{grade}` is out of range (it must fit in a 32-bit signed \
+                         integer, {} to {})",
+                        i32::MIN,
+                        i32::MAX
+                    )
+                } else {
+                    format!("the grade must be an integer, found `{grade}`")
+                };
+                DataError::parse(path, number, message)
             })?;
             if let Some(first) = first_line_of.insert((query.to_owned(), doc.to_owned()), number) {
                 return Err(DataError::parse(

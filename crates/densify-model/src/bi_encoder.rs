@@ -156,7 +156,8 @@ pub struct BiEncoder {
 /// Errors unless `dir/file` exists.
 pub(crate) fn require(dir: &Path, file: &'static str, hint: &'static str) -> Result<PathBuf> {
     let path = dir.join(file);
-    if path.is_file() {
+    if path.exists() {
+        densify_core::regular_file(&path).map_err(|e| ModelError::io(&path, e))?;
         Ok(path)
     } else {
         Err(ModelError::MissingFile {
@@ -514,7 +515,8 @@ pub(crate) fn copy_tokenizer_files(source: &Path, dir: &Path) -> Result<()> {
         let from = source.join(file);
         let to = dir.join(file);
         if from.is_file() && from != to {
-            std::fs::copy(&from, &to).map_err(|e| ModelError::io(&to, e))?;
+            let bytes = densify_core::read_regular(&from).map_err(|e| ModelError::io(&from, e))?;
+            densify_core::write_atomic(&to, &bytes).map_err(|e| ModelError::io(&to, e))?;
         }
     }
     Ok(())

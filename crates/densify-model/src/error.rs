@@ -92,6 +92,6 @@ impl ModelError {
 
 /// Reads and parses a JSON file with located errors.
 pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
+    let text = densify_core::read_regular_to_string(path).map_err(|e| ModelError::io(path, e))?;
     serde_json::from_str(&text).map_err(|e| ModelError::json(path, &e))
 }

@@ -47,12 +47,7 @@ impl TextTokenizer {
             path: path.to_path_buf(),
             message,
         };
-        if !path.is_file() {
-            return Err(ModelError::io(
-                path,
-                std::io::Error::new(std::io::ErrorKind::NotFound, "tokenizer.json not found"),
-            ));
-        }
+        densify_core::regular_file(path).map_err(|e| ModelError::io(path, e))?;
         let mut inner = Tokenizer::from_file(path).map_err(|e| bad(e.to_string()))?;
         // The tokenizer's own padding id, else its pad token; padded positions are masked, so
         // the id only has to be a valid row of the embedding matrix.
@@ -133,12 +128,14 @@ impl TextTokenizer {
     /// Saves the tokenizer as `tokenizer.json`.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        self.inner
-            .save(path, false)
+        let json = self
+            .inner
+            .to_string(false)
             .map_err(|e| ModelError::Tokenizer {
                 path: path.to_path_buf(),
                 message: e.to_string(),
-            })
+            })?;
+        densify_core::write_atomic(path, json.as_bytes()).map_err(|e| ModelError::io(path, e))
     }
 
     fn run(&self, inputs: Vec<EncodeInput<'_>>) -> Result<Vec<Encoded>> {

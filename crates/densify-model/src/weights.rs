@@ -76,9 +76,17 @@ impl LoadReport {
             problems.push(format!("unexpected keys: {}", self.unused.join(", ")));
         }
         if !self.errors.is_empty() {
+            let shown = &self.errors[..self.errors.len().min(4)];
+            let more = self.errors.len() - shown.len();
             problems.push(format!(
-                "tensors that do not fit: {}",
-                self.errors.join("; ")
+                "{} tensor(s) do not fit: {}{}",
+                self.errors.len(),
+                shown.join("; "),
+                if more > 0 {
+                    format!("; and {more} more")
+                } else {
+                    String::new()
+                }
             ));
         }
         if problems.is_empty() {
@@ -99,14 +107,12 @@ pub(crate) fn load<M: Module + ModuleSnapshot>(
     extra: &[(&str, &str)],
     has_pooler: bool,
 ) -> Result<LoadReport> {
-    if !path.is_file() {
-        return Err(ModelError::io(
-            path,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "weights file not found"),
-        ));
-    }
+    densify_core::regular_file(path).map_err(|e| ModelError::io(path, e))?;
     let mut store = SafetensorsStore::from_file(path)
         .with_from_adapter(PyTorchToBurnAdapter)
+        // Mismatches come back in the result and are reported by `LoadReport::check`, in the
+        // file's own naming and layout.
+        .validate(false)
         .allow_partial(true);
     for (from, to) in extra.iter().chain(RENAMES.iter()) {
         store = store.with_key_remapping(*from, *to);
@@ -117,6 +123,7 @@ pub(crate) fn load<M: Module + ModuleSnapshot>(
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
+    check_finite(module, path)?;
     Ok(LoadReport {
         missing: result.missing.iter().map(|(k, _)| k.clone()).collect(),
         unused: result
@@ -125,23 +132,114 @@ pub(crate) fn load<M: Module + ModuleSnapshot>(
             .filter(|k| !ignorable(k, has_pooler))
             .cloned()
             .collect(),
-        errors: result.errors.iter().map(|e| format!("{e:?}")).collect(),
+        errors: result.errors.iter().map(describe_apply_error).collect(),
     })
 }
 
-/// Saves `module` to `path` in Hugging Face naming.
+/// A tensor that could not be applied, in the file's own naming and layout: Hugging Face key
+/// names, and Linear weights as `[out, in]` as PyTorch stores them (burn keeps `[in, out]`).
+fn describe_apply_error(error: &burn::store::ApplyError) -> String {
+    use burn::store::ApplyError;
+    match error {
+        ApplyError::ShapeMismatch {
+            path,
+            expected,
+            found,
+        } => {
+            let linear = path.ends_with(".weight")
+                && expected.num_dims() == 2
+                && !path.contains("embeddings.");
+            let layout = |shape: &burn::tensor::Shape| {
+                let mut dims = shape.to_vec();
+                if linear {
+                    dims.reverse();
+                }
+                format!("{dims:?}")
+            };
+            format!(
+                "`{}` has shape {} in the file but config.json implies {}",
+                hugging_face_name(path),
+                layout(found),
+                layout(expected)
+            )
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The Hugging Face key of a densify parameter path.
+pub(crate) fn hugging_face_name(path: &str) -> String {
+    path.replace(".layer_norm.gamma", ".LayerNorm.weight")
+        .replace(".layer_norm.beta", ".LayerNorm.bias")
+        .replace(".attention.self_attention.", ".attention.self.")
+}
+
+/// Errors when a parameter of `module` holds a NaN or an infinity (a corrupt or diverged
+/// checkpoint would otherwise give NaN scores ranked first).
+pub(crate) fn check_finite<M: Module>(module: &M, path: &Path) -> Result<()> {
+    let mut visitor = NonFinite::default();
+    module.visit(&mut visitor);
+    if visitor.found.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<&str> = visitor.found.iter().take(5).map(String::as_str).collect();
+    Err(ModelError::Weights {
+        path: path.to_path_buf(),
+        message: format!(
+            "{} tensor(s) hold NaN or infinite values: {}{}",
+            visitor.found.len(),
+            shown.join(", "),
+            if visitor.found.len() > shown.len() {
+                ", ..."
+            } else {
+                ""
+            }
+        ),
+    })
+}
+
+/// Collects the Hugging Face names of float parameters with a non-finite value.
+#[derive(Default)]
+struct NonFinite {
+    path: Vec<String>,
+    found: Vec<String>,
+}
+
+impl burn::module::ModuleVisitor for NonFinite {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_owned());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<burn::Tensor<D>>) {
+        let tensor = param.val();
+        let bad = tensor.clone().is_nan().any().into_scalar::<bool>()
+            || tensor.is_inf().any().into_scalar::<bool>();
+        if bad {
+            self.found.push(hugging_face_name(&self.path.join(".")));
+        }
+    }
+}
+
+/// Saves `module` to `path` in Hugging Face naming, atomically (the previous file stays whole
+/// until the new one is on disk).
 pub(crate) fn save<M: Module + ModuleSnapshot>(module: &M, path: &Path) -> Result<()> {
-    let mut store = SafetensorsStore::from_file(path)
+    let failed = |message: String| ModelError::Weights {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut store = SafetensorsStore::from_bytes(None)
         .with_to_adapter(BurnToPyTorchAdapter)
-        .overwrite(true)
         .metadata("format", "pt");
     for (from, to) in INVERSE_RENAMES {
         store = store.with_key_remapping(from, to);
     }
     module
         .save_into(&mut store)
-        .map_err(|e| ModelError::Weights {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })
+        .map_err(|e| failed(e.to_string()))?;
+    let bytes = store.get_bytes().map_err(|e| failed(e.to_string()))?;
+    densify_core::write_atomic(path, &bytes).map_err(|e| ModelError::io(path, e))
 }

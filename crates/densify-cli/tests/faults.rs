@@ -1,0 +1,410 @@
+//! The `densify` binary under bad inputs and faults, one test per class of the promise in the
+//! README ("What densify promises"): no panic, no silent non-finite result, no duplicate ids,
+//! a byte-order mark that changes nothing, no output over an input, and, after a kill or a full
+//! disk, the previous output byte-identical.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use densify_data::embeddings::Embeddings;
+
+fn densify(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_densify"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap()
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("densify-faults-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Exit status 1 (or 2, clap's code for a flag it refuses), a message containing every one of
+/// `needles`, and no panic (whose status would be 101).
+fn fails_with(out: &Output, needles: &[&str]) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(matches!(out.status.code(), Some(1 | 2)), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for needle in needles {
+        assert!(stderr.contains(needle), "`{needle}` not in: {stderr}");
+    }
+}
+
+fn temporaries(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("densify-tmp"))
+        .collect()
+}
+
+/// all-MiniLM-L6-v2 (fetched by `scripts/fetch_minilm.sh` when missing).
+fn minilm() -> PathBuf {
+    if let Some(dir) = std::env::var_os("DENSIFY_MODEL_DIR") {
+        return PathBuf::from(dir);
+    }
+    let cache = std::env::var_os("DENSIFY_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/densify"));
+    let dir = cache.join("models/all-MiniLM-L6-v2");
+    if !dir.join("model.safetensors").is_file() {
+        let status = Command::new("bash")
+            .arg(root().join("scripts/fetch_minilm.sh"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    dir
+}
+
+#[test]
+fn limits_beyond_the_model_are_refused_not_a_panic() {
+    let model = minilm();
+    let dir = fresh_dir("limits");
+    let output = dir.join("q.safetensors");
+    for flag in ["--max-length", "--query-max-length"] {
+        let out = densify(&[
+            "encode",
+            "--model",
+            model.to_str().unwrap(),
+            "--dataset",
+            "nq-utd",
+            "--what",
+            "queries",
+            flag,
+            "100000",
+            "--output",
+            output.to_str().unwrap(),
+        ]);
+        fails_with(&out, &["100000", "max_position_embeddings", "512"]);
+        assert!(!output.exists());
+    }
+    let out = densify(&[
+        "encode",
+        "--model",
+        model.to_str().unwrap(),
+        "--dataset",
+        "nq-utd",
+        "--what",
+        "queries",
+        "--query-max-length",
+        "0",
+        "--output",
+        output.to_str().unwrap(),
+    ]);
+    fails_with(&out, &["--query-max-length"]);
+}
+
+#[test]
+fn non_finite_numbers_are_refused_where_they_enter() {
+    let dir = fresh_dir("non-finite");
+    let run = dir.join("bm25.trec");
+    let run_arg = run.to_str().unwrap();
+    for flag in ["--k1=NaN", "--b=inf", "--k1=-1", "--b=2"] {
+        let out = densify(&["bm25", "--dataset", "nq-utd", flag, "--output", run_arg]);
+        fails_with(&out, &[&flag[2..flag.find('=').unwrap()]]);
+        assert!(!run.exists(), "{flag} wrote a run");
+    }
+    let out = densify(&["bm25", "--dataset", "nq-utd", "--output", run_arg]);
+    assert!(out.status.success());
+    for k in ["--k=NaN", "--k=-1", "--k=inf"] {
+        let fused = dir.join("fused.trec");
+        let out = densify(&[
+            "fuse",
+            "--run",
+            run_arg,
+            "--run",
+            run_arg,
+            k,
+            "--output",
+            fused.to_str().unwrap(),
+        ]);
+        fails_with(&out, &["k"]);
+        assert!(!fused.exists());
+    }
+
+    // A NaN in an embeddings file: named by file and row, never ranked first.
+    let corpus = dir.join("corpus.safetensors");
+    let queries = dir.join("queries.safetensors");
+    let ids = ["a".to_owned(), "b".to_owned()];
+    let bytes = raw_embeddings(&ids, 2, &[1.0, 0.0, f32::NAN, 1.0]);
+    std::fs::write(&corpus, bytes).unwrap();
+    Embeddings::new(vec!["q".into()], 2, vec![1.0, 0.0])
+        .unwrap()
+        .write(&queries)
+        .unwrap();
+    let out = densify(&[
+        "search",
+        "--queries",
+        queries.to_str().unwrap(),
+        "--corpus",
+        corpus.to_str().unwrap(),
+        "--output",
+        dir.join("dense.trec").to_str().unwrap(),
+    ]);
+    fails_with(&out, &["corpus.safetensors", "`b`", "finite"]);
+}
+
+/// An embeddings file as `Embeddings::write` lays it out, but without its checks, so tests can
+/// write what a buggy or hostile producer would.
+fn raw_embeddings(ids: &[String], dim: usize, values: &[f32]) -> Vec<u8> {
+    let data: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let view =
+        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![ids.len(), dim], &data)
+            .unwrap();
+    let metadata = std::collections::HashMap::from([
+        ("format".to_owned(), "densify-embeddings/1".to_owned()),
+        ("ids".to_owned(), serde_json::to_string(ids).unwrap()),
+    ]);
+    safetensors::serialize([("embeddings", view)], Some(metadata)).unwrap()
+}
+
+#[test]
+fn duplicate_ids_are_refused() {
+    let dir = fresh_dir("duplicates");
+    let corpus = dir.join("corpus.safetensors");
+    let queries = dir.join("queries.safetensors");
+    let ids = ["a".to_owned(), "a".to_owned()];
+    std::fs::write(&corpus, raw_embeddings(&ids, 2, &[1.0, 0.0, 0.0, 1.0])).unwrap();
+    Embeddings::new(vec!["q".into()], 2, vec![1.0, 0.0])
+        .unwrap()
+        .write(&queries)
+        .unwrap();
+    let out = densify(&[
+        "search",
+        "--queries",
+        queries.to_str().unwrap(),
+        "--corpus",
+        corpus.to_str().unwrap(),
+        "--output",
+        dir.join("dense.trec").to_str().unwrap(),
+    ]);
+    fails_with(&out, &["corpus.safetensors", "`a` appears twice"]);
+
+    let run = dir.join("dup.trec");
+    std::fs::write(&run, "q1 Q0 d1 1 2.0 t\nq1 Q0 d1 2 1.0 t\n").unwrap();
+    let out = densify(&[
+        "fuse",
+        "--run",
+        run.to_str().unwrap(),
+        "--output",
+        dir.join("f.trec").to_str().unwrap(),
+    ]);
+    fails_with(&out, &["dup.trec:2", "twice"]);
+}
+
+#[test]
+fn a_byte_order_mark_changes_nothing() {
+    let dir = fresh_dir("bom");
+    let qrels = "tests/fixtures/eval/edge/qrels.txt";
+    let run = std::fs::read(root().join("tests/fixtures/eval/edge/run.trec")).unwrap();
+    let with_bom = dir.join("bom.trec");
+    std::fs::write(&with_bom, [b"\xef\xbb\xbf".as_slice(), &run].concat()).unwrap();
+    let mut qrels_bom = b"\xef\xbb\xbf".to_vec();
+    qrels_bom.extend(std::fs::read(root().join(qrels)).unwrap());
+    let qrels_with_bom = dir.join("qrels.txt");
+    std::fs::write(&qrels_with_bom, qrels_bom).unwrap();
+    let plain = densify(&[
+        "eval",
+        "--qrels",
+        qrels,
+        "--run",
+        "tests/fixtures/eval/edge/run.trec",
+        "-q",
+    ]);
+    let bom = densify(&[
+        "eval",
+        "--qrels",
+        qrels_with_bom.to_str().unwrap(),
+        "--run",
+        with_bom.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(plain.status.success() && bom.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&plain.stdout),
+        String::from_utf8_lossy(&bom.stdout)
+    );
+}
+
+#[test]
+fn an_output_equal_to_an_input_is_refused_and_the_input_kept() {
+    let dir = fresh_dir("same");
+    let run = dir.join("run.trec");
+    let body = "q1 Q0 d1 1 2.0 t\nq1 Q0 d2 2 1.0 t\n";
+    std::fs::write(&run, body).unwrap();
+    // Through another spelling of the same path, too.
+    let other_spelling = dir.join(".").join("run.trec");
+    let out = densify(&[
+        "fuse",
+        "--run",
+        run.to_str().unwrap(),
+        "--output",
+        other_spelling.to_str().unwrap(),
+    ]);
+    fails_with(&out, &["--output", "run.trec"]);
+    assert_eq!(std::fs::read_to_string(&run).unwrap(), body);
+
+    let data = fresh_dir("same-data");
+    let dataset = data.join("tiny");
+    std::fs::create_dir_all(&dataset).unwrap();
+    let corpus = "{\"_id\": \"d1\", \"text\": \"a cat\"}\n";
+    std::fs::write(dataset.join("corpus.jsonl"), corpus).unwrap();
+    std::fs::write(
+        dataset.join("queries.jsonl"),
+        "{\"_id\": \"q1\", \"text\": \"cat\"}\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dataset.join("qrels")).unwrap();
+    std::fs::write(dataset.join("qrels/test.tsv"), "q1\td1\t1\n").unwrap();
+    let out = densify(&[
+        "bm25",
+        "--dataset",
+        dataset.to_str().unwrap(),
+        "--output",
+        dataset.join("corpus.jsonl").to_str().unwrap(),
+    ]);
+    fails_with(&out, &["--output", "corpus.jsonl"]);
+    assert_eq!(
+        std::fs::read_to_string(dataset.join("corpus.jsonl")).unwrap(),
+        corpus
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_fifo_input_is_refused_at_once() {
+    let dir = fresh_dir("fifo");
+    let fifo = dir.join("run.trec");
+    if !Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        eprintln!("skipped: mkfifo is not available on this machine");
+        return;
+    }
+    let started = Instant::now();
+    let out = densify(&[
+        "eval",
+        "--qrels",
+        "tests/fixtures/eval/edge/qrels.txt",
+        "--run",
+        fifo.to_str().unwrap(),
+    ]);
+    fails_with(&out, &["run.trec", "FIFO", "regular file"]);
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+/// SIGKILL while the output is being written: the previous file stays byte-identical, and the
+/// next run removes the dead writer's temporary and completes.
+#[cfg(unix)]
+#[test]
+fn a_kill_during_the_write_keeps_the_previous_output() {
+    let dir = fresh_dir("kill");
+    let output = dir.join("run.trec");
+    let previous = b"q1 Q0 d1 1 1.0 previous-run\n";
+    std::fs::write(&output, previous).unwrap();
+    let args = [
+        "bm25",
+        "--dataset",
+        "scifact",
+        "--output",
+        output.to_str().unwrap(),
+    ];
+    let mut caught = 0;
+    for attempt in 0..3 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_densify"))
+            .args(args)
+            .current_dir(root())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Kill the moment the temporary appears (the 14 MB write is under way), or after a
+        // growing delay when it is never seen.
+        let started = Instant::now();
+        loop {
+            if !temporaries(&dir).is_empty() {
+                caught += 1;
+                break;
+            }
+            if started.elapsed() > Duration::from_millis(400 * (attempt + 1))
+                || child.try_wait().unwrap().is_some()
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        let now = std::fs::read(&output).unwrap();
+        if status.success() {
+            // It finished before the kill: then the file is the whole new run.
+            assert!(now.ends_with(b"densify-bm25\n") || now.len() > 1_000_000);
+            std::fs::write(&output, previous).unwrap();
+        } else {
+            assert_eq!(now, previous, "a killed writer changed the output");
+        }
+    }
+    assert!(
+        caught > 0,
+        "the temporary was never seen, so no kill landed during the write"
+    );
+    let out = densify(&args);
+    assert!(out.status.success());
+    assert!(temporaries(&dir).is_empty(), "{:?}", temporaries(&dir));
+    assert!(std::fs::metadata(&output).unwrap().len() > 1_000_000);
+}
+
+/// A full disk: an error naming the output and the fault, the previous output byte-identical
+/// and no temporary left. Needs a small filesystem: a tmpfs mounted here when running as root
+/// (as CI does); skipped, with the reason printed, elsewhere.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_keeps_the_previous_output() {
+    let dir = fresh_dir("full");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=512k", "tmpfs"])
+        .arg(&dir)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!(
+            "skipped: no small filesystem could be mounted at {} (needs root and \
+             CAP_SYS_ADMIN)",
+            dir.display()
+        );
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(dir.clone());
+    let output = dir.join("run.trec");
+    let previous = b"q1 Q0 d1 1 1.0 previous-run\n";
+    std::fs::write(&output, previous).unwrap();
+    let out = densify(&[
+        "bm25",
+        "--dataset",
+        "scifact",
+        "--output",
+        output.to_str().unwrap(),
+    ]);
+    fails_with(&out, &["run.trec", "No space left on device"]);
+    assert_eq!(std::fs::read(&output).unwrap(), previous);
+    assert!(temporaries(&dir).is_empty(), "{:?}", temporaries(&dir));
+}
