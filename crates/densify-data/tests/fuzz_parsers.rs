@@ -106,7 +106,7 @@ fn mutate(lines: &[&str], (at, kind, token): &(usize, u8, String)) -> Vec<u8> {
     let join = |fields: Vec<Vec<u8>>| fields.join(&b' ');
     match kind {
         // A field replaced by the token.
-        0 | 1 | 2 => {
+        0..=2 => {
             let mut f: Vec<Vec<u8>> = fields.iter().map(|f| f.to_vec()).collect();
             if !f.is_empty() {
                 f[field] = token.as_bytes().to_vec();
