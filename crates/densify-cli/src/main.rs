@@ -36,6 +36,8 @@ enum Command {
     Dense(commands::dense::Args),
     /// Datasets: `densify data download NAME` fetches a published BEIR dataset.
     Data(commands::data::Args),
+    /// Fine-tune a bi-encoder as a TOML config says (`--print-config` shows every field).
+    Train(commands::train::Args),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         Command::Encode(args) => commands::encode::run(args),
         Command::Dense(args) => commands::dense::run(args),
         Command::Data(args) => commands::data::run(args),
+        Command::Train(args) => commands::train::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -14,7 +14,7 @@
 //! previous file as it was.
 
 mod error;
-mod lines;
+pub mod lines;
 
 pub mod beir;
 #[cfg(feature = "download")]

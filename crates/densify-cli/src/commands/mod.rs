@@ -8,3 +8,4 @@ pub mod eval;
 pub mod fuse;
 pub mod noise_queries;
 pub mod search;
+pub mod train;

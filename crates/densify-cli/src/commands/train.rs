@@ -1,0 +1,79 @@
+//! `densify train`: fine-tune a bi-encoder as a TOML config says.
+
+use std::path::PathBuf;
+
+use densify::core::Config;
+use densify_train::{BiEncoderTrainer, TrainConfig};
+
+use crate::args::{CliResult, DeviceArgs};
+use crate::progress::bar;
+
+/// Arguments of `densify train`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The run's configuration (TOML; every field of `--print-config` may be set, unknown fields
+    /// are errors).
+    #[arg(long, required_unless_present = "print_config")]
+    config: Option<PathBuf>,
+    /// Print the full resolved configuration (defaults included) and exit.
+    #[arg(long)]
+    print_config: bool,
+    /// Continue from the newest checkpoint in the output folder.
+    #[arg(long)]
+    resume: bool,
+    #[command(flatten)]
+    device: DeviceArgs,
+}
+
+/// Runs `densify train`.
+pub fn run(args: Args) -> CliResult {
+    let config = match &args.config {
+        Some(path) => TrainConfig::from_file(path)?,
+        None => TrainConfig::default(),
+    };
+    if args.print_config {
+        print!("{}", config.to_toml_string());
+        return Ok(());
+    }
+    if let Some(path) = &args.config {
+        config
+            .validate()
+            .map_err(|invalid| densify::core::ConfigError::Invalid {
+                path: path.clone(),
+                line: None,
+                invalid,
+            })?;
+    }
+    let device = args.device.device()?;
+    let trainer = BiEncoderTrainer::new(config.clone(), &device)?.resuming(args.resume);
+    let mut progress = None;
+    let summary = trainer.run(&mut |report| {
+        let bar = progress.get_or_insert_with(|| {
+            let b = bar(report.last_step, "steps");
+            b.set_position((report.step - 1) as u64);
+            b
+        });
+        bar.set_position(report.step as u64);
+        bar.set_message(format!("loss {:.4}", report.loss));
+    })?;
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    eprintln!(
+        "train: {} steps{} in {:.1} s, final loss {:.4} -> {}{}",
+        summary.steps,
+        if summary.resumed_from > 0 {
+            format!(" (resumed at {})", summary.resumed_from)
+        } else {
+            String::new()
+        },
+        summary.train_seconds,
+        summary.final_loss,
+        summary.final_model.display(),
+        summary
+            .dev_ndcg
+            .map(|n| format!(", dev nDCG@10 {n:.4}"))
+            .unwrap_or_default()
+    );
+    Ok(())
+}

@@ -1,0 +1,270 @@
+//! [`TrainConfig`]: one serde value for a whole training run (`densify train --config
+//! train.toml`). Unknown fields are errors; every field has a documented default except the
+//! model, the data and the output folder.
+
+use std::path::PathBuf;
+
+use densify_core::config::{non_negative, positive};
+use densify_core::{Config, InvalidField};
+use densify_loss::LossConfig;
+use serde::{Deserialize, Serialize};
+
+/// AdamW and its schedule. Defaults are sentence-transformers' trainer defaults (Hugging Face
+/// `TrainingArguments`), so a densify run and a sentence-transformers run compare.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OptimizerConfig {
+    /// Peak learning rate. Default 2e-5.
+    pub learning_rate: f64,
+    /// Decoupled weight decay (Loshchilov & Hutter, ICLR 2019), not applied to biases and
+    /// LayerNorm parameters. Default 0 (Hugging Face's default; `model.fit` used 0.01).
+    pub weight_decay: f64,
+    /// Adam β1. Default 0.9.
+    pub beta1: f64,
+    /// Adam β2. Default 0.999.
+    pub beta2: f64,
+    /// Adam ε. Default 1e-8 (Hugging Face; burn's own default is 1e-5).
+    pub epsilon: f64,
+    /// Fraction of the steps spent warming up linearly from 0 (rounded up). Default 0.1.
+    pub warmup_ratio: f64,
+    /// Fraction of the peak the linear decay stops at. Default 0 (decay to 0).
+    pub min_lr_ratio: f64,
+    /// Global gradient-norm clipping (`clip_grad_norm_`); `0` turns it off. Default 1.
+    pub max_grad_norm: f64,
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        Self {
+            learning_rate: 2e-5,
+            weight_decay: 0.0,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+            warmup_ratio: 0.1,
+            min_lr_ratio: 0.0,
+            max_grad_norm: 1.0,
+        }
+    }
+}
+
+densify_core::setters!(OptimizerConfig {
+    learning_rate: f64,
+    weight_decay: f64,
+    beta1: f64,
+    beta2: f64,
+    epsilon: f64,
+    warmup_ratio: f64,
+    min_lr_ratio: f64,
+    max_grad_norm: f64,
+});
+
+impl Config for OptimizerConfig {
+    fn validate(&self) -> Result<(), InvalidField> {
+        positive("learning_rate", self.learning_rate)?;
+        positive("epsilon", self.epsilon)?;
+        non_negative("weight_decay", self.weight_decay)?;
+        non_negative("max_grad_norm", self.max_grad_norm)?;
+        for (field, value) in [
+            ("beta1", self.beta1),
+            ("beta2", self.beta2),
+            ("warmup_ratio", self.warmup_ratio),
+            ("min_lr_ratio", self.min_lr_ratio),
+        ] {
+            if !(0.0..=1.0).contains(&value) || (field.starts_with("beta") && value == 1.0) {
+                return Err(InvalidField::new(
+                    field,
+                    format!(
+                        "must be in [0, 1{}, found {value}",
+                        if field.starts_with("beta") { ")" } else { "]" }
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Evaluation on a dev split during training (nDCG@10, Recall@100 by exact search over the
+/// dataset's whole corpus, on the non-autodiff model).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DevEvalConfig {
+    /// The BEIR dataset (name or folder). Default: the training dataset.
+    pub dataset: Option<String>,
+    /// The split. Default `dev`.
+    pub split: String,
+    /// Evaluate every this many steps, and at the end; 0: only at the end. Default 0.
+    pub every_steps: usize,
+    /// Stop when nDCG@10 has not improved for this many evaluations; 0: never. Default 0.
+    pub patience: usize,
+}
+
+impl Default for DevEvalConfig {
+    fn default() -> Self {
+        Self {
+            dataset: None,
+            split: "dev".into(),
+            every_steps: 0,
+            patience: 0,
+        }
+    }
+}
+
+/// A training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// The model folder to start from (Hugging Face / sentence-transformers layout). Required.
+    pub model: PathBuf,
+    /// The output folder: `checkpoints/`, `metrics.jsonl`, `config.toml` and the final model
+    /// (`final/`, Hugging Face layout). Required.
+    pub output: PathBuf,
+    /// The BEIR dataset whose corpus the examples' documents come from (name or folder).
+    /// Required.
+    pub dataset: String,
+    /// Training examples (JSONL, see `densify_train::example`). Default: one (query,
+    /// positive) pair per judged-relevant pair of `split`.
+    pub examples: Option<PathBuf>,
+    /// The qrels split pairs are built from when `examples` is not given. Default `train`.
+    pub split: String,
+    /// The loss. Default InfoNCE at temperature 0.05 (sentence-transformers'
+    /// `MultipleNegativesRankingLoss`).
+    pub loss: LossConfig,
+    /// Queries per optimizer step. Default 32.
+    pub batch_size: usize,
+    /// Passes over the examples. Default 1.
+    pub epochs: usize,
+    /// Stop after this many optimizer steps (the schedule still spans `epochs`). Default: none.
+    pub max_steps: Option<usize>,
+    /// Candidates per query in a step: the first positive, then the list's other candidates in
+    /// order. Examples with fewer candidates are an error. Default 1 (pairs).
+    pub list_size: usize,
+    /// Score each query against every passage of the step (in-batch negatives, `[batch,
+    /// batch * list]`), not only its own list (`[batch, list]`). Only InfoNCE uses it.
+    /// Default true.
+    pub in_batch_negatives: bool,
+    /// Max query length in tokens. Default: the model's.
+    pub query_max_length: Option<usize>,
+    /// Max passage length in tokens. Default: the model's.
+    pub passage_max_length: Option<usize>,
+    /// Seed of the example order and of dropout. Default 42.
+    pub seed: u64,
+    /// Dropout as the model's config sets it (0.1 for BERT); false turns it off. Default true.
+    pub dropout: bool,
+    /// The optimizer.
+    pub optimizer: OptimizerConfig,
+    /// Write a checkpoint every this many steps (and at the end); 0: only at the end.
+    /// Default 0.
+    pub checkpoint_every: usize,
+    /// Checkpoints kept (the oldest go first). Default 2.
+    pub keep_checkpoints: usize,
+    /// Dev evaluation; none by default.
+    pub eval: Option<DevEvalConfig>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            model: PathBuf::new(),
+            output: PathBuf::new(),
+            dataset: String::new(),
+            examples: None,
+            split: "train".into(),
+            loss: LossConfig::default(),
+            batch_size: 32,
+            epochs: 1,
+            max_steps: None,
+            list_size: 1,
+            in_batch_negatives: true,
+            query_max_length: None,
+            passage_max_length: None,
+            seed: 42,
+            dropout: true,
+            optimizer: OptimizerConfig::default(),
+            checkpoint_every: 0,
+            keep_checkpoints: 2,
+            eval: None,
+        }
+    }
+}
+
+impl Config for TrainConfig {
+    fn validate(&self) -> Result<(), InvalidField> {
+        for (field, empty) in [
+            ("model", self.model.as_os_str().is_empty()),
+            ("output", self.output.as_os_str().is_empty()),
+            ("dataset", self.dataset.is_empty()),
+        ] {
+            if empty {
+                return Err(InvalidField::new(field, "is required"));
+            }
+        }
+        for (field, value) in [
+            ("batch_size", self.batch_size),
+            ("epochs", self.epochs),
+            ("list_size", self.list_size),
+            ("keep_checkpoints", self.keep_checkpoints),
+        ] {
+            if value == 0 {
+                return Err(InvalidField::new(field, "must be at least 1, found 0"));
+            }
+        }
+        if self.max_steps == Some(0) {
+            return Err(InvalidField::new(
+                "max_steps",
+                "must be at least 1, found 0",
+            ));
+        }
+        for (field, value) in [
+            ("query_max_length", self.query_max_length),
+            ("passage_max_length", self.passage_max_length),
+        ] {
+            if value == Some(0) {
+                return Err(InvalidField::new(field, "must be at least 1, found 0"));
+            }
+        }
+        self.loss.validate().map_err(|e| e.within("loss"))?;
+        self.optimizer
+            .validate()
+            .map_err(|e| e.within("optimizer"))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recipe_is_one_toml_file_with_located_errors() {
+        let text = "model = \"m\"\noutput = \"o\"\ndataset = \"scifact\"\nbatch_size = 16\n\n[loss]\ntype = \"kl_distillation\"\n\n[optimizer]\nlearning_rate = 3e-5\n";
+        let config = TrainConfig::from_toml_str(text, "train.toml").unwrap();
+        assert_eq!(config.batch_size, 16);
+        assert_eq!(config.optimizer.learning_rate, 3e-5);
+        assert_eq!(config.optimizer.warmup_ratio, 0.1);
+        let again = TrainConfig::from_toml_str(&config.to_toml_string(), "again.toml").unwrap();
+        assert_eq!(again, config);
+
+        let bad = text.replace("learning_rate = 3e-5", "learning_rate = -1");
+        let err = TrainConfig::from_toml_str(&bad, "train.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("train.toml:10:") && err.contains("optimizer.learning_rate"),
+            "{err}"
+        );
+        let bad = text.replace("batch_size = 16", "batch_sise = 16");
+        let err = TrainConfig::from_toml_str(&bad, "train.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("train.toml:4:") && err.contains("batch_sise"),
+            "{err}"
+        );
+        let err = TrainConfig::from_toml_str("output = \"o\"\ndataset = \"d\"\n", "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`model` is required"), "{err}");
+    }
+}

@@ -1,0 +1,32 @@
+//! # densify-train
+//!
+//! Fine-tunes a densify bi-encoder with any [`densify_loss::RankingLoss`], on whichever burn
+//! `Device` the caller passes (an autodiff device: `Device::flex().autodiff()`):
+//!
+//! - [`example`]: training examples (a query and its candidate list, with positives, optional
+//!   teacher scores and graded labels) as validated JSONL, and pairs from BEIR qrels;
+//! - [`schedule`]: linear warm-up then linear decay, as Hugging Face's `get_linear_schedule_with_warmup`;
+//! - [`optimizer`]: burn's AdamW with Hugging Face's no-decay rule (biases and LayerNorm) and
+//!   global gradient-norm clipping;
+//! - [`checkpoint`]: burnpack model and optimizer records plus the loop state, written into a
+//!   temporary folder and renamed, so a kill never leaves a half checkpoint;
+//! - [`trainer`]: the loop ([`trainer::BiEncoderTrainer`]), seeded so a resumed run is
+//!   bit-identical to an uninterrupted one;
+//! - [`log`]: one JSONL record per step and per evaluation.
+//!
+//! Everything is configured by one serde value, [`TrainConfig`] (a `densify train` TOML file).
+
+pub mod checkpoint;
+pub mod config;
+pub mod error;
+pub mod example;
+pub mod log;
+pub mod optimizer;
+pub mod schedule;
+pub mod trainer;
+
+pub use config::{OptimizerConfig, TrainConfig};
+pub use error::{Result, TrainError};
+pub use example::{Candidate, TrainingExample};
+pub use schedule::LinearSchedule;
+pub use trainer::{BiEncoderTrainer, TrainSummary};

@@ -1,0 +1,552 @@
+//! The bi-encoder training loop, written on burn's parts (autodiff, `ModuleOptimizer`,
+//! burnpack records) rather than burn-train's `Learner`: IR dev metrics every N steps, exact
+//! mid-epoch resume and in-batch negatives across the whole step need control of the loop.
+//!
+//! One optimizer step:
+//! 1. the step's examples: epoch `e`'s order is a permutation seeded by `(seed, e)`, and step
+//!    `s` of the epoch takes positions `s·batch .. (s+1)·batch` (the last batch may be short,
+//!    as Hugging Face's trainer does not drop it);
+//! 2. dropout is re-seeded with `(seed, step)`, so the same step draws the same masks whether
+//!    the run was interrupted or not;
+//! 3. queries `[b, d]` and each query's list of passages `[b·list, d]` are embedded;
+//! 4. scores: InfoNCE with `in_batch_negatives` scores every query against every passage of the
+//!    step `[b, b·list]`, excluding from the negatives any column that holds one of the query's
+//!    own positives (duplicates across the batch); other losses score each query's own list
+//!    `[b, list]` with the examples' teacher scores and labels;
+//! 5. the loss's mean, backward, global-norm clipping, AdamW at the schedule's rate.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+use densify_core::Config;
+use densify_data::Dataset;
+use densify_eval::search::{ExactSearchConfig, search_embeddings};
+use densify_eval::{Measure, evaluate};
+use densify_loss::{LossConfig, RankingLoss, Reduction, ScoredLists};
+use densify_model::{BiEncoder, BiEncoderModel, Side, in_batch_scores};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use serde_json::json;
+
+use crate::checkpoint::{self, LoopState};
+use crate::config::TrainConfig;
+use crate::error::{Result, TrainError};
+use crate::example::{TrainingExample, pairs_from_qrels, read_examples};
+use crate::log::MetricsLog;
+use crate::optimizer::{adamw, clip_global_norm};
+use crate::schedule::LinearSchedule;
+
+/// What the loop reports after each step.
+#[derive(Debug, Clone, Copy)]
+pub struct StepReport {
+    /// Optimizer steps done.
+    pub step: usize,
+    /// Steps this run will do in all.
+    pub last_step: usize,
+    /// The step's loss.
+    pub loss: f64,
+    /// The step's learning rate.
+    pub learning_rate: f64,
+}
+
+/// The result of a run.
+#[derive(Debug, Clone)]
+pub struct TrainSummary {
+    /// Optimizer steps done (in all, across resumes).
+    pub steps: usize,
+    /// The step the run started from (0, or the resumed checkpoint's).
+    pub resumed_from: usize,
+    /// The last step's loss.
+    pub final_loss: f64,
+    /// Seconds spent in this run's steps (no loading, no evaluation).
+    pub train_seconds: f64,
+    /// The final model, in the Hugging Face / sentence-transformers layout.
+    pub final_model: PathBuf,
+    /// The last dev evaluation's nDCG@10, when there is a dev evaluation.
+    pub dev_ndcg: Option<f64>,
+}
+
+/// Trains a bi-encoder as [`TrainConfig`] says, on an autodiff device.
+#[derive(Debug)]
+pub struct BiEncoderTrainer {
+    config: TrainConfig,
+    device: Device,
+    resume: bool,
+}
+
+impl BiEncoderTrainer {
+    /// A trainer for `config` on `device` (made autodiff when it is not). Errors on an invalid
+    /// configuration.
+    pub fn new(config: TrainConfig, device: &Device) -> Result<Self> {
+        config
+            .validate()
+            .map_err(|invalid| densify_core::ConfigError::Invalid {
+                path: PathBuf::from("<train config>"),
+                line: None,
+                invalid,
+            })?;
+        let device = if device.is_autodiff() {
+            device.clone()
+        } else {
+            device.clone().autodiff()
+        };
+        Ok(Self {
+            config,
+            device,
+            resume: false,
+        })
+    }
+
+    /// Continue from the newest checkpoint of the output folder when there is one.
+    #[must_use]
+    pub fn resuming(mut self, resume: bool) -> Self {
+        self.resume = resume;
+        self
+    }
+
+    /// The checkpoint folder.
+    pub fn checkpoints(&self) -> PathBuf {
+        self.config.output.join("checkpoints")
+    }
+
+    /// Runs the training; `report` is called after every step.
+    pub fn run(&self, report: &mut dyn FnMut(StepReport)) -> Result<TrainSummary> {
+        let config = &self.config;
+        let output = &config.output;
+        std::fs::create_dir_all(output).map_err(|e| TrainError::io(output, e))?;
+        let latest = checkpoint::latest(&self.checkpoints());
+        if latest.is_some() && !self.resume {
+            return Err(TrainError::Invalid(format!(
+                "{} holds checkpoints of an earlier run: pass --resume to continue it, or choose \
+                 another output folder",
+                self.checkpoints().display()
+            )));
+        }
+        densify_core::write_atomic(
+            output.join("config.toml"),
+            config.to_toml_string().as_bytes(),
+        )
+        .map_err(|e| TrainError::io(output.join("config.toml"), e))?;
+
+        let dataset = Dataset::find(&config.dataset)?;
+        let corpus: HashMap<String, String> = dataset.corpus_items()?.into_iter().collect();
+        let (examples, source) = match &config.examples {
+            Some(path) => (read_examples(path)?, path.display().to_string()),
+            None => (
+                pairs_from_qrels(&dataset, &config.split)?,
+                dataset.qrels_path(&config.split).display().to_string(),
+            ),
+        };
+        let lists = build_lists(&examples, &corpus, config, &source)?;
+
+        let mut bi = BiEncoder::load(&config.model, &self.device, |s| {
+            if let Some(n) = config.query_max_length {
+                s.query_max_length = n;
+            }
+            if let Some(n) = config.passage_max_length {
+                s.passage_max_length = n;
+            }
+        })?;
+        let loss = config
+            .loss
+            .init()
+            .map_err(|e| TrainError::Invalid(format!("loss: {e}")))?;
+        let in_batch = config.in_batch_negatives && matches!(config.loss, LossConfig::InfoNce(_));
+
+        let steps_per_epoch = examples.len().div_ceil(config.batch_size);
+        let total_steps = steps_per_epoch * config.epochs;
+        let last_step = config.max_steps.map_or(total_steps, |m| m.min(total_steps));
+        let schedule = LinearSchedule::with_warmup_ratio(
+            config.optimizer.learning_rate,
+            config.optimizer.warmup_ratio,
+            total_steps,
+            config.optimizer.min_lr_ratio,
+        );
+        let mut model = bi.model.clone();
+        if !config.dropout {
+            model = model.without_dropout();
+        }
+        let mut optimizer = adamw(&config.optimizer);
+        let mut state = LoopState {
+            step: 0,
+            total_steps,
+            seed: config.seed,
+            best_ndcg: None,
+            evaluations_since_best: 0,
+        };
+        if let Some(path) = latest.filter(|_| self.resume) {
+            let (m, o, s) = checkpoint::load(&path, model, optimizer)?;
+            if s.total_steps != total_steps || s.seed != config.seed {
+                return Err(TrainError::Invalid(format!(
+                    "{}: the checkpoint is of a run with {} steps and seed {}, this config gives \
+                     {total_steps} steps and seed {}",
+                    path.display(),
+                    s.total_steps,
+                    s.seed,
+                    config.seed
+                )));
+            }
+            (model, optimizer, state) = (m, o, s);
+        }
+        let resumed_from = state.step;
+        let mut log = MetricsLog::open(
+            &output.join("metrics.jsonl"),
+            resumed_from,
+            resumed_from == 0,
+        )?;
+
+        let mut order_epoch = usize::MAX;
+        let mut order: Vec<usize> = Vec::new();
+        let mut final_loss = f64::NAN;
+        let mut dev_ndcg = None;
+        let mut train_seconds = 0.0;
+        let eval_every = config.eval.as_ref().map_or(0, |e| e.every_steps);
+        while state.step < last_step {
+            let step = state.step;
+            let epoch = step / steps_per_epoch;
+            if epoch != order_epoch {
+                order = epoch_order(examples.len(), config.seed, epoch);
+                order_epoch = epoch;
+            }
+            let start = (step % steps_per_epoch) * config.batch_size;
+            let batch: Vec<usize> =
+                order[start..(start + config.batch_size).min(order.len())].to_vec();
+            let began = Instant::now();
+            self.device.seed(mix(config.seed, step as u64));
+            let value = self.step_loss(&bi, &model, &lists, &batch, loss.as_ref(), in_batch)?;
+            let (loss_value, loss_tensor) = value;
+            if !loss_value.is_finite() {
+                let ids: Vec<&str> = batch.iter().map(|&i| lists[i].id.as_str()).collect();
+                return Err(TrainError::NonFiniteLoss {
+                    step: step + 1,
+                    loss: loss_value,
+                    examples: ids.join(", "),
+                });
+            }
+            let grads = loss_tensor.backward();
+            let mut grads = GradientsParams::from_grads(grads, &model);
+            let max_norm =
+                (config.optimizer.max_grad_norm > 0.0).then_some(config.optimizer.max_grad_norm);
+            let grad_norm = clip_global_norm(&model, &mut grads, max_norm);
+            let rate = schedule.rate(step);
+            model = optimizer.step(rate, model, grads);
+            let seconds = began.elapsed().as_secs_f64();
+            train_seconds += seconds;
+            state.step += 1;
+            final_loss = loss_value;
+            log.write(&json!({
+                "kind": "step", "step": state.step, "epoch": epoch, "loss": loss_value,
+                "lr": rate, "grad_norm": grad_norm,
+                "examples_per_s": batch.len() as f64 / seconds, "seconds": train_seconds,
+            }))?;
+            report(StepReport {
+                step: state.step,
+                last_step,
+                loss: loss_value,
+                learning_rate: rate,
+            });
+            let at_end = state.step == last_step;
+            if eval_every > 0 && state.step.is_multiple_of(eval_every) && !at_end {
+                let ndcg = self.evaluate(&mut bi, &model, &dataset, &mut log, state.step)?;
+                dev_ndcg = Some(ndcg);
+                if state.best_ndcg.is_none_or(|best| ndcg > best) {
+                    state.best_ndcg = Some(ndcg);
+                    state.evaluations_since_best = 0;
+                } else {
+                    state.evaluations_since_best += 1;
+                }
+                let patience = config.eval.as_ref().map_or(0, |e| e.patience);
+                if patience > 0 && state.evaluations_since_best >= patience {
+                    break;
+                }
+            }
+            if config.checkpoint_every > 0
+                && state.step.is_multiple_of(config.checkpoint_every)
+                && !at_end
+            {
+                checkpoint::save(
+                    &self.checkpoints(),
+                    &model,
+                    &optimizer,
+                    &state,
+                    config.keep_checkpoints,
+                )?;
+            }
+        }
+        checkpoint::save(
+            &self.checkpoints(),
+            &model,
+            &optimizer,
+            &state,
+            config.keep_checkpoints,
+        )?;
+        if config.eval.is_some() {
+            dev_ndcg = Some(self.evaluate(&mut bi, &model, &dataset, &mut log, state.step)?);
+        }
+        let final_model = output.join("final");
+        bi.model = model.valid();
+        bi.save(&final_model)?;
+        Ok(TrainSummary {
+            steps: state.step,
+            resumed_from,
+            final_loss,
+            train_seconds,
+            final_model,
+            dev_ndcg,
+        })
+    }
+
+    /// The loss of one step's examples, as a value and as the tensor to differentiate.
+    fn step_loss(
+        &self,
+        bi: &BiEncoder,
+        model: &BiEncoderModel,
+        lists: &[StepList],
+        batch: &[usize],
+        loss: &dyn RankingLoss,
+        in_batch: bool,
+    ) -> Result<(f64, Tensor<1>)> {
+        let device = &self.device;
+        let list_size = self.config.list_size;
+        let queries: Vec<&str> = batch.iter().map(|&i| lists[i].query.as_str()).collect();
+        let passages: Vec<&str> = batch
+            .iter()
+            .flat_map(|&i| lists[i].texts.iter().map(String::as_str))
+            .collect();
+        let embed = |texts: &[&str], side: Side| -> Result<Tensor<2>> {
+            let encoded = bi.tokenize(texts, side)?;
+            let items: Vec<_> = encoded.iter().collect();
+            let tokens = bi.tokenizer(side).batch(&items, device);
+            Ok(model.embed(&tokens, side))
+        };
+        let q = embed(&queries, Side::Query)?;
+        let p = embed(&passages, Side::Passage)?;
+        let b = batch.len();
+        let similarity = bi.settings.similarity;
+        let scored = if in_batch {
+            let scores = in_batch_scores(q, p, similarity);
+            let columns = b * list_size;
+            let doc_ids: Vec<&str> = batch
+                .iter()
+                .flat_map(|&i| lists[i].doc_ids.iter().map(String::as_str))
+                .collect();
+            let mut candidates = Vec::with_capacity(b * columns);
+            for (row, &i) in batch.iter().enumerate() {
+                for (column, doc) in doc_ids.iter().enumerate() {
+                    let own = column == row * list_size;
+                    candidates.push(own || !lists[i].positives.contains(*doc));
+                }
+            }
+            let positive: Vec<i64> = (0..b).map(|r| (r * list_size) as i64).collect();
+            ScoredLists::new(scores)
+                .with_positive(Tensor::<1, Int>::from_data(
+                    TensorData::new(positive, [b]),
+                    device,
+                ))
+                .with_candidates(Tensor::<2, Bool>::from_data(
+                    TensorData::new(candidates, [b, columns]),
+                    device,
+                ))
+        } else {
+            let scores = similarity.lists(q, p);
+            let mut scored =
+                ScoredLists::new(scores).with_positive(Tensor::<1, Int>::zeros([b], device));
+            let gather = |get: &dyn Fn(&StepList) -> &Option<Vec<f32>>| -> Option<Tensor<2>> {
+                let rows: Option<Vec<f32>> = batch
+                    .iter()
+                    .map(|&i| get(&lists[i]).clone())
+                    .collect::<Option<Vec<Vec<f32>>>>()
+                    .map(|r| r.concat());
+                rows.map(|v| Tensor::from_data(TensorData::new(v, [b, list_size]), device))
+            };
+            if let Some(t) = gather(&|l| &l.teacher) {
+                scored = scored.with_teacher(t);
+            }
+            if let Some(t) = gather(&|l| &l.labels) {
+                scored = scored.with_labels(t);
+            }
+            scored
+        };
+        let value = loss.forward(&scored, Reduction::Mean);
+        let number = f64::from(value.clone().into_scalar::<f32>());
+        Ok((number, value))
+    }
+
+    /// nDCG@10 and Recall@100 of the current weights on the dev split, logged.
+    fn evaluate(
+        &self,
+        bi: &mut BiEncoder,
+        model: &BiEncoderModel,
+        train_dataset: &Dataset,
+        log: &mut MetricsLog,
+        step: usize,
+    ) -> Result<f64> {
+        let eval = self.config.eval.clone().unwrap_or_default();
+        let dataset = match &eval.dataset {
+            Some(name) => Dataset::find(name)?,
+            None => Dataset::open(train_dataset.root())?,
+        };
+        let inner = self.device.clone().inner();
+        bi.model = model.valid();
+        let corpus = bi.encode_items(
+            &dataset.corpus_items()?,
+            Side::Passage,
+            32,
+            &inner,
+            &mut |_| {},
+        )?;
+        let (queries, qrels) = dataset.split_queries(&eval.split)?;
+        let items: Vec<(String, String)> = queries.into_iter().map(|q| (q.id, q.text)).collect();
+        let queries = bi.encode_items(&items, Side::Query, 32, &inner, &mut |_| {})?;
+        let run = search_embeddings(
+            &queries,
+            &corpus,
+            ExactSearchConfig::new()
+                .with_k(100)
+                .with_similarity(bi.settings.similarity),
+            &inner,
+        )?;
+        let measures = [Measure::NdcgCut(10), Measure::Recall(100)];
+        let evaluation = evaluate(&qrels, &run, &measures, Default::default())?;
+        let ndcg = evaluation.mean(Measure::NdcgCut(10)).unwrap_or(0.0);
+        let recall = evaluation.mean(Measure::Recall(100)).unwrap_or(0.0);
+        log.write(&json!({"kind": "eval", "step": step, "ndcg@10": ndcg, "recall@100": recall}))?;
+        Ok(ndcg)
+    }
+}
+
+/// An example as a step uses it: texts in list order (the first positive first).
+#[derive(Debug)]
+struct StepList {
+    id: String,
+    query: String,
+    doc_ids: Vec<String>,
+    texts: Vec<String>,
+    /// Every document judged positive for this query anywhere in the examples.
+    positives: HashSet<String>,
+    teacher: Option<Vec<f32>>,
+    labels: Option<Vec<f32>>,
+}
+
+/// Checks the examples against the corpus and the configuration and lays each out as a list of
+/// `list_size` documents, the first positive first.
+fn build_lists(
+    examples: &[TrainingExample],
+    corpus: &HashMap<String, String>,
+    config: &TrainConfig,
+    source: &str,
+) -> Result<Vec<StepList>> {
+    if examples.is_empty() {
+        return Err(TrainError::Invalid(format!(
+            "{source}: no training examples"
+        )));
+    }
+    let mut positives_of: HashMap<&str, HashSet<String>> = HashMap::new();
+    for e in examples {
+        for i in e.positives() {
+            positives_of
+                .entry(e.query_id.as_str())
+                .or_default()
+                .insert(e.candidates[i].doc_id.clone());
+        }
+    }
+    let place = |e: &TrainingExample| {
+        if e.line > 0 {
+            format!("{source}:{}", e.line)
+        } else {
+            format!("{source} (example `{}`)", e.id)
+        }
+    };
+    let needs_positive = matches!(
+        config.loss,
+        LossConfig::InfoNce(_) | LossConfig::MarginMse(_)
+    );
+    examples
+        .iter()
+        .map(|e| {
+            if let Some(c) = e
+                .candidates
+                .iter()
+                .find(|c| !corpus.contains_key(&c.doc_id))
+            {
+                return Err(TrainError::Invalid(format!(
+                    "{}: document `{}` is not in the corpus of {}",
+                    place(e),
+                    c.doc_id,
+                    config.dataset
+                )));
+            }
+            if e.candidates.len() < config.list_size {
+                return Err(TrainError::Invalid(format!(
+                    "{}: {} candidates, fewer than list_size = {}",
+                    place(e),
+                    e.candidates.len(),
+                    config.list_size
+                )));
+            }
+            let first = e.positives().next();
+            if needs_positive && first.is_none() {
+                return Err(TrainError::Invalid(format!(
+                    "{}: no candidate is marked `positive`, which the {} loss needs",
+                    place(e),
+                    config.loss.init().map(|l| l.name()).unwrap_or("configured")
+                )));
+            }
+            let first = first.unwrap_or(0);
+            let order: Vec<usize> = std::iter::once(first)
+                .chain((0..e.candidates.len()).filter(|&i| i != first))
+                .take(config.list_size)
+                .collect();
+            let pick = |f: &dyn Fn(&crate::Candidate) -> Option<f64>| -> Option<Vec<f32>> {
+                order
+                    .iter()
+                    .map(|&i| f(&e.candidates[i]).map(|v| v as f32))
+                    .collect()
+            };
+            Ok(StepList {
+                id: e.id.clone(),
+                query: e.query.clone(),
+                doc_ids: order
+                    .iter()
+                    .map(|&i| e.candidates[i].doc_id.clone())
+                    .collect(),
+                texts: order
+                    .iter()
+                    .map(|&i| corpus[&e.candidates[i].doc_id].clone())
+                    .collect(),
+                positives: positives_of
+                    .get(e.query_id.as_str())
+                    .cloned()
+                    .unwrap_or_default(),
+                teacher: pick(&|c| c.teacher),
+                labels: pick(&|c| c.label),
+            })
+        })
+        .collect()
+}
+
+/// The example order of `epoch`: a permutation seeded by `(seed, epoch)`.
+fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut rng =
+        rand_chacha::ChaCha8Rng::seed_from_u64(mix(seed, epoch as u64 ^ 0x005e_ed0f_e90c));
+    order.shuffle(&mut rng);
+    order
+}
+
+/// Mixes a seed and a counter into a new seed (SplitMix64's finaliser).
+fn mix(seed: u64, counter: u64) -> u64 {
+    let mut z = seed ^ counter.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Reads a `TrainConfig` file (TOML or JSON) with located errors.
+pub fn read_config(path: &Path) -> Result<TrainConfig> {
+    Ok(TrainConfig::from_file(path)?)
+}
