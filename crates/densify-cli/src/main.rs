@@ -36,6 +36,8 @@ enum Command {
     Dense(commands::dense::Args),
     /// Datasets: `densify data download NAME` fetches a published BEIR dataset.
     Data(commands::data::Args),
+    /// Hard negatives from a retriever's run, written as training examples (JSONL).
+    Mine(commands::mine::Args),
     /// Fine-tune a bi-encoder as a TOML config says (`--print-config` shows every field).
     Train(commands::train::Args),
 }
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         Command::Dense(args) => commands::dense::run(args),
         Command::Data(args) => commands::data::run(args),
         Command::Train(args) => commands::train::run(args),
+        Command::Mine(args) => commands::mine::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -148,6 +148,11 @@ pub struct TrainConfig {
     pub query_max_length: Option<usize>,
     /// Max passage length in tokens. Default: the model's.
     pub passage_max_length: Option<usize>,
+    /// GradCache (Gao et al., 2021; sentence-transformers' `CachedMultipleNegativesRankingLoss`):
+    /// embed this many queries (and their lists) at a time without keeping graphs, so a step's
+    /// memory is that of one mini-batch whatever `batch_size` is; the gradients equal the
+    /// uncached step's. Default: none (one forward over the whole step).
+    pub grad_cache_mini_batch: Option<usize>,
     /// Seed of the example order and of dropout. Default 42.
     pub seed: u64,
     /// Dropout as the model's config sets it (0.1 for BERT); false turns it off. Default true.
@@ -179,6 +184,7 @@ impl Default for TrainConfig {
             in_batch_negatives: true,
             query_max_length: None,
             passage_max_length: None,
+            grad_cache_mini_batch: None,
             seed: 42,
             dropout: true,
             optimizer: OptimizerConfig::default(),
@@ -209,6 +215,12 @@ impl Config for TrainConfig {
             if value == 0 {
                 return Err(InvalidField::new(field, "must be at least 1, found 0"));
             }
+        }
+        if self.grad_cache_mini_batch == Some(0) {
+            return Err(InvalidField::new(
+                "grad_cache_mini_batch",
+                "must be at least 1, found 0",
+            ));
         }
         if self.max_steps == Some(0) {
             return Err(InvalidField::new(

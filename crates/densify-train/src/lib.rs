@@ -12,6 +12,7 @@
 //!   temporary folder and renamed, so a kill never leaves a half checkpoint;
 //! - [`trainer`]: the loop ([`trainer::BiEncoderTrainer`]), seeded so a resumed run is
 //!   bit-identical to an uninterrupted one;
+//! - [`mine`]: hard negatives from any retriever's run (`densify mine`);
 //! - [`log`]: one JSONL record per step and per evaluation.
 //!
 //! Everything is configured by one serde value, [`TrainConfig`] (a `densify train` TOML file).
@@ -21,6 +22,7 @@ pub mod config;
 pub mod error;
 pub mod example;
 pub mod log;
+pub mod mine;
 pub mod optimizer;
 pub mod schedule;
 pub mod trainer;
@@ -28,5 +30,6 @@ pub mod trainer;
 pub use config::{OptimizerConfig, TrainConfig};
 pub use error::{Result, TrainError};
 pub use example::{Candidate, TrainingExample};
+pub use mine::{MineConfig, MineReport, Sampling, mine};
 pub use schedule::LinearSchedule;
 pub use trainer::{BiEncoderTrainer, TrainSummary};

@@ -132,30 +132,14 @@ impl BiEncoderTrainer {
         )
         .map_err(|e| TrainError::io(output.join("config.toml"), e))?;
 
-        let dataset = Dataset::find(&config.dataset)?;
-        let corpus: HashMap<String, String> = dataset.corpus_items()?.into_iter().collect();
-        let (examples, source) = match &config.examples {
-            Some(path) => (read_examples(path)?, path.display().to_string()),
-            None => (
-                pairs_from_qrels(&dataset, &config.split)?,
-                dataset.qrels_path(&config.split).display().to_string(),
-            ),
-        };
-        let lists = build_lists(&examples, &corpus, config, &source)?;
-
-        let mut bi = BiEncoder::load(&config.model, &self.device, |s| {
-            if let Some(n) = config.query_max_length {
-                s.query_max_length = n;
-            }
-            if let Some(n) = config.passage_max_length {
-                s.passage_max_length = n;
-            }
-        })?;
-        let loss = config
-            .loss
-            .init()
-            .map_err(|e| TrainError::Invalid(format!("loss: {e}")))?;
-        let in_batch = config.in_batch_negatives && matches!(config.loss, LossConfig::InfoNce(_));
+        let Prepared {
+            dataset,
+            lists,
+            mut bi,
+            loss,
+            in_batch,
+        } = self.prepare()?;
+        let examples = &lists;
 
         let steps_per_epoch = examples.len().div_ceil(config.batch_size);
         let total_steps = steps_per_epoch * config.epochs;
@@ -167,9 +151,6 @@ impl BiEncoderTrainer {
             config.optimizer.min_lr_ratio,
         );
         let mut model = bi.model.clone();
-        if !config.dropout {
-            model = model.without_dropout();
-        }
         let mut optimizer = adamw(&config.optimizer);
         let mut state = LoopState {
             step: 0,
@@ -216,19 +197,23 @@ impl BiEncoderTrainer {
             let batch: Vec<usize> =
                 order[start..(start + config.batch_size).min(order.len())].to_vec();
             let began = Instant::now();
-            self.device.seed(mix(config.seed, step as u64));
-            let value = self.step_loss(&bi, &model, &lists, &batch, loss.as_ref(), in_batch)?;
-            let (loss_value, loss_tensor) = value;
-            if !loss_value.is_finite() {
+            let (loss_value, grads) = self.step_gradients(
+                &bi,
+                &model,
+                &lists,
+                &batch,
+                loss.as_ref(),
+                in_batch,
+                mix(config.seed, step as u64),
+            )?;
+            let Some(mut grads) = grads else {
                 let ids: Vec<&str> = batch.iter().map(|&i| lists[i].id.as_str()).collect();
                 return Err(TrainError::NonFiniteLoss {
                     step: step + 1,
                     loss: loss_value,
                     examples: ids.join(", "),
                 });
-            }
-            let grads = loss_tensor.backward();
-            let mut grads = GradientsParams::from_grads(grads, &model);
+            };
             let max_norm =
                 (config.optimizer.max_grad_norm > 0.0).then_some(config.optimizer.max_grad_norm);
             let grad_norm = clip_global_norm(&model, &mut grads, max_norm);
@@ -300,8 +285,86 @@ impl BiEncoderTrainer {
         })
     }
 
-    /// The loss of one step's examples, as a value and as the tensor to differentiate.
-    fn step_loss(
+    /// Loads the dataset, the examples (checked against the corpus) and the model.
+    fn prepare(&self) -> Result<Prepared> {
+        let config = &self.config;
+        let dataset = Dataset::find(&config.dataset)?;
+        let corpus: HashMap<String, String> = dataset.corpus_items()?.into_iter().collect();
+        let (examples, source) = match &config.examples {
+            Some(path) => (read_examples(path)?, path.display().to_string()),
+            None => (
+                pairs_from_qrels(&dataset, &config.split)?,
+                dataset.qrels_path(&config.split).display().to_string(),
+            ),
+        };
+        let lists = build_lists(&examples, &corpus, config, &source)?;
+        let mut bi = BiEncoder::load(&config.model, &self.device, |s| {
+            if let Some(n) = config.query_max_length {
+                s.query_max_length = n;
+            }
+            if let Some(n) = config.passage_max_length {
+                s.passage_max_length = n;
+            }
+        })?;
+        if !config.dropout {
+            bi.model = bi.model.clone().without_dropout();
+        }
+        let loss = config
+            .loss
+            .init()
+            .map_err(|e| TrainError::Invalid(format!("loss: {e}")))?;
+        let in_batch = config.in_batch_negatives && matches!(config.loss, LossConfig::InfoNce(_));
+        Ok(Prepared {
+            dataset,
+            lists,
+            bi,
+            loss,
+            in_batch,
+        })
+    }
+
+    /// The loss and the named parameter gradients of the first step of the run (the first
+    /// `batch_size` examples of epoch 0's order), without changing anything: for checking that
+    /// GradCache gives the uncached step's gradients.
+    pub fn first_step_gradients(&self) -> Result<(f64, Vec<(String, Vec<f32>)>)> {
+        let Prepared {
+            lists,
+            bi,
+            loss,
+            in_batch,
+            ..
+        } = self.prepare()?;
+        let order = epoch_order(lists.len(), self.config.seed, 0);
+        let batch = &order[..self.config.batch_size.min(order.len())];
+        let (value, grads) = self.step_gradients(
+            &bi,
+            &bi.model,
+            &lists,
+            batch,
+            loss.as_ref(),
+            in_batch,
+            mix(self.config.seed, 0),
+        )?;
+        let grads = grads.ok_or_else(|| TrainError::Invalid(format!("the loss is {value}")))?;
+        let mut named = NamedGradients {
+            grads: &grads,
+            path: Vec::new(),
+            out: Vec::new(),
+        };
+        bi.model.visit(&mut named);
+        Ok((value, named.out))
+    }
+
+    /// The loss of one step's examples and the parameters' gradients (`None` when the loss is
+    /// not finite). Without GradCache, one forward over the whole step; with it (paper B's
+    /// large batches, Gao et al., "Scaling Deep Contrastive Learning Batch Size under Memory
+    /// Limited Setup", 2021), embeddings are computed in mini-batches whose graphs are dropped
+    /// at once, the loss and its gradient with respect to the embeddings are taken on the full
+    /// step, and each mini-batch is run again under the same dropout seed to back-propagate
+    /// `Σ embedding · gradient` into the weights: the same gradients in the memory of one
+    /// mini-batch.
+    #[allow(clippy::too_many_arguments)]
+    fn step_gradients(
         &self,
         bi: &BiEncoder,
         model: &BiEncoderModel,
@@ -309,7 +372,8 @@ impl BiEncoderTrainer {
         batch: &[usize],
         loss: &dyn RankingLoss,
         in_batch: bool,
-    ) -> Result<(f64, Tensor<1>)> {
+        seed: u64,
+    ) -> Result<(f64, Option<GradientsParams>)> {
         let device = &self.device;
         let list_size = self.config.list_size;
         let queries: Vec<&str> = batch.iter().map(|&i| lists[i].query.as_str()).collect();
@@ -323,11 +387,88 @@ impl BiEncoderTrainer {
             let tokens = bi.tokenizer(side).batch(&items, device);
             Ok(model.embed(&tokens, side))
         };
-        let q = embed(&queries, Side::Query)?;
-        let p = embed(&passages, Side::Passage)?;
+        let value_of = |t: &Tensor<1>| f64::from(t.clone().into_scalar::<f32>());
+        let Some(mini) = self.config.grad_cache_mini_batch else {
+            device.seed(seed);
+            let q = embed(&queries, Side::Query)?;
+            let p = embed(&passages, Side::Passage)?;
+            let value = loss.forward(
+                &self.scored(bi, lists, batch, q, p, in_batch),
+                Reduction::Mean,
+            );
+            let number = value_of(&value);
+            if !number.is_finite() {
+                return Ok((number, None));
+            }
+            return Ok((
+                number,
+                Some(GradientsParams::from_grads(value.backward(), model)),
+            ));
+        };
+        // Each chunk's dropout seed, the same in both passes.
+        let chunk_seed = |side: u64, chunk: usize| mix(seed, (side << 32) | chunk as u64);
+        let sides = [
+            (Side::Query, 0u64, queries.as_slice(), mini),
+            (Side::Passage, 1u64, passages.as_slice(), mini * list_size),
+        ];
+        let mut full = Vec::new();
+        for &(side, tag, texts, size) in &sides {
+            let mut parts = Vec::new();
+            for (c, chunk) in texts.chunks(size).enumerate() {
+                device.seed(chunk_seed(tag, c));
+                parts.push(embed(chunk, side)?.detach());
+            }
+            full.push(Tensor::cat(parts, 0).require_grad());
+        }
+        let (q, p) = (full[0].clone(), full[1].clone());
+        let value = loss.forward(
+            &self.scored(bi, lists, batch, q.clone(), p.clone(), in_batch),
+            Reduction::Mean,
+        );
+        let number = value_of(&value);
+        if !number.is_finite() {
+            return Ok((number, None));
+        }
+        let mut grads = value.backward();
+        let embedding_grads = [
+            q.grad_remove(&mut grads)
+                .expect("the loss reads the queries"),
+            p.grad_remove(&mut grads)
+                .expect("the loss reads the passages"),
+        ];
+        drop(grads);
+        let mut accumulated = burn::optim::GradientsAccumulator::<BiEncoderModel>::new();
+        for (&(side, tag, texts, size), gradient) in sides.iter().zip(embedding_grads) {
+            for (c, chunk) in texts.chunks(size).enumerate() {
+                device.seed(chunk_seed(tag, c));
+                let e = embed(chunk, side)?;
+                let g = gradient.clone().narrow(0, c * size, chunk.len());
+                let g = Tensor::<2>::from_data(g.into_data(), device);
+                let surrogate = (e * g).sum();
+                accumulated.accumulate(
+                    model,
+                    GradientsParams::from_grads(surrogate.backward(), model),
+                );
+            }
+        }
+        Ok((number, Some(accumulated.grads())))
+    }
+
+    /// The step's scores with the targets its loss reads.
+    fn scored(
+        &self,
+        bi: &BiEncoder,
+        lists: &[StepList],
+        batch: &[usize],
+        q: Tensor<2>,
+        p: Tensor<2>,
+        in_batch: bool,
+    ) -> ScoredLists {
+        let device = &self.device;
+        let list_size = self.config.list_size;
         let b = batch.len();
         let similarity = bi.settings.similarity;
-        let scored = if in_batch {
+        if in_batch {
             let scores = in_batch_scores(q, p, similarity);
             let columns = b * list_size;
             let doc_ids: Vec<&str> = batch
@@ -370,10 +511,7 @@ impl BiEncoderTrainer {
                 scored = scored.with_labels(t);
             }
             scored
-        };
-        let value = loss.forward(&scored, Reduction::Mean);
-        let number = f64::from(value.clone().into_scalar::<f32>());
-        Ok((number, value))
+        }
     }
 
     /// nDCG@10 and Recall@100 of the current weights on the dev split, logged.
@@ -416,6 +554,39 @@ impl BiEncoderTrainer {
         let recall = evaluation.mean(Measure::Recall(100)).unwrap_or(0.0);
         log.write(&json!({"kind": "eval", "step": step, "ndcg@10": ndcg, "recall@100": recall}))?;
         Ok(ndcg)
+    }
+}
+
+/// What a run needs before its first step.
+struct Prepared {
+    dataset: Dataset,
+    lists: Vec<StepList>,
+    bi: BiEncoder,
+    loss: Box<dyn RankingLoss>,
+    in_batch: bool,
+}
+
+/// Collects `(parameter path, gradient values)` of a module.
+struct NamedGradients<'a> {
+    grads: &'a GradientsParams,
+    path: Vec<String>,
+    out: Vec<(String, Vec<f32>)>,
+}
+
+impl burn::module::ModuleVisitor for NamedGradients<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_owned());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        if let Some(g) = self.grads.get::<D>(param.id) {
+            self.out
+                .push((self.path.join("."), g.into_data().iter::<f32>().collect()));
+        }
     }
 }
 

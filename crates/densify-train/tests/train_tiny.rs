@@ -9,6 +9,16 @@ use burn::tensor::Device;
 use densify_model::{BertConfig, BiEncoder, BiEncoderSettings, Pooling, Similarity, TextTokenizer};
 use densify_train::{BiEncoderTrainer, TrainConfig, TrainError};
 
+/// burn's CPU backends keep one random generator per process: tests that draw from it (random
+/// init, dropout) run one at a time so a resumed run's dropout masks are not disturbed.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn minilm_tokenizer() -> PathBuf {
     let cache = std::env::var_os("DENSIFY_CACHE")
         .map(PathBuf::from)
@@ -136,6 +146,7 @@ fn losses(output: &Path) -> Vec<f64> {
 
 #[test]
 fn trains_checkpoints_and_resumes_bit_identically() {
+    let _serial = serial();
     let root = fresh("resume");
     tiny_model(&root.join("model"));
     tiny_dataset(&root.join("data"));
@@ -190,6 +201,7 @@ fn trains_checkpoints_and_resumes_bit_identically() {
 
 #[test]
 fn bad_examples_and_configs_are_clear_errors() {
+    let _serial = serial();
     let root = fresh("bad");
     tiny_model(&root.join("model"));
     tiny_dataset(&root.join("data"));
@@ -234,4 +246,66 @@ fn bad_examples_and_configs_are_clear_errors() {
     assert!(err.contains("optimizer.learning_rate"), "{err}");
     let err = run(ok, &|c| c.model = root.join("data"));
     assert!(err.contains("no config.json"), "{err}");
+}
+
+/// GradCache: the same gradients as the uncached step, to 1e-5 of each tensor's largest, with
+/// in-batch InfoNCE over lists of 2 and with a listwise loss (dropout off, as in
+/// sentence-transformers' comparison).
+#[test]
+fn grad_cache_gives_the_uncached_gradients() {
+    let _serial = serial();
+    let root = fresh("gradcache");
+    tiny_model(&root.join("model"));
+    tiny_dataset(&root.join("data"));
+    let examples = root.join("lists.jsonl");
+    let mut lines = String::new();
+    for i in 0..12 {
+        let other = (i + 5) % 12;
+        lines += &format!(
+            "{{\"query_id\": \"q{i}\", \"query\": \"tell me about topic {i}\", \"candidates\": [{{\"doc_id\": \"d{i}a\", \"positive\": true, \"teacher\": 3.0, \"label\": 2}}, {{\"doc_id\": \"d{other}b\", \"teacher\": {}, \"label\": 0}}, {{\"doc_id\": \"d{i}b\", \"teacher\": 2.5, \"label\": 1}}]}}\n",
+            i as f64 / 10.0
+        );
+    }
+    std::fs::write(&examples, lines).unwrap();
+    for loss in ["info_nce", "kl_distillation"] {
+        let mut c = config(&root, "unused");
+        c.examples = Some(examples.clone());
+        c.batch_size = 7;
+        c.list_size = 3;
+        c.dropout = false;
+        c.loss = densify_core::Config::from_toml_str(&format!("type = \"{loss}\"\n"), "loss.toml")
+            .unwrap();
+        let (plain_loss, plain) = BiEncoderTrainer::new(c.clone(), &Device::flex())
+            .unwrap()
+            .first_step_gradients()
+            .unwrap();
+        c.grad_cache_mini_batch = Some(2);
+        let (cached_loss, cached) = BiEncoderTrainer::new(c, &Device::flex())
+            .unwrap()
+            .first_step_gradients()
+            .unwrap();
+        assert!(
+            (plain_loss - cached_loss).abs() < 1e-6,
+            "{loss}: {plain_loss} vs {cached_loss}"
+        );
+        assert_eq!(plain.len(), cached.len());
+        assert!(plain.len() > 20, "{loss}: {} gradients", plain.len());
+        // Relative to each tensor's largest gradient; tensors whose gradient is zero in exact
+        // arithmetic (attention key biases: softmax ignores a shift) hold only rounding noise,
+        // so an absolute 1e-7 floor applies.
+        let mut worst = 0f32;
+        for ((name, a), (other, b)) in plain.iter().zip(&cached) {
+            assert_eq!(name, other);
+            let scale = a.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let diff = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+            assert!(
+                diff <= 1e-5 * scale + 1e-7,
+                "{loss} {name}: {diff:e} of {scale:e}"
+            );
+            if scale > 1e-6 {
+                worst = worst.max(diff / scale);
+            }
+        }
+        println!("{loss}: loss {plain_loss:.6}, worst relative gradient difference {worst:.2e}");
+    }
 }

@@ -6,6 +6,7 @@ pub mod dense;
 pub mod encode;
 pub mod eval;
 pub mod fuse;
+pub mod mine;
 pub mod noise_queries;
 pub mod search;
 pub mod train;
