@@ -206,8 +206,9 @@ pub fn mine(
         let survivors: Vec<(&str, f64)> = ranked
             .into_iter()
             .filter(|&(doc, score)| {
-                !is_positive(doc)
-                    && !(config.ignore_identical_ids && doc == pair.query_id)
+                let excluded =
+                    is_positive(doc) || (config.ignore_identical_ids && doc == pair.query_id);
+                !excluded
                     && config.max_score.is_none_or(|m| score <= m)
                     && config.min_score.is_none_or(|m| score >= m)
                     && positive_score.is_none_or(|p| {

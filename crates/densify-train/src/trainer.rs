@@ -326,7 +326,7 @@ impl BiEncoderTrainer {
     /// The loss and the named parameter gradients of the first step of the run (the first
     /// `batch_size` examples of epoch 0's order), without changing anything: for checking that
     /// GradCache gives the uncached step's gradients.
-    pub fn first_step_gradients(&self) -> Result<(f64, Vec<(String, Vec<f32>)>)> {
+    pub fn first_step_gradients(&self) -> Result<(f64, NamedTensors)> {
         let Prepared {
             lists,
             bi,
@@ -556,6 +556,9 @@ impl BiEncoderTrainer {
         Ok(ndcg)
     }
 }
+
+/// `(parameter path, values)` pairs, as [`BiEncoderTrainer::first_step_gradients`] returns.
+pub type NamedTensors = Vec<(String, Vec<f32>)>;
 
 /// What a run needs before its first step.
 struct Prepared {
