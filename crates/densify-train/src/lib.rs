@@ -13,7 +13,8 @@
 //! - [`trainer`]: the loop ([`trainer::BiEncoderTrainer`]), seeded so a resumed run is
 //!   bit-identical to an uninterrupted one;
 //! - [`mine`]: hard negatives from any retriever's run (`densify mine`);
-//! - [`log`]: one JSONL record per step and per evaluation.
+//! - [`log`]: one JSONL record per step and per evaluation; [`plot`]: `training.svg` of loss
+//!   and dev nDCG@10 against steps.
 //!
 //! Everything is configured by one serde value, [`TrainConfig`] (a `densify train` TOML file).
 
@@ -24,6 +25,7 @@ pub mod example;
 pub mod log;
 pub mod mine;
 pub mod optimizer;
+pub mod plot;
 pub mod schedule;
 pub mod trainer;
 

@@ -272,6 +272,7 @@ impl BiEncoderTrainer {
         if config.eval.is_some() {
             dev_ndcg = Some(self.evaluate(&mut bi, &model, &dataset, &mut log, state.step)?);
         }
+        self.plot()?;
         let final_model = output.join("final");
         bi.model = model.valid();
         bi.save(&final_model)?;
@@ -283,6 +284,14 @@ impl BiEncoderTrainer {
             final_model,
             dev_ndcg,
         })
+    }
+
+    /// Redraws `training.svg` from `metrics.jsonl`.
+    fn plot(&self) -> Result<()> {
+        crate::plot::write_plot(
+            &self.config.output.join("metrics.jsonl"),
+            &self.config.output.join("training.svg"),
+        )
     }
 
     /// Loads the dataset, the examples (checked against the corpus) and the model.
@@ -553,6 +562,7 @@ impl BiEncoderTrainer {
         let ndcg = evaluation.mean(Measure::NdcgCut(10)).unwrap_or(0.0);
         let recall = evaluation.mean(Measure::Recall(100)).unwrap_or(0.0);
         log.write(&json!({"kind": "eval", "step": step, "ndcg@10": ndcg, "recall@100": recall}))?;
+        self.plot()?;
         Ok(ndcg)
     }
 }
