@@ -167,7 +167,7 @@ impl From<PoolingArg> for Pooling {
     }
 }
 
-fn positive_usize(text: &str) -> Result<usize, String> {
+pub(crate) fn positive_usize(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(0) => Err("must be at least 1".into()),
         Ok(n) => Ok(n),

@@ -38,6 +38,8 @@ enum Command {
     Data(commands::data::Args),
     /// Hard negatives from a retriever's run, written as training examples (JSONL).
     Mine(commands::mine::Args),
+    /// Teacher scores (cross-encoder or bi-encoder) for every candidate of a training JSONL.
+    Score(commands::score::Args),
     /// Fine-tune a bi-encoder as a TOML config says (`--print-config` shows every field).
     Train(commands::train::Args),
 }
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
         Command::Data(args) => commands::data::run(args),
         Command::Train(args) => commands::train::run(args),
         Command::Mine(args) => commands::mine::run(args),
+        Command::Score(args) => commands::score::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -45,6 +45,41 @@ impl Similarity {
         }
     }
 
+    /// Scores one pair of host vectors (computed in f64), the same function as [`Self::matrix`].
+    ///
+    /// # Shapes
+    /// - `a`, `b`: `[dim]` each
+    pub fn pair(self, a: &[f32], b: &[f32]) -> f32 {
+        let dot: f64 = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| f64::from(*x) * f64::from(*y))
+            .sum();
+        let norm = |v: &[f32]| {
+            v.iter()
+                .map(|x| f64::from(*x).powi(2))
+                .sum::<f64>()
+                .sqrt()
+                .max(1e-12)
+        };
+        let value = match self {
+            Self::Dot => dot,
+            Self::Cosine => dot / (norm(a) * norm(b)),
+            Self::Euclidean => -a
+                .iter()
+                .zip(b)
+                .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
+                .sum::<f64>()
+                .sqrt(),
+            Self::Manhattan => -a
+                .iter()
+                .zip(b)
+                .map(|(x, y)| (f64::from(*x) - f64::from(*y)).abs())
+                .sum::<f64>(),
+        };
+        value as f32
+    }
+
     /// Scores every query against every passage.
     ///
     /// # Shapes
@@ -103,6 +138,15 @@ impl Similarity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pair_scores_by_hand() {
+        let (a, b) = ([3.0f32, 4.0], [4.0f32, 3.0]);
+        assert!((Similarity::Dot.pair(&a, &b) - 24.0).abs() < 1e-6);
+        assert!((Similarity::Cosine.pair(&a, &b) - 0.96).abs() < 1e-6);
+        assert!((Similarity::Euclidean.pair(&a, &b) + 2f32.sqrt()).abs() < 1e-6);
+        assert!((Similarity::Manhattan.pair(&a, &b) + 2.0).abs() < 1e-6);
+    }
     use burn::tensor::Device;
 
     fn values(t: Tensor<2>) -> Vec<f32> {

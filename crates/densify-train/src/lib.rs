@@ -13,6 +13,8 @@
 //! - [`trainer`]: the loop ([`trainer::BiEncoderTrainer`]), seeded so a resumed run is
 //!   bit-identical to an uninterrupted one;
 //! - [`mine`]: hard negatives from any retriever's run (`densify mine`);
+//! - [`score`]: teacher scores (cross-encoder or bi-encoder) stored in the examples
+//!   (`densify score`);
 //! - [`log`]: one JSONL record per step and per evaluation; [`plot`]: `training.svg` of loss
 //!   and dev nDCG@10 against steps.
 //!
@@ -27,6 +29,7 @@ pub mod mine;
 pub mod optimizer;
 pub mod plot;
 pub mod schedule;
+pub mod score;
 pub mod trainer;
 
 pub use config::{OptimizerConfig, TrainConfig};

@@ -309,3 +309,92 @@ fn grad_cache_gives_the_uncached_gradients() {
         println!("{loss}: loss {plain_loss:.6}, worst relative gradient difference {worst:.2e}");
     }
 }
+
+/// Teacher scores from a bi-encoder teacher equal its own similarity of the two embeddings,
+/// and a distillation run reads them back from the JSONL.
+#[test]
+fn teacher_scores_are_the_teacher_s_similarities_and_train_a_kl_student() {
+    let _serial = serial();
+    let root = fresh("score");
+    tiny_model(&root.join("model"));
+    tiny_dataset(&root.join("data"));
+    let device = Device::flex();
+    let dataset = densify_data::Dataset::open(root.join("data")).unwrap();
+    let texts: std::collections::HashMap<String, String> =
+        dataset.corpus_items().unwrap().into_iter().collect();
+    let mut examples: Vec<densify_train::TrainingExample> = (0..6)
+        .map(|i| densify_train::TrainingExample {
+            id: format!("e{i}"),
+            query_id: format!("q{i}"),
+            query: format!("question {i}"),
+            candidates: ["a", "b"]
+                .iter()
+                .map(|s| densify_train::Candidate {
+                    doc_id: format!("d{i}{s}"),
+                    positive: *s == "a",
+                    teacher: None,
+                    label: None,
+                })
+                .collect(),
+            line: 0,
+        })
+        .collect();
+    let teacher = BiEncoder::load(root.join("model"), &device, |_| {}).unwrap();
+    let expected: Vec<f32> = examples
+        .iter()
+        .flat_map(|e| {
+            let q = teacher
+                .encode(
+                    &[e.query.as_str()],
+                    densify_model::Side::Query,
+                    1,
+                    &device,
+                    &mut |_| {},
+                )
+                .unwrap();
+            e.candidates
+                .iter()
+                .map(|c| {
+                    let d = teacher
+                        .encode(
+                            &[texts[&c.doc_id].as_str()],
+                            densify_model::Side::Passage,
+                            1,
+                            &device,
+                            &mut |_| {},
+                        )
+                        .unwrap();
+                    Similarity::Cosine.pair(&q, &d)
+                })
+                .collect::<Vec<f32>>()
+        })
+        .collect();
+    let teacher = densify_train::score::Teacher::Bi(Box::new(teacher));
+    densify_train::score::score_examples(&mut examples, &texts, &teacher, 4, &device, &mut |_| {})
+        .unwrap();
+    let got: Vec<f32> = examples
+        .iter()
+        .flat_map(|e| e.candidates.iter().map(|c| c.teacher.unwrap() as f32))
+        .collect();
+    for (g, e) in got.iter().zip(&expected) {
+        assert!((g - e).abs() < 1e-5, "{got:?} vs {expected:?}");
+    }
+    // The scored file trains a KL-distillation student over each query's own list.
+    let path = root.join("scored.jsonl");
+    densify_train::example::write_examples(&path, &examples).unwrap();
+    let mut c = config(&root, "kl");
+    c.examples = Some(path);
+    c.list_size = 2;
+    c.epochs = 1;
+    c.loss =
+        densify_core::Config::from_toml_str("type = \"kl_distillation\"\n", "loss.toml").unwrap();
+    let summary = BiEncoderTrainer::new(c, &device)
+        .unwrap()
+        .run(&mut |_| {})
+        .unwrap();
+    assert_eq!(summary.steps, 2);
+    assert!(summary.final_loss.is_finite() && summary.final_loss >= 0.0);
+    // The plot sits beside the checkpoints.
+    let output = summary.final_model.parent().unwrap();
+    assert!(output.join("training.svg").is_file());
+}

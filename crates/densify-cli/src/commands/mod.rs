@@ -8,5 +8,6 @@ pub mod eval;
 pub mod fuse;
 pub mod mine;
 pub mod noise_queries;
+pub mod score;
 pub mod search;
 pub mod train;
