@@ -25,6 +25,13 @@ pub struct CrossEncoderModel {
 }
 
 impl CrossEncoderModel {
+    /// The same model with dropout off (encoder and head), for exact comparisons.
+    pub fn without_dropout(mut self) -> Self {
+        self.bert = self.bert.without_dropout();
+        self.dropout.prob = 0.0;
+        self
+    }
+
     /// The first logit of each pair: its relevance score.
     ///
     /// # Shapes

@@ -85,6 +85,17 @@ impl Config for OptimizerConfig {
     }
 }
 
+/// What is trained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Architecture {
+    /// Queries and documents embedded apart, scored by similarity.
+    #[default]
+    BiEncoder,
+    /// Each (query, document) pair read jointly, one logit per pair (a reranker).
+    CrossEncoder,
+}
+
 /// Evaluation on a dev split during training (nDCG@10, Recall@100 by exact search over the
 /// dataset's whole corpus, on the non-autodiff model).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -120,6 +131,11 @@ pub struct TrainConfig {
     /// The output folder: `checkpoints/`, `metrics.jsonl`, `config.toml` and the final model
     /// (`final/`, Hugging Face layout). Required.
     pub output: PathBuf,
+    /// `bi_encoder` or `cross_encoder`. Default `bi_encoder`. A cross-encoder starting from a
+    /// bare encoder (all-MiniLM-L6-v2) gets a new one-logit head.
+    pub architecture: Architecture,
+    /// Max tokens of a (query, document) pair (cross-encoders). Default 512.
+    pub pair_max_length: Option<usize>,
     /// The BEIR dataset whose corpus the examples' documents come from (name or folder).
     /// Required.
     pub dataset: String,
@@ -173,6 +189,8 @@ impl Default for TrainConfig {
         Self {
             model: PathBuf::new(),
             output: PathBuf::new(),
+            architecture: Architecture::BiEncoder,
+            pair_max_length: None,
             dataset: String::new(),
             examples: None,
             split: "train".into(),
@@ -235,6 +253,27 @@ impl Config for TrainConfig {
             if value == Some(0) {
                 return Err(InvalidField::new(field, "must be at least 1, found 0"));
             }
+        }
+        if self.architecture == Architecture::CrossEncoder {
+            if self.grad_cache_mini_batch.is_some() {
+                return Err(InvalidField::new(
+                    "grad_cache_mini_batch",
+                    "applies to bi-encoders only (a cross-encoder's pairs are independent: lower \
+                     batch_size instead)",
+                ));
+            }
+            if self.eval.is_some() {
+                return Err(InvalidField::new(
+                    "eval",
+                    "dev evaluation retrieves with the model, so it needs a bi-encoder",
+                ));
+            }
+        }
+        if self.pair_max_length == Some(0) {
+            return Err(InvalidField::new(
+                "pair_max_length",
+                "must be at least 1, found 0",
+            ));
         }
         self.loss.validate().map_err(|e| e.within("loss"))?;
         self.optimizer

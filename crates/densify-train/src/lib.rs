@@ -10,7 +10,7 @@
 //!   global gradient-norm clipping;
 //! - [`checkpoint`]: burnpack model and optimizer records plus the loop state, written into a
 //!   temporary folder and renamed, so a kill never leaves a half checkpoint;
-//! - [`trainer`]: the loop ([`trainer::BiEncoderTrainer`]), seeded so a resumed run is
+//! - [`trainer`]: the loop ([`trainer::Trainer`]), seeded so a resumed run is
 //!   bit-identical to an uninterrupted one;
 //! - [`mine`]: hard negatives from any retriever's run (`densify mine`);
 //! - [`score`]: teacher scores (cross-encoder or bi-encoder) stored in the examples
@@ -32,9 +32,9 @@ pub mod schedule;
 pub mod score;
 pub mod trainer;
 
-pub use config::{OptimizerConfig, TrainConfig};
+pub use config::{Architecture, OptimizerConfig, TrainConfig};
 pub use error::{Result, TrainError};
 pub use example::{Candidate, TrainingExample};
 pub use mine::{MineConfig, MineReport, Sampling, mine};
 pub use schedule::LinearSchedule;
-pub use trainer::{BiEncoderTrainer, TrainSummary};
+pub use trainer::{Student, TrainSummary, Trainer};

@@ -1,4 +1,4 @@
-//! The bi-encoder training loop, written on burn's parts (autodiff, `ModuleOptimizer`,
+//! The training loop (bi-encoders and cross-encoders), written on burn's parts (autodiff, `ModuleOptimizer`,
 //! burnpack records) rather than burn-train's `Learner`: IR dev metrics every N steps, exact
 //! mid-epoch resume and in-batch negatives across the whole step need control of the loop.
 //!
@@ -27,13 +27,15 @@ use densify_data::Dataset;
 use densify_eval::search::{ExactSearchConfig, search_embeddings};
 use densify_eval::{Measure, evaluate};
 use densify_loss::{LossConfig, RankingLoss, Reduction, ScoredLists};
-use densify_model::{BiEncoder, BiEncoderModel, Side, in_batch_scores};
+use densify_model::{
+    BiEncoder, BiEncoderModel, CrossEncoder, CrossEncoderModel, Side, in_batch_scores,
+};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use serde_json::json;
 
 use crate::checkpoint::{self, LoopState};
-use crate::config::TrainConfig;
+use crate::config::{Architecture, TrainConfig};
 use crate::error::{Result, TrainError};
 use crate::example::{TrainingExample, pairs_from_qrels, read_examples};
 use crate::log::MetricsLog;
@@ -70,15 +72,15 @@ pub struct TrainSummary {
     pub dev_ndcg: Option<f64>,
 }
 
-/// Trains a bi-encoder as [`TrainConfig`] says, on an autodiff device.
+/// Trains a bi-encoder or a cross-encoder as [`TrainConfig`] says, on an autodiff device.
 #[derive(Debug)]
-pub struct BiEncoderTrainer {
+pub struct Trainer {
     config: TrainConfig,
     device: Device,
     resume: bool,
 }
 
-impl BiEncoderTrainer {
+impl Trainer {
     /// A trainer for `config` on `device` (made autodiff when it is not). Errors on an invalid
     /// configuration.
     pub fn new(config: TrainConfig, device: &Device) -> Result<Self> {
@@ -135,7 +137,7 @@ impl BiEncoderTrainer {
         let Prepared {
             dataset,
             lists,
-            mut bi,
+            mut encoder,
             loss,
             in_batch,
         } = self.prepare()?;
@@ -150,7 +152,7 @@ impl BiEncoderTrainer {
             total_steps,
             config.optimizer.min_lr_ratio,
         );
-        let mut model = bi.model.clone();
+        let mut model = encoder.student();
         let mut optimizer = adamw(&config.optimizer);
         let mut state = LoopState {
             step: 0,
@@ -198,7 +200,7 @@ impl BiEncoderTrainer {
                 order[start..(start + config.batch_size).min(order.len())].to_vec();
             let began = Instant::now();
             let (loss_value, grads) = self.step_gradients(
-                &bi,
+                &encoder,
                 &model,
                 &lists,
                 &batch,
@@ -236,7 +238,7 @@ impl BiEncoderTrainer {
             });
             let at_end = state.step == last_step;
             if eval_every > 0 && state.step.is_multiple_of(eval_every) && !at_end {
-                let ndcg = self.evaluate(&mut bi, &model, &dataset, &mut log, state.step)?;
+                let ndcg = self.evaluate(&mut encoder, &model, &dataset, &mut log, state.step)?;
                 dev_ndcg = Some(ndcg);
                 if state.best_ndcg.is_none_or(|best| ndcg > best) {
                     state.best_ndcg = Some(ndcg);
@@ -270,12 +272,11 @@ impl BiEncoderTrainer {
             config.keep_checkpoints,
         )?;
         if config.eval.is_some() {
-            dev_ndcg = Some(self.evaluate(&mut bi, &model, &dataset, &mut log, state.step)?);
+            dev_ndcg = Some(self.evaluate(&mut encoder, &model, &dataset, &mut log, state.step)?);
         }
         self.plot()?;
         let final_model = output.join("final");
-        bi.model = model.valid();
-        bi.save(&final_model)?;
+        encoder.save(model.valid(), &final_model)?;
         Ok(TrainSummary {
             steps: state.step,
             resumed_from,
@@ -307,26 +308,41 @@ impl BiEncoderTrainer {
             ),
         };
         let lists = build_lists(&examples, &corpus, config, &source)?;
-        let mut bi = BiEncoder::load(&config.model, &self.device, |s| {
-            if let Some(n) = config.query_max_length {
-                s.query_max_length = n;
+        let encoder = match config.architecture {
+            Architecture::BiEncoder => {
+                let mut bi = BiEncoder::load(&config.model, &self.device, |s| {
+                    if let Some(n) = config.query_max_length {
+                        s.query_max_length = n;
+                    }
+                    if let Some(n) = config.passage_max_length {
+                        s.passage_max_length = n;
+                    }
+                })?;
+                if !config.dropout {
+                    bi.model = bi.model.clone().without_dropout();
+                }
+                Encoder::Bi(Box::new(bi))
             }
-            if let Some(n) = config.passage_max_length {
-                s.passage_max_length = n;
+            Architecture::CrossEncoder => {
+                let max = config.pair_max_length.unwrap_or(512);
+                let mut cross = CrossEncoder::load(&config.model, max, &self.device)?;
+                if !config.dropout {
+                    cross.model = cross.model.clone().without_dropout();
+                }
+                Encoder::Cross(Box::new(cross))
             }
-        })?;
-        if !config.dropout {
-            bi.model = bi.model.clone().without_dropout();
-        }
+        };
         let loss = config
             .loss
             .init()
             .map_err(|e| TrainError::Invalid(format!("loss: {e}")))?;
-        let in_batch = config.in_batch_negatives && matches!(config.loss, LossConfig::InfoNce(_));
+        let in_batch = config.in_batch_negatives
+            && matches!(config.loss, LossConfig::InfoNce(_))
+            && config.architecture == Architecture::BiEncoder;
         Ok(Prepared {
             dataset,
             lists,
-            bi,
+            encoder,
             loss,
             in_batch,
         })
@@ -338,16 +354,17 @@ impl BiEncoderTrainer {
     pub fn first_step_gradients(&self) -> Result<(f64, NamedTensors)> {
         let Prepared {
             lists,
-            bi,
+            encoder,
             loss,
             in_batch,
             ..
         } = self.prepare()?;
+        let student = encoder.student();
         let order = epoch_order(lists.len(), self.config.seed, 0);
         let batch = &order[..self.config.batch_size.min(order.len())];
         let (value, grads) = self.step_gradients(
-            &bi,
-            &bi.model,
+            &encoder,
+            &student,
             &lists,
             batch,
             loss.as_ref(),
@@ -360,7 +377,7 @@ impl BiEncoderTrainer {
             path: Vec::new(),
             out: Vec::new(),
         };
-        bi.model.visit(&mut named);
+        student.visit(&mut named);
         Ok((value, named.out))
     }
 
@@ -375,8 +392,8 @@ impl BiEncoderTrainer {
     #[allow(clippy::too_many_arguments)]
     fn step_gradients(
         &self,
-        bi: &BiEncoder,
-        model: &BiEncoderModel,
+        encoder: &Encoder,
+        student: &Student,
         lists: &[StepList],
         batch: &[usize],
         loss: &dyn RankingLoss,
@@ -384,6 +401,13 @@ impl BiEncoderTrainer {
         seed: u64,
     ) -> Result<(f64, Option<GradientsParams>)> {
         let device = &self.device;
+        let (bi, model) = match (encoder, student) {
+            (Encoder::Bi(bi), Student::Bi(model)) => (bi.as_ref(), model),
+            (Encoder::Cross(cross), Student::Cross(model)) => {
+                return self.cross_step_gradients(cross, model, lists, batch, loss, seed);
+            }
+            _ => unreachable!("the student matches its encoder"),
+        };
         let list_size = self.config.list_size;
         let queries: Vec<&str> = batch.iter().map(|&i| lists[i].query.as_str()).collect();
         let passages: Vec<&str> = batch
@@ -463,6 +487,47 @@ impl BiEncoderTrainer {
         Ok((number, Some(accumulated.grads())))
     }
 
+    /// A cross-encoder step: every (query, candidate) pair of the step scored jointly, each
+    /// query's list `[b, list]` given to the loss (positive first, teacher scores and labels
+    /// from the examples).
+    fn cross_step_gradients(
+        &self,
+        cross: &CrossEncoder,
+        model: &CrossEncoderModel,
+        lists: &[StepList],
+        batch: &[usize],
+        loss: &dyn RankingLoss,
+        seed: u64,
+    ) -> Result<(f64, Option<GradientsParams>)> {
+        let device = &self.device;
+        let pairs: Vec<(&str, &str)> = batch
+            .iter()
+            .flat_map(|&i| {
+                lists[i]
+                    .texts
+                    .iter()
+                    .map(move |t| (lists[i].query.as_str(), t.as_str()))
+            })
+            .collect();
+        device.seed(seed);
+        let encoded = cross.tokenizer().encode_pairs(&pairs)?;
+        let items: Vec<&densify_model::Encoded> = encoded.iter().collect();
+        let tokens = cross.tokenizer().batch(&items, device);
+        let scores = model
+            .score(&tokens)
+            .reshape([batch.len(), self.config.list_size]);
+        let scored = list_targets(lists, batch, self.config.list_size, device, scores);
+        let value = loss.forward(&scored, Reduction::Mean);
+        let number = f64::from(value.clone().into_scalar::<f32>());
+        if !number.is_finite() {
+            return Ok((number, None));
+        }
+        Ok((
+            number,
+            Some(GradientsParams::from_grads(value.backward(), model)),
+        ))
+    }
+
     /// The step's scores with the targets its loss reads.
     fn scored(
         &self,
@@ -503,31 +568,15 @@ impl BiEncoderTrainer {
                 ))
         } else {
             let scores = similarity.lists(q, p);
-            let mut scored =
-                ScoredLists::new(scores).with_positive(Tensor::<1, Int>::zeros([b], device));
-            let gather = |get: &dyn Fn(&StepList) -> &Option<Vec<f32>>| -> Option<Tensor<2>> {
-                let rows: Option<Vec<f32>> = batch
-                    .iter()
-                    .map(|&i| get(&lists[i]).clone())
-                    .collect::<Option<Vec<Vec<f32>>>>()
-                    .map(|r| r.concat());
-                rows.map(|v| Tensor::from_data(TensorData::new(v, [b, list_size]), device))
-            };
-            if let Some(t) = gather(&|l| &l.teacher) {
-                scored = scored.with_teacher(t);
-            }
-            if let Some(t) = gather(&|l| &l.labels) {
-                scored = scored.with_labels(t);
-            }
-            scored
+            list_targets(lists, batch, list_size, device, scores)
         }
     }
 
     /// nDCG@10 and Recall@100 of the current weights on the dev split, logged.
     fn evaluate(
         &self,
-        bi: &mut BiEncoder,
-        model: &BiEncoderModel,
+        encoder: &mut Encoder,
+        student: &Student,
         train_dataset: &Dataset,
         log: &mut MetricsLog,
         step: usize,
@@ -538,6 +587,12 @@ impl BiEncoderTrainer {
             None => Dataset::open(train_dataset.root())?,
         };
         let inner = self.device.clone().inner();
+        let (Encoder::Bi(bi), Student::Bi(model)) = (encoder, student) else {
+            return Err(TrainError::Invalid(
+                "dev evaluation by retrieval needs a bi-encoder; remove [eval] for a cross-encoder"
+                    .into(),
+            ));
+        };
         bi.model = model.valid();
         let corpus = bi.encode_items(
             &dataset.corpus_items()?,
@@ -567,16 +622,60 @@ impl BiEncoderTrainer {
     }
 }
 
-/// `(parameter path, values)` pairs, as [`BiEncoderTrainer::first_step_gradients`] returns.
+/// `(parameter path, values)` pairs, as [`Trainer::first_step_gradients`] returns.
 pub type NamedTensors = Vec<(String, Vec<f32>)>;
 
 /// What a run needs before its first step.
 struct Prepared {
     dataset: Dataset,
     lists: Vec<StepList>,
-    bi: BiEncoder,
+    encoder: Encoder,
     loss: Box<dyn RankingLoss>,
     in_batch: bool,
+}
+
+/// The model being trained: a bi-encoder's towers or a cross-encoder. (One per run, so the
+/// variants' size difference does not matter; burn's `Module` derive needs them unboxed.)
+#[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum Student {
+    /// A bi-encoder.
+    Bi(BiEncoderModel),
+    /// A cross-encoder.
+    Cross(CrossEncoderModel),
+}
+
+/// The model with its tokenizers and settings.
+#[derive(Debug)]
+enum Encoder {
+    Bi(Box<BiEncoder>),
+    Cross(Box<CrossEncoder>),
+}
+
+impl Encoder {
+    /// A copy of the trainable part.
+    fn student(&self) -> Student {
+        match self {
+            Self::Bi(bi) => Student::Bi(bi.model.clone()),
+            Self::Cross(cross) => Student::Cross(cross.model.clone()),
+        }
+    }
+
+    /// Saves `student` (in the Hugging Face layout) as this encoder's model.
+    fn save(&mut self, student: Student, dir: &Path) -> Result<()> {
+        match (self, student) {
+            (Self::Bi(bi), Student::Bi(model)) => {
+                bi.model = model;
+                bi.save(dir)?;
+            }
+            (Self::Cross(cross), Student::Cross(model)) => {
+                cross.model = model;
+                cross.save(dir)?;
+            }
+            _ => unreachable!("the student matches its encoder"),
+        }
+        Ok(())
+    }
 }
 
 /// Collects `(parameter path, gradient values)` of a module.
@@ -614,6 +713,36 @@ struct StepList {
     positives: HashSet<String>,
     teacher: Option<Vec<f32>>,
     labels: Option<Vec<f32>>,
+}
+
+/// Each query's own list: positive at column 0, the examples' teacher scores and labels when
+/// every example of the step has them.
+///
+/// # Shapes
+/// - `scores`: `[batch, list]`
+fn list_targets(
+    lists: &[StepList],
+    batch: &[usize],
+    list_size: usize,
+    device: &Device,
+    scores: Tensor<2>,
+) -> ScoredLists {
+    let b = batch.len();
+    let mut scored = ScoredLists::new(scores).with_positive(Tensor::<1, Int>::zeros([b], device));
+    let gather = |get: &dyn Fn(&StepList) -> &Option<Vec<f32>>| -> Option<Tensor<2>> {
+        batch
+            .iter()
+            .map(|&i| get(&lists[i]).clone())
+            .collect::<Option<Vec<Vec<f32>>>>()
+            .map(|rows| Tensor::from_data(TensorData::new(rows.concat(), [b, list_size]), device))
+    };
+    if let Some(t) = gather(&|l| &l.teacher) {
+        scored = scored.with_teacher(t);
+    }
+    if let Some(t) = gather(&|l| &l.labels) {
+        scored = scored.with_labels(t);
+    }
+    scored
 }
 
 /// Checks the examples against the corpus and the configuration and lays each out as a list of

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 use densify_model::{BertConfig, BiEncoder, BiEncoderSettings, Pooling, Similarity, TextTokenizer};
-use densify_train::{BiEncoderTrainer, TrainConfig, TrainError};
+use densify_train::{TrainConfig, TrainError, Trainer};
 
 /// burn's CPU backends keep one random generator per process: tests that draw from it (random
 /// init, dropout) run one at a time so a resumed run's dropout masks are not disturbed.
@@ -154,7 +154,7 @@ fn trains_checkpoints_and_resumes_bit_identically() {
 
     // 16 pairs at batch 4: 4 steps an epoch, 12 in all.
     let full = config(&root, "full");
-    let summary = BiEncoderTrainer::new(full.clone(), &device)
+    let summary = Trainer::new(full.clone(), &device)
         .unwrap()
         .run(&mut |_| {})
         .unwrap();
@@ -168,18 +168,18 @@ fn trains_checkpoints_and_resumes_bit_identically() {
     // Stopped after 5 steps (mid-epoch), then resumed to the end.
     let mut part = config(&root, "part");
     part.max_steps = Some(5);
-    let stopped = BiEncoderTrainer::new(part.clone(), &device)
+    let stopped = Trainer::new(part.clone(), &device)
         .unwrap()
         .run(&mut |_| {})
         .unwrap();
     assert_eq!(stopped.steps, 5);
     // Without --resume an output with checkpoints is refused.
     part.max_steps = None;
-    let refused = BiEncoderTrainer::new(part.clone(), &device)
+    let refused = Trainer::new(part.clone(), &device)
         .unwrap()
         .run(&mut |_| {});
     assert!(matches!(refused, Err(TrainError::Invalid(m)) if m.contains("--resume")));
-    let resumed = BiEncoderTrainer::new(part.clone(), &device)
+    let resumed = Trainer::new(part.clone(), &device)
         .unwrap()
         .resuming(true)
         .run(&mut |_| {})
@@ -213,7 +213,7 @@ fn bad_examples_and_configs_are_clear_errors() {
         let _ = std::fs::remove_dir_all(&c.output);
         c.examples = Some(examples.clone());
         edit(&mut c);
-        BiEncoderTrainer::new(c, &device)
+        Trainer::new(c, &device)
             .and_then(|t| t.run(&mut |_| {}))
             .unwrap_err()
             .to_string()
@@ -275,12 +275,12 @@ fn grad_cache_gives_the_uncached_gradients() {
         c.dropout = false;
         c.loss = densify_core::Config::from_toml_str(&format!("type = \"{loss}\"\n"), "loss.toml")
             .unwrap();
-        let (plain_loss, plain) = BiEncoderTrainer::new(c.clone(), &Device::flex())
+        let (plain_loss, plain) = Trainer::new(c.clone(), &Device::flex())
             .unwrap()
             .first_step_gradients()
             .unwrap();
         c.grad_cache_mini_batch = Some(2);
-        let (cached_loss, cached) = BiEncoderTrainer::new(c, &Device::flex())
+        let (cached_loss, cached) = Trainer::new(c, &Device::flex())
             .unwrap()
             .first_step_gradients()
             .unwrap();
@@ -388,13 +388,101 @@ fn teacher_scores_are_the_teacher_s_similarities_and_train_a_kl_student() {
     c.epochs = 1;
     c.loss =
         densify_core::Config::from_toml_str("type = \"kl_distillation\"\n", "loss.toml").unwrap();
-    let summary = BiEncoderTrainer::new(c, &device)
-        .unwrap()
-        .run(&mut |_| {})
-        .unwrap();
+    let summary = Trainer::new(c, &device).unwrap().run(&mut |_| {}).unwrap();
     assert_eq!(summary.steps, 2);
     assert!(summary.final_loss.is_finite() && summary.final_loss >= 0.0);
     // The plot sits beside the checkpoints.
     let output = summary.final_model.parent().unwrap();
     assert!(output.join("training.svg").is_file());
+}
+
+/// A loss that turns NaN stops the run with the step and the batch's example ids, and the
+/// checkpoints written before it stay.
+#[test]
+fn a_non_finite_loss_stops_with_the_step_and_examples() {
+    let _serial = serial();
+    let root = fresh("nan");
+    tiny_model(&root.join("model"));
+    tiny_dataset(&root.join("data"));
+    let mut c = config(&root, "out");
+    c.checkpoint_every = 1;
+    c.optimizer.warmup_ratio = 0.0;
+    c.optimizer.max_grad_norm = 0.0;
+    // A rate that sends the weights to infinity after the first update.
+    c.optimizer.learning_rate = 1e38;
+    let err = Trainer::new(c.clone(), &Device::flex())
+        .unwrap()
+        .run(&mut |_| {})
+        .unwrap_err();
+    let TrainError::NonFiniteLoss { step, examples, .. } = &err else {
+        panic!("{err}");
+    };
+    assert!(*step >= 2, "{err}");
+    assert_eq!(examples.split(", ").count(), 4, "{err}");
+    assert!(err.to_string().contains("last good checkpoint is kept"));
+    let kept = densify_train::checkpoint::latest(&c.output.join("checkpoints")).unwrap();
+    assert!(
+        kept.ends_with(format!("step-{:08}", step - 1)),
+        "{}",
+        kept.display()
+    );
+    assert!(!c.output.join("final").exists());
+}
+
+/// A cross-encoder with a new head on the tiny encoder learns to put each query's positive
+/// first (listwise softmax cross-entropy over [positive, negatives]) and is saved in the
+/// Hugging Face layout it loads back from.
+#[test]
+fn a_cross_encoder_trains_and_reloads() {
+    let _serial = serial();
+    let root = fresh("cross");
+    tiny_model(&root.join("model"));
+    tiny_dataset(&root.join("data"));
+    let examples = root.join("lists.jsonl");
+    // Queries share their topic word with the positive (the dataset's own query texts).
+    let topics = [
+        "cats", "rockets", "coffee", "volcanoes", "chess", "bees", "tides", "violins", "glaciers",
+        "bread", "comets", "tomatoes",
+    ];
+    let mut lines = String::new();
+    for (i, t) in topics.iter().enumerate() {
+        let other = (i + 3) % 12;
+        lines += &format!(
+            "{{\"query_id\": \"q{i}\", \"query\": \"tell me about {t}\", \"candidates\": [{{\"doc_id\": \"d{i}a\", \"positive\": true}}, {{\"doc_id\": \"d{other}a\"}}]}}\n"
+        );
+    }
+    std::fs::write(&examples, lines).unwrap();
+    let mut c = config(&root, "cross-out");
+    c.architecture = densify_train::Architecture::CrossEncoder;
+    c.pair_max_length = Some(96);
+    c.examples = Some(examples);
+    c.list_size = 2;
+    c.epochs = 6;
+    c.loss =
+        densify_core::Config::from_toml_str("type = \"info_nce\"\ntemperature = 1.0\n", "l.toml")
+            .unwrap();
+    let summary = Trainer::new(c.clone(), &Device::flex())
+        .unwrap()
+        .run(&mut |_| {})
+        .unwrap();
+    assert_eq!(summary.steps, 18);
+    let curve = losses(&c.output);
+    let first: f64 = curve[..3].iter().sum();
+    let last: f64 = curve[15..].iter().sum();
+    assert!(last < first, "the loss did not fall: {curve:?}");
+    let reloaded =
+        densify_model::CrossEncoder::load(&summary.final_model, 96, &Device::flex()).unwrap();
+    assert!(!reloaded.new_head);
+    let scores = reloaded
+        .score(
+            &[("tell me about topic 0", "all about cats and more cats")],
+            1,
+            &Device::flex(),
+        )
+        .unwrap();
+    assert!(scores[0].is_finite());
+    // A cross-encoder with a dev evaluation is refused by field.
+    c.eval = Some(Default::default());
+    let err = Trainer::new(c, &Device::flex()).unwrap_err().to_string();
+    assert!(err.contains("eval"), "{err}");
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use densify::core::Config;
-use densify_train::{BiEncoderTrainer, TrainConfig};
+use densify_train::{TrainConfig, Trainer};
 
 use crate::args::{CliResult, DeviceArgs};
 use crate::progress::bar;
@@ -45,7 +45,7 @@ pub fn run(args: Args) -> CliResult {
             })?;
     }
     let device = args.device.device()?;
-    let trainer = BiEncoderTrainer::new(config.clone(), &device)?.resuming(args.resume);
+    let trainer = Trainer::new(config.clone(), &device)?.resuming(args.resume);
     let mut progress = None;
     let summary = trainer.run(&mut |report| {
         let bar = progress.get_or_insert_with(|| {
