@@ -169,6 +169,11 @@ pub struct TrainConfig {
     /// memory is that of one mini-batch whatever `batch_size` is; the gradients equal the
     /// uncached step's. Default: none (one forward over the whole step).
     pub grad_cache_mini_batch: Option<usize>,
+    /// Token noise on the student's inputs (noisy self-training, arXiv 2311.15563): the query
+    /// and passage pipelines of densify-noise, drawn per example and epoch (streams keyed by the
+    /// example id and the epoch, so a resumed run draws the same). Bi-encoders only. Default
+    /// none.
+    pub noise: Option<densify_noise::NoiseConfig>,
     /// Seed of the example order and of dropout. Default 42.
     pub seed: u64,
     /// Dropout as the model's config sets it (0.1 for BERT); false turns it off. Default true.
@@ -203,6 +208,7 @@ impl Default for TrainConfig {
             query_max_length: None,
             passage_max_length: None,
             grad_cache_mini_batch: None,
+            noise: None,
             seed: 42,
             dropout: true,
             optimizer: OptimizerConfig::default(),
@@ -262,6 +268,9 @@ impl Config for TrainConfig {
                      batch_size instead)",
                 ));
             }
+            if self.noise.is_some() {
+                return Err(InvalidField::new("noise", "applies to bi-encoders only"));
+            }
             if self.eval.is_some() {
                 return Err(InvalidField::new(
                     "eval",
@@ -276,6 +285,9 @@ impl Config for TrainConfig {
             ));
         }
         self.loss.validate().map_err(|e| e.within("loss"))?;
+        if let Some(noise) = &self.noise {
+            noise.validate().map_err(|e| e.within("noise"))?;
+        }
         self.optimizer
             .validate()
             .map_err(|e| e.within("optimizer"))?;

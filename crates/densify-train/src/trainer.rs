@@ -30,6 +30,7 @@ use densify_loss::{LossConfig, RankingLoss, Reduction, ScoredLists};
 use densify_model::{
     BiEncoder, BiEncoderModel, CrossEncoder, CrossEncoderModel, Side, in_batch_scores,
 };
+use densify_noise::{NoiseConfig, TokenVocab};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use serde_json::json;
@@ -78,6 +79,9 @@ pub struct Trainer {
     config: TrainConfig,
     device: Device,
     resume: bool,
+    /// Token noise (noisy self-training's student) with the model's vocabulary, set by
+    /// `prepare` when the config asks for it.
+    noise: std::sync::OnceLock<(NoiseConfig, TokenVocab)>,
 }
 
 impl Trainer {
@@ -100,6 +104,7 @@ impl Trainer {
             config,
             device,
             resume: false,
+            noise: std::sync::OnceLock::new(),
         })
     }
 
@@ -207,6 +212,7 @@ impl Trainer {
                 loss.as_ref(),
                 in_batch,
                 mix(config.seed, step as u64),
+                epoch,
             )?;
             let Some(mut grads) = grads else {
                 let ids: Vec<&str> = batch.iter().map(|&i| lists[i].id.as_str()).collect();
@@ -321,6 +327,19 @@ impl Trainer {
                 if !config.dropout {
                     bi.model = bi.model.clone().without_dropout();
                 }
+                if let Some(noise) = &config.noise {
+                    let tokenizer = bi.tokenizer(Side::Query);
+                    let vocab = TokenVocab::new(
+                        tokenizer.vocab_size() as u32,
+                        tokenizer.token_id("[MASK]"),
+                        tokenizer.special_ids(),
+                    );
+                    for (side, op) in [("query", &noise.query), ("passage", &noise.passage)] {
+                        op.check_vocab(&vocab)
+                            .map_err(|e| TrainError::Invalid(format!("noise.{side}: {e}")))?;
+                    }
+                    let _ = self.noise.set((noise.clone(), vocab));
+                }
                 Encoder::Bi(Box::new(bi))
             }
             Architecture::CrossEncoder => {
@@ -370,6 +389,7 @@ impl Trainer {
             loss.as_ref(),
             in_batch,
             mix(self.config.seed, 0),
+            0,
         )?;
         let grads = grads.ok_or_else(|| TrainError::Invalid(format!("the loss is {value}")))?;
         let mut named = NamedGradients {
@@ -399,6 +419,7 @@ impl Trainer {
         loss: &dyn RankingLoss,
         in_batch: bool,
         seed: u64,
+        epoch: usize,
     ) -> Result<(f64, Option<GradientsParams>)> {
         let device = &self.device;
         let (bi, model) = match (encoder, student) {
@@ -409,15 +430,37 @@ impl Trainer {
             _ => unreachable!("the student matches its encoder"),
         };
         let list_size = self.config.list_size;
-        let queries: Vec<&str> = batch.iter().map(|&i| lists[i].query.as_str()).collect();
-        let passages: Vec<&str> = batch
+        // (text, example id, position in the list: None for the query)
+        let queries: Vec<(&str, &str, Option<u32>)> = batch
             .iter()
-            .flat_map(|&i| lists[i].texts.iter().map(String::as_str))
+            .map(|&i| (lists[i].query.as_str(), lists[i].id.as_str(), None))
             .collect();
-        let embed = |texts: &[&str], side: Side| -> Result<Tensor<2>> {
-            let encoded = bi.tokenize(texts, side)?;
-            let items: Vec<_> = encoded.iter().collect();
-            let tokens = bi.tokenizer(side).batch(&items, device);
+        let passages: Vec<(&str, &str, Option<u32>)> = batch
+            .iter()
+            .flat_map(|&i| {
+                lists[i]
+                    .texts
+                    .iter()
+                    .enumerate()
+                    .map(move |(p, t)| (t.as_str(), lists[i].id.as_str(), Some(p as u32)))
+            })
+            .collect();
+        let embed = |items: &[(&str, &str, Option<u32>)], side: Side| -> Result<Tensor<2>> {
+            let texts: Vec<&str> = items.iter().map(|(t, _, _)| *t).collect();
+            let mut encoded = bi.tokenize(&texts, side)?;
+            if let Some((noise, vocab)) = self.noise.get() {
+                for (e, (_, example, position)) in encoded.iter_mut().zip(items) {
+                    // A new draw each epoch, the same on a resumed run.
+                    let key = format!("{example}@{epoch}");
+                    e.ids = match position {
+                        None => noise.noisy_query(&e.ids, vocab, &key),
+                        Some(p) => noise.noisy_passage(&e.ids, vocab, &key, *p),
+                    };
+                    e.type_ids = vec![0; e.ids.len()];
+                }
+            }
+            let refs: Vec<_> = encoded.iter().collect();
+            let tokens = bi.tokenizer(side).batch(&refs, device);
             Ok(model.embed(&tokens, side))
         };
         let value_of = |t: &Tensor<1>| f64::from(t.clone().into_scalar::<f32>());

@@ -441,8 +441,18 @@ fn a_cross_encoder_trains_and_reloads() {
     let examples = root.join("lists.jsonl");
     // Queries share their topic word with the positive (the dataset's own query texts).
     let topics = [
-        "cats", "rockets", "coffee", "volcanoes", "chess", "bees", "tides", "violins", "glaciers",
-        "bread", "comets", "tomatoes",
+        "cats",
+        "rockets",
+        "coffee",
+        "volcanoes",
+        "chess",
+        "bees",
+        "tides",
+        "violins",
+        "glaciers",
+        "bread",
+        "comets",
+        "tomatoes",
     ];
     let mut lines = String::new();
     for (i, t) in topics.iter().enumerate() {
@@ -485,4 +495,40 @@ fn a_cross_encoder_trains_and_reloads() {
     c.eval = Some(Default::default());
     let err = Trainer::new(c, &Device::flex()).unwrap_err().to_string();
     assert!(err.contains("eval"), "{err}");
+}
+
+/// Token noise on the student's inputs changes what the model reads, repeats exactly from run
+/// to run, and differs between epochs.
+#[test]
+fn token_noise_is_applied_and_repeatable() {
+    let _serial = serial();
+    let root = fresh("noise");
+    tiny_model(&root.join("model"));
+    tiny_dataset(&root.join("data"));
+    let base = |name: &str, noise: Option<&str>| {
+        let mut c = config(&root, name);
+        c.epochs = 2;
+        c.dropout = false;
+        c.noise = noise.map(|n| densify_core::Config::from_toml_str(n, "noise.toml").unwrap());
+        Trainer::new(c.clone(), &Device::flex())
+            .unwrap()
+            .run(&mut |_| {})
+            .unwrap();
+        losses(&c.output)
+    };
+    let plain = base("plain", None);
+    let noise =
+        "seed = 3\n[query]\ntype = \"delete\"\np = 0.5\n[passage]\ntype = \"mask\"\np = 0.3\n";
+    let noisy = base("noisy", Some(noise));
+    let again = base("noisy-again", Some(noise));
+    assert_eq!(noisy, again, "noise must repeat for the same seed");
+    assert_ne!(plain[0], noisy[0], "noise did not change the first step");
+    let err = {
+        let mut c = config(&root, "bad-noise");
+        let mut noise = densify_noise::NoiseConfig::default();
+        noise.query = densify_noise::NoiseOp::Delete { p: 1.5 };
+        c.noise = Some(noise);
+        Trainer::new(c, &Device::flex()).unwrap_err().to_string()
+    };
+    assert!(err.contains("noise.query.p"), "{err}");
 }
