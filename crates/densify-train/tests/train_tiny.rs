@@ -525,9 +525,10 @@ fn token_noise_is_applied_and_repeatable() {
     assert_ne!(plain[0], noisy[0], "noise did not change the first step");
     let err = {
         let mut c = config(&root, "bad-noise");
-        let mut noise = densify_noise::NoiseConfig::default();
-        noise.query = densify_noise::NoiseOp::Delete { p: 1.5 };
-        c.noise = Some(noise);
+        c.noise = Some(densify_noise::NoiseConfig {
+            query: densify_noise::NoiseOp::Delete { p: 1.5 },
+            ..Default::default()
+        });
         Trainer::new(c, &Device::flex()).unwrap_err().to_string()
     };
     assert!(err.contains("noise.query.p"), "{err}");
