@@ -50,5 +50,6 @@ TOML
   "$BIN" dense --model "$OUT/$name/final" --dataset scifact --split test --k 100 \
     --output "$OUT/$name.trec" --evaluate | grep -E "ndcg_cut_10 |recall_100 "
 }
-run mined-b32 32 ""
+# SKIP_B32=1 runs only the GradCache model.
+[[ -n "${SKIP_B32:-}" ]] || run mined-b32 32 ""
 run mined-b128-gradcache 128 "grad_cache_mini_batch = 16"

@@ -445,7 +445,10 @@ impl Trainer {
                     .map(move |(p, t)| (t.as_str(), lists[i].id.as_str(), Some(p as u32)))
             })
             .collect();
-        let embed = |items: &[(&str, &str, Option<u32>)], side: Side| -> Result<Tensor<2>> {
+        let embed_with = |model: &BiEncoderModel,
+                          items: &[(&str, &str, Option<u32>)],
+                          side: Side|
+         -> Result<Tensor<2>> {
             let texts: Vec<&str> = items.iter().map(|(t, _, _)| *t).collect();
             let mut encoded = bi.tokenize(&texts, side)?;
             if let Some((noise, vocab)) = self.noise.get() {
@@ -463,6 +466,8 @@ impl Trainer {
             let tokens = bi.tokenizer(side).batch(&refs, device);
             Ok(model.embed(&tokens, side))
         };
+        let embed =
+            |items: &[(&str, &str, Option<u32>)], side: Side| embed_with(model, items, side);
         let value_of = |t: &Tensor<1>| f64::from(t.clone().into_scalar::<f32>());
         let Some(mini) = self.config.grad_cache_mini_batch else {
             device.seed(seed);
@@ -487,12 +492,16 @@ impl Trainer {
             (Side::Query, 0u64, queries.as_slice(), mini),
             (Side::Passage, 1u64, passages.as_slice(), mini * list_size),
         ];
+        // The first pass records no graph: the same weights with `require_grad` off (dropout
+        // still draws, the device being autodiff), so its memory is one mini-batch's
+        // activations, not the step's graph.
+        let frozen = model.clone().no_grad();
         let mut full = Vec::new();
         for &(side, tag, texts, size) in &sides {
             let mut parts = Vec::new();
             for (c, chunk) in texts.chunks(size).enumerate() {
                 device.seed(chunk_seed(tag, c));
-                parts.push(embed(chunk, side)?.detach());
+                parts.push(embed_with(&frozen, chunk, side)?.detach());
             }
             full.push(Tensor::cat(parts, 0).require_grad());
         }
