@@ -251,8 +251,9 @@ fn unknown_field_line(text: &str, message: &str, format: Format) -> Option<usize
     find_key_line(text, key, format)
 }
 
-/// serde_json appends " at line L column C"; the error already carries both.
-fn strip_json_position(message: &str) -> String {
+/// serde_json appends " at line L column C"; the error already carries both (or the caller
+/// names the line itself).
+pub fn strip_json_position(message: &str) -> String {
     match message.rfind(" at line ") {
         Some(i) => message[..i].to_owned(),
         None => message.to_owned(),

@@ -25,6 +25,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::Path;
 
+use densify_core::config::strip_json_position;
 use densify_data::{DataError, Dataset};
 use serde::{Deserialize, Serialize};
 
@@ -148,9 +149,8 @@ pub fn read_examples(path: impl AsRef<Path>) -> Result<Vec<TrainingExample>> {
         if line.trim().is_empty() {
             return Ok(());
         }
-        let mut de = serde_json::Deserializer::from_str(line);
-        let mut example: TrainingExample = serde_path_to_error_lite(&mut de)
-            .map_err(|message| DataError::parse(path, number, message))?;
+        let mut example =
+            parse_example(line).map_err(|message| DataError::parse(path, number, message))?;
         if example.id.is_empty() {
             example.id = example.query_id.clone();
         }
@@ -181,27 +181,20 @@ pub fn read_examples(path: impl AsRef<Path>) -> Result<Vec<TrainingExample>> {
     Ok(out)
 }
 
-/// Deserialises with the field path in the message (`candidates[2].teacher: ...`).
-fn serde_path_to_error_lite(
-    de: &mut serde_json::Deserializer<serde_json::de::StrRead<'_>>,
-) -> std::result::Result<TrainingExample, String> {
+/// Parses one line; on failure, the message names the candidate at fault
+/// (`candidates[2]: ...`), found by a second, slower pass over the line as a JSON value.
+fn parse_example(line: &str) -> std::result::Result<TrainingExample, String> {
+    let first = match serde_json::from_str::<TrainingExample>(line) {
+        Ok(example) => return Ok(example),
+        Err(e) => e,
+    };
     let value: serde_json::Value =
-        serde::Deserialize::deserialize(&mut *de).map_err(|e| strip_position(&e.to_string()))?;
-    de.end().map_err(|e| strip_position(&e.to_string()))?;
-    TrainingExample::deserialize(&value).map_err(|e| {
-        let message = strip_position(&e.to_string());
-        match locate(&value, &message) {
-            Some(field) => format!("`{field}`: {message}"),
-            None => message,
-        }
+        serde_json::from_str(line).map_err(|e| strip_json_position(&e.to_string()))?;
+    let message = strip_json_position(&first.to_string());
+    Err(match locate(&value, &message) {
+        Some(field) => format!("`{field}`: {message}"),
+        None => message,
     })
-}
-
-fn strip_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) => message[..i].to_owned(),
-        None => message.to_owned(),
-    }
 }
 
 /// Which candidate a message is about, found by re-checking each candidate alone.
@@ -210,7 +203,7 @@ fn locate(value: &serde_json::Value, message: &str) -> Option<String> {
     candidates.iter().enumerate().find_map(|(i, c)| {
         Candidate::deserialize(c)
             .err()
-            .filter(|e| message.contains(&strip_position(&e.to_string())))
+            .filter(|e| message.contains(&strip_json_position(&e.to_string())))
             .map(|_| format!("candidates[{i}]"))
     })
 }

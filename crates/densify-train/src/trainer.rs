@@ -528,7 +528,8 @@ impl Trainer {
                 device.seed(chunk_seed(tag, c));
                 let e = embed(chunk, side)?;
                 let g = gradient.clone().narrow(0, c * size, chunk.len());
-                let g = Tensor::<2>::from_data(g.into_data(), device);
+                // A constant on the autodiff device (no host round trip).
+                let g = Tensor::<2>::from_inner(g);
                 let surrogate = (e * g).sum();
                 accumulated.accumulate(
                     model,

@@ -27,6 +27,7 @@ pub struct Args {
 
 /// Runs `densify train`.
 pub fn run(args: Args) -> CliResult {
+    // `from_file` validates, with the file's line and field in its errors.
     let config = match &args.config {
         Some(path) => TrainConfig::from_file(path)?,
         None => TrainConfig::default(),
@@ -34,15 +35,6 @@ pub fn run(args: Args) -> CliResult {
     if args.print_config {
         print!("{}", config.to_toml_string());
         return Ok(());
-    }
-    if let Some(path) = &args.config {
-        config
-            .validate()
-            .map_err(|invalid| densify::core::ConfigError::Invalid {
-                path: path.clone(),
-                line: None,
-                invalid,
-            })?;
     }
     let device = args.device.device()?;
     let trainer = Trainer::new(config.clone(), &device)?.resuming(args.resume);
