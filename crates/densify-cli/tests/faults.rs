@@ -408,3 +408,49 @@ fn a_full_disk_keeps_the_previous_output() {
     assert_eq!(std::fs::read(&output).unwrap(), previous);
     assert!(temporaries(&dir).is_empty(), "{:?}", temporaries(&dir));
 }
+
+#[test]
+fn mine_refuses_bad_inputs_and_keeps_the_run() {
+    let dir = fresh_dir("mine");
+    let run = dir.join("run.trec");
+    let body = "1 Q0 d1 1 2.0 t\n";
+    std::fs::write(&run, body).unwrap();
+    let run_arg = run.to_str().unwrap();
+    let out_arg = dir.join("mined.jsonl");
+    let out_arg = out_arg.to_str().unwrap();
+    let mine = |extra: &[&str], output: &str| {
+        let mut args = vec![
+            "mine",
+            "--dataset",
+            "nq-utd",
+            "--run",
+            run_arg,
+            "--output",
+            output,
+        ];
+        args.extend_from_slice(extra);
+        densify(&args)
+    };
+    fails_with(
+        &mine(&["--relative-margin", "1.5"], out_arg),
+        &["--relative-margin", "1.5"],
+    );
+    fails_with(
+        &mine(&["--absolute-margin=NaN"], out_arg),
+        &["--absolute-margin"],
+    );
+    fails_with(&mine(&[], run_arg), &["--output", "also an input"]);
+    assert_eq!(std::fs::read_to_string(&run).unwrap(), body);
+    let missing = dir.join("missing.trec");
+    let out = densify(&[
+        "mine",
+        "--dataset",
+        "nq-utd",
+        "--run",
+        missing.to_str().unwrap(),
+        "--output",
+        out_arg,
+    ]);
+    fails_with(&out, &["missing.trec"]);
+    assert!(!dir.join("mined.jsonl").exists());
+}
