@@ -42,6 +42,10 @@ enum Command {
     Score(commands::score::Args),
     /// Fine-tune a bi-encoder as a TOML config says (`--print-config` shows every field).
     Train(commands::train::Args),
+    /// Synthetic data from an LLM: `generate queries` for a corpus, `generate documents` for queries.
+    Generate(commands::generate::Args),
+    /// Filter synthetic queries: round trip, fusion, teacher top-1, percentile cut, train/dev split.
+    Filter(commands::filter::Args),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +62,8 @@ fn main() -> ExitCode {
         Command::Train(args) => commands::train::run(args),
         Command::Mine(args) => commands::mine::run(args),
         Command::Score(args) => commands::score::run(args),
+        Command::Generate(args) => commands::generate::run(args),
+        Command::Filter(args) => commands::filter::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,217 @@
+//! `densify generate queries|documents`: synthetic queries for a corpus, or graded documents
+//! for a split's queries, from an OpenAI-compatible LLM (or, for queries, the inverse-cloze
+//! baseline when no server is configured). Resumable: re-running skips what is written.
+
+use std::path::{Path, PathBuf};
+
+use densify::core::Config;
+use densify_data::Dataset;
+use densify_synth::config::GeneratorKind;
+use densify_synth::generate::{
+    export_documents, export_queries, generate_documents, generate_queries, sample_passages,
+    sample_queries,
+};
+use densify_synth::{Generator, QueryType, SynthConfig};
+
+use crate::args::CliResult;
+use crate::progress::bar;
+
+/// Arguments of `densify generate`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(clap::Subcommand)]
+enum What {
+    /// Queries for the corpus's passages (types, few-shot and filters: docs/synthetic-data.md).
+    Queries(Common),
+    /// One document per relevance level (3, 2, 1, 0) for each query of a split.
+    Documents(Common),
+}
+
+#[derive(clap::Args)]
+struct Common {
+    /// The BEIR dataset (name or folder) whose corpus (queries) or split (documents) is used.
+    #[arg(long, required_unless_present = "print_config")]
+    dataset: Option<String>,
+    /// The qrels split whose queries get documents (`documents` only).
+    #[arg(long, default_value = "train")]
+    split: String,
+    /// The output folder (created; an existing one is resumed).
+    #[arg(long, required_unless_present = "print_config")]
+    output: Option<PathBuf>,
+    /// The run's configuration (TOML or JSON; `--print-config` shows every field).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Print the full resolved configuration and exit.
+    #[arg(long)]
+    print_config: bool,
+    /// Overrides `llm.base_url`.
+    #[arg(long)]
+    base_url: Option<String>,
+    /// Overrides `llm.concurrency`.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    concurrency: Option<u32>,
+    /// Overrides `queries.max_passages` (or `documents.max_queries`).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    limit: Option<u64>,
+    /// Overrides `queries.types` (comma-separated: question,claim,title,keywords,web,random).
+    #[arg(long, value_delimiter = ',', value_parser = parse_type)]
+    types: Vec<QueryType>,
+}
+
+fn parse_type(s: &str) -> Result<QueryType, String> {
+    QueryType::from_name(s).ok_or_else(|| {
+        format!(
+            "unknown query type `{s}`; the types are question, claim, title, keywords, web, random"
+        )
+    })
+}
+
+/// Runs `densify generate`.
+pub fn run(args: Args) -> CliResult {
+    match args.what {
+        What::Queries(c) => run_common(c, false),
+        What::Documents(c) => run_common(c, true),
+    }
+}
+
+fn run_common(args: Common, documents: bool) -> CliResult {
+    let mut config = match &args.config {
+        Some(path) => SynthConfig::from_file(path)?,
+        None => SynthConfig::default(),
+    };
+    if let Some(url) = &args.base_url {
+        config.llm.base_url = Some(url.clone());
+    }
+    if let Some(n) = args.concurrency {
+        config.llm.concurrency = n as usize;
+    }
+    if let Some(n) = args.limit {
+        config.queries.max_passages = Some(n as usize);
+        config.documents.max_queries = Some(n as usize);
+    }
+    if !args.types.is_empty() {
+        config.queries.types = args.types.clone();
+    }
+    config
+        .validate()
+        .map_err(|e| format!("configuration: {e}"))?;
+    if args.print_config {
+        print!("{}", config.to_toml_string());
+        return Ok(());
+    }
+    let (Some(dataset), Some(output)) = (&args.dataset, &args.output) else {
+        unreachable!("clap requires --dataset and --output without --print-config")
+    };
+    let dataset = Dataset::find(dataset)?;
+    refuse_dataset_folder(&dataset, output)?;
+    let kind = config.resolved_kind();
+    if documents {
+        config.require_llm("densify generate documents")?;
+    }
+    let llm = match kind {
+        GeneratorKind::Openai => Some(config.llm_generator(&dataset)?),
+        _ => None,
+    };
+    let cloze = config.inverse_cloze_generator();
+    let (generator, concurrency): (&dyn Generator, usize) = match &llm {
+        Some(g) => (g, config.llm.concurrency),
+        None => (&cloze, 1),
+    };
+    let progress = bar(0, if documents { "documents" } else { "queries" });
+    if let Some(g) = &llm {
+        let p = progress.clone();
+        g.client()
+            .set_log(move |line| p.println(format!("retry: {line}")));
+        eprintln!(
+            "generate: {} with model `{}`, {concurrency} request(s) at once",
+            g.client().url(),
+            config.llm.model
+        );
+    } else {
+        eprintln!(
+            "generate: no LLM configured (llm.base_url / OPENAI_BASE_URL): inverse-cloze pseudo-queries"
+        );
+    }
+    let mut on_progress = |done: usize, total: usize| {
+        progress.set_length(total as u64);
+        progress.set_position(done as u64);
+    };
+    std::fs::create_dir_all(output).map_err(|e| format!("{}: {e}", output.display()))?;
+    std::fs::write(output.join("generate.toml"), config.to_toml_string())
+        .map_err(|e| format!("{}: {e}", output.join("generate.toml").display()))?;
+    let (summary, rows) = if documents {
+        let (queries, _) = dataset.split_queries(&args.split)?;
+        let chosen = sample_queries(&queries, &config.documents);
+        let s = generate_documents(
+            &chosen,
+            generator,
+            &config.documents,
+            &config.clean,
+            concurrency,
+            output,
+            &mut on_progress,
+        );
+        (s, output.join("generated_documents.jsonl"))
+    } else {
+        let corpus = dataset.corpus()?;
+        let passages = sample_passages(&corpus, &config.queries);
+        let s = generate_queries(
+            &passages,
+            generator,
+            &config.queries,
+            &config.clean,
+            concurrency,
+            output,
+            &mut on_progress,
+        );
+        (s, output.join("generated_queries.jsonl"))
+    };
+    progress.finish_and_clear();
+    let summary = summary.map_err(|e| {
+        format!("{e}\n(every answer received before the failure is kept in {}; run the same command again to resume)", rows.display())
+    })?;
+    eprint!("{summary}");
+    if let Some(g) = &llm {
+        let s = &g.client().stats;
+        use std::sync::atomic::Ordering::Relaxed;
+        eprintln!(
+            "  http: {} request(s), {} retried, {} timed out, {} answer(s) in the wrong shape",
+            s.requests.load(Relaxed),
+            s.retries.load(Relaxed),
+            s.timeouts.load(Relaxed),
+            s.malformed.load(Relaxed)
+        );
+    }
+    if documents {
+        let lists = export_documents(&rows, output)?;
+        eprintln!(
+            "generate: {lists} graded list(s) -> {}",
+            output.join("train.jsonl").display()
+        );
+    } else {
+        let corpus = dataset.corpus()?;
+        let n = export_queries(&rows, &corpus, output)?;
+        eprintln!("generate: {n} queries -> BEIR dataset {}", output.display());
+    }
+    Ok(())
+}
+
+/// The output folder must not be the input dataset's own folder (its corpus would be replaced).
+pub fn refuse_dataset_folder(dataset: &Dataset, output: &Path) -> CliResult {
+    let same = match (dataset.root().canonicalize(), output.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same {
+        return Err(format!(
+            "--output {}: is the input dataset's folder; choose another folder",
+            output.display()
+        )
+        .into());
+    }
+    Ok(())
+}

@@ -1,0 +1,151 @@
+//! The one config of a generation run (`densify generate --config synth.toml`).
+//!
+//! ```toml
+//! generator = "openai"          # or "inverse_cloze"; default "auto": openai when a base URL
+//!                               # is set here or in OPENAI_BASE_URL, else inverse_cloze
+//! few_shot_split = "train"      # few-shot pool: the dataset's own labelled pairs
+//! [llm]
+//! base_url = "http://127.0.0.1:8080/v1"
+//! temperature = 0.8
+//! [queries]
+//! types = ["question", "claim", "title", "keywords", "web", "random"]
+//! max_passages = 500
+//! ```
+
+use std::path::PathBuf;
+
+use densify_core::config::{Config, InvalidField};
+use densify_data::Dataset;
+use serde::{Deserialize, Serialize};
+
+use crate::clean::CleanConfig;
+use crate::error::{Result, SynthError};
+use crate::few_shot::FewShotPool;
+use crate::generate::{DocumentGenerationConfig, QueryGenerationConfig};
+use crate::generator::{LlmGenerator, PromptConfig};
+use crate::inverse_cloze::{InverseClozeConfig, InverseClozeGenerator};
+use crate::openai::{LlmConfig, OpenAiClient};
+
+/// Which generator writes the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GeneratorKind {
+    /// `openai` when a base URL is configured (here or in `OPENAI_BASE_URL`), else
+    /// `inverse_cloze`.
+    #[default]
+    Auto,
+    /// An OpenAI-compatible server.
+    Openai,
+    /// Sentences cut from the passage (no LLM).
+    InverseCloze,
+}
+
+/// A generation run's settings.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SynthConfig {
+    /// The generator. Default `auto`.
+    pub generator: GeneratorKind,
+    /// The server and sampling settings (for `openai`).
+    pub llm: LlmConfig,
+    /// Templates, passage cut and few-shot count.
+    pub prompts: PromptConfig,
+    /// A JSONL few-shot pool ([`crate::few_shot`]). Default none.
+    pub few_shot_pool: Option<PathBuf>,
+    /// Use the dataset's labelled (passage, query) pairs of this split as the few-shot pool
+    /// (paper A's use of the task's labelled data). Default none: zero-shot prompts unless
+    /// `few_shot_pool` is set.
+    pub few_shot_split: Option<String>,
+    /// Settings of the `inverse_cloze` generator.
+    pub inverse_cloze: InverseClozeConfig,
+    /// Which queries to ask for.
+    pub queries: QueryGenerationConfig,
+    /// Which documents to ask for.
+    pub documents: DocumentGenerationConfig,
+    /// Output cleaning and length limits.
+    pub clean: CleanConfig,
+}
+
+impl Config for SynthConfig {
+    fn validate(&self) -> std::result::Result<(), InvalidField> {
+        self.llm.validate().map_err(|e| e.within("llm"))?;
+        if self.few_shot_pool.is_some() && self.few_shot_split.is_some() {
+            return Err(InvalidField::new(
+                "few_shot_split",
+                "give either few_shot_pool or few_shot_split, not both",
+            ));
+        }
+        if self.queries.per_type == 0 {
+            return Err(InvalidField::new(
+                "queries.per_type",
+                "must be at least 1, found 0",
+            ));
+        }
+        if self.queries.types.is_empty() {
+            return Err(InvalidField::new(
+                "queries.types",
+                "name at least one query type",
+            ));
+        }
+        if let Some(l) = self.documents.levels.iter().find(|l| **l > 3) {
+            return Err(InvalidField::new(
+                "documents.levels",
+                format!("{l} is not a relevance level (0, 1, 2 or 3)"),
+            ));
+        }
+        if self.prompts.max_passage_chars == 0 {
+            return Err(InvalidField::new(
+                "prompts.max_passage_chars",
+                "must be at least 1, found 0",
+            ));
+        }
+        if self.clean.min_query_chars > self.clean.max_query_chars {
+            return Err(InvalidField::new(
+                "clean.min_query_chars",
+                "is above clean.max_query_chars",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl SynthConfig {
+    /// The generator the config resolves to (see [`GeneratorKind::Auto`]).
+    pub fn resolved_kind(&self) -> GeneratorKind {
+        match self.generator {
+            GeneratorKind::Auto if self.llm.resolved_base_url().is_some() => GeneratorKind::Openai,
+            GeneratorKind::Auto => GeneratorKind::InverseCloze,
+            other => other,
+        }
+    }
+
+    /// The few-shot pool: the configured file, the dataset's split, or none.
+    pub fn few_shot_pool(&self, dataset: &Dataset) -> Result<FewShotPool> {
+        match (&self.few_shot_pool, &self.few_shot_split) {
+            (Some(path), _) => FewShotPool::from_jsonl(path),
+            (None, Some(split)) => FewShotPool::from_dataset(dataset, split),
+            (None, None) => Ok(FewShotPool::default()),
+        }
+    }
+
+    /// Builds the LLM generator (templates checked, pool loaded).
+    pub fn llm_generator(&self, dataset: &Dataset) -> Result<LlmGenerator> {
+        let client = OpenAiClient::new(self.llm.clone())?;
+        LlmGenerator::new(client, self.prompts.clone(), self.few_shot_pool(dataset)?)
+    }
+
+    /// Builds the inverse-cloze generator.
+    pub fn inverse_cloze_generator(&self) -> InverseClozeGenerator {
+        InverseClozeGenerator::new(self.inverse_cloze)
+    }
+
+    /// Checks that the resolved generator can write documents.
+    pub fn require_llm(&self, what: &str) -> Result<()> {
+        if self.resolved_kind() != GeneratorKind::Openai {
+            return Err(SynthError::Invalid(format!(
+                "{what} needs an LLM: set llm.base_url in the config or OPENAI_BASE_URL (the inverse-cloze generator only writes queries)"
+            )));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,84 @@
+//! Errors of densify-synth: each names the file, line, field, request or server it is about.
+
+use std::path::PathBuf;
+
+/// What can go wrong while generating or filtering synthetic data.
+#[derive(Debug, thiserror::Error)]
+pub enum SynthError {
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A template is malformed, lacks a placeholder the task needs, or uses one it does not
+    /// know.
+    #[error("{origin}: {message}")]
+    Template {
+        /// The template file (or `built-in <name>`).
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A line of an input file is malformed.
+    #[error("{}:{line}: {message}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The server refused the request for good (401, 403, 404, another 4xx): retrying would
+    /// not help.
+    #[error("{url}: the server answered {status}: {body}")]
+    Refused {
+        /// The endpoint.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The start of the answer's body.
+        body: String,
+    },
+    /// The server could not be reached or kept failing, after every retry.
+    #[error("{url}: {message} (after {attempts} attempt(s))")]
+    Unavailable {
+        /// The endpoint.
+        url: String,
+        /// The last failure.
+        message: String,
+        /// Requests made.
+        attempts: u32,
+    },
+    /// A value passed in is unusable (an empty corpus, an unknown id, a bad combination).
+    #[error("{0}")]
+    Invalid(String),
+    /// Reading a dataset failed.
+    #[error(transparent)]
+    Data(#[from] densify_data::DataError),
+    /// A model could not be loaded or run.
+    #[error(transparent)]
+    Model(#[from] densify_model::ModelError),
+    /// Training-file or teacher errors.
+    #[error(transparent)]
+    Train(#[from] densify_train::TrainError),
+    /// A configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] densify_core::ConfigError),
+}
+
+impl SynthError {
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// densify-synth's result type.
+pub type Result<T, E = SynthError> = std::result::Result<T, E>;

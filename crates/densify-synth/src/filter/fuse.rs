@@ -1,0 +1,104 @@
+//! Candidate lists by reciprocal rank fusion of several retrievers' runs (k = 60, Cormack et
+//! al. 2009; paper B fuses three retrievers' top 100). Queries whose fused list is shorter than
+//! `min_candidates` are dropped; the source passage is marked positive where it is in the list.
+
+use std::path::PathBuf;
+
+use densify_core::config::InvalidField;
+use densify_data::Run;
+use densify_data::run::ScorePrecision;
+use densify_eval::fusion::{RrfConfig, reciprocal_rank_fusion};
+use densify_train::Candidate;
+use serde::{Deserialize, Serialize};
+
+use super::{FilterItem, StageReport};
+use crate::error::Result;
+
+/// Settings of the fusion stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FuseConfig {
+    /// TREC run files to fuse. Required.
+    pub runs: Vec<PathBuf>,
+    /// The rank constant. Default 60.
+    #[serde(default = "default_k")]
+    pub k: f64,
+    /// Candidates kept per query after fusion. Default 100.
+    #[serde(default = "default_depth")]
+    pub depth: usize,
+    /// Queries with fewer candidates are dropped. Default 20 (paper B's list size).
+    #[serde(default = "default_min")]
+    pub min_candidates: usize,
+}
+
+fn default_k() -> f64 {
+    60.0
+}
+fn default_depth() -> usize {
+    100
+}
+fn default_min() -> usize {
+    20
+}
+
+impl FuseConfig {
+    pub(crate) fn validate(&self) -> std::result::Result<(), InvalidField> {
+        if self.runs.is_empty() {
+            return Err(InvalidField::new("runs", "name at least one run file"));
+        }
+        densify_core::config::non_negative("k", self.k)?;
+        if self.depth == 0 {
+            return Err(InvalidField::new("depth", "must be at least 1, found 0"));
+        }
+        if self.min_candidates > self.depth {
+            return Err(InvalidField::new(
+                "min_candidates",
+                format!("{} is more than depth {}", self.min_candidates, self.depth),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Sets each item's candidates to its fused list.
+pub fn apply(
+    items: Vec<FilterItem>,
+    config: &FuseConfig,
+) -> Result<(Vec<FilterItem>, StageReport)> {
+    let runs: Vec<Run> = config
+        .runs
+        .iter()
+        .map(Run::from_file)
+        .collect::<Result<_, _>>()?;
+    let refs: Vec<&Run> = runs.iter().collect();
+    let fused = reciprocal_rank_fusion(
+        &refs,
+        RrfConfig {
+            k: config.k,
+            depth: config.depth,
+        },
+    );
+    let mut report = StageReport::new("fuse", items.len());
+    let mut kept = Vec::new();
+    for mut item in items {
+        let ranked = fused
+            .ranked(&item.query_id, ScorePrecision::F64)
+            .unwrap_or_default();
+        if ranked.len() < config.min_candidates {
+            report.drop(format!("fewer than {} candidates", config.min_candidates));
+            continue;
+        }
+        item.candidates = ranked
+            .into_iter()
+            .map(|d| Candidate {
+                doc_id: d.doc_id.clone(),
+                positive: d.doc_id == item.source,
+                teacher: None,
+                label: None,
+            })
+            .collect();
+        kept.push(item);
+    }
+    report.kept = kept.len();
+    Ok((kept, report))
+}

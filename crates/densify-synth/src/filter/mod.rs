@@ -1,0 +1,306 @@
+//! Filter stages for synthetic queries (paper B's pipeline), each a small serde-configured step
+//! that keeps some queries, drops the rest with a counted reason, and prints both:
+//!
+//! | stage (`type`) | keeps a query when |
+//! |---|---|
+//! | `round_trip` | its source passage is in the top `k` of every given retriever run |
+//! | `fuse` | reciprocal rank fusion of the runs gives it at least `min_candidates` candidates (which become its list) |
+//! | `teacher` | (after scoring its list with a cross- or bi-encoder teacher) the teacher ranks the source passage first |
+//! | `percentile_cut` | its top teacher score is at or above the group's `drop_below` percentile; scores are then min-max normalised with the `low`/`high` percentiles, clipped to [0, 1], and the list cut to `keep` |
+//!
+//! The stages run in the order written (`[[stages]]` in TOML), after which the survivors are
+//! split into train and dev by query id ([`split`]). The input is a BEIR dataset whose qrels
+//! name each query's source passage (what `densify generate queries` writes).
+
+pub mod fuse;
+pub mod percentile;
+pub mod round_trip;
+pub mod split;
+pub mod teacher;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use densify_core::config::{Config, InvalidField};
+use densify_data::{Dataset, Qrels};
+use densify_train::{Candidate, TrainingExample};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, SynthError};
+
+pub use fuse::FuseConfig;
+pub use percentile::PercentileCutConfig;
+pub use round_trip::RoundTripConfig;
+pub use split::SplitConfig;
+pub use teacher::TeacherConfig;
+
+/// One filter stage, chosen by `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FilterStage {
+    /// Source passage in every retriever's top k.
+    RoundTrip(RoundTripConfig),
+    /// Candidate lists by reciprocal rank fusion.
+    Fuse(FuseConfig),
+    /// Teacher scores; source passage ranked first.
+    Teacher(TeacherConfig),
+    /// Percentile cut, normalisation, top-n list.
+    PercentileCut(PercentileCutConfig),
+}
+
+impl FilterStage {
+    /// The stage's name in reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::RoundTrip(_) => "round_trip",
+            Self::Fuse(_) => "fuse",
+            Self::Teacher(_) => "teacher",
+            Self::PercentileCut(_) => "percentile_cut",
+        }
+    }
+}
+
+/// A filter pipeline: stages, then the train/dev split.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilterConfig {
+    /// The stages, in order. Default: none (only the split).
+    pub stages: Vec<FilterStage>,
+    /// The train/dev split of the survivors.
+    pub split: SplitConfig,
+}
+
+impl Config for FilterConfig {
+    fn validate(&self) -> std::result::Result<(), InvalidField> {
+        for (i, stage) in self.stages.iter().enumerate() {
+            let within = format!("stages[{i}]");
+            match stage {
+                FilterStage::RoundTrip(c) => c.validate(),
+                FilterStage::Fuse(c) => c.validate(),
+                FilterStage::Teacher(c) => c.validate(),
+                FilterStage::PercentileCut(c) => c.validate(),
+            }
+            .map_err(|e| e.within(&within))?;
+        }
+        let fused = self
+            .stages
+            .iter()
+            .position(|s| matches!(s, FilterStage::Fuse(_)));
+        for (i, stage) in self.stages.iter().enumerate() {
+            let needs_list = matches!(
+                stage,
+                FilterStage::Teacher(_) | FilterStage::PercentileCut(_)
+            );
+            if needs_list && fused.is_none_or(|f| f > i) {
+                return Err(InvalidField::new(
+                    format!("stages[{i}]"),
+                    format!(
+                        "`{}` needs candidate lists: put a `fuse` stage before it",
+                        stage.name()
+                    ),
+                ));
+            }
+            if matches!(stage, FilterStage::PercentileCut(_))
+                && !self.stages[..i]
+                    .iter()
+                    .any(|s| matches!(s, FilterStage::Teacher(_)))
+            {
+                return Err(InvalidField::new(
+                    format!("stages[{i}]"),
+                    "`percentile_cut` needs teacher scores: put a `teacher` stage before it",
+                ));
+            }
+        }
+        self.split.validate().map_err(|e| e.within("split"))
+    }
+}
+
+/// A synthetic query on its way through the stages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FilterItem {
+    /// The query id.
+    pub query_id: String,
+    /// The query text.
+    pub query: String,
+    /// The group percentiles are taken within (the query type; `all` when unknown).
+    pub group: String,
+    /// The passage the query was written for.
+    pub source: String,
+    /// The candidate list (empty until `fuse`).
+    pub candidates: Vec<Candidate>,
+}
+
+impl FilterItem {
+    /// The item as a training example (source passage positive).
+    pub fn to_example(&self) -> TrainingExample {
+        TrainingExample {
+            id: self.query_id.clone(),
+            query_id: self.query_id.clone(),
+            query: self.query.clone(),
+            candidates: self.candidates.clone(),
+            line: 0,
+        }
+    }
+}
+
+/// What a stage kept and dropped.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StageReport {
+    /// The stage.
+    pub stage: String,
+    /// Queries in.
+    pub input: usize,
+    /// Queries kept.
+    pub kept: usize,
+    /// Queries dropped, by reason.
+    pub dropped: BTreeMap<String, usize>,
+}
+
+impl StageReport {
+    fn new(stage: &str, input: usize) -> Self {
+        Self {
+            stage: stage.into(),
+            input,
+            ..Default::default()
+        }
+    }
+
+    fn drop(&mut self, reason: impl Into<String>) {
+        *self.dropped.entry(reason.into()).or_default() += 1;
+    }
+}
+
+impl std::fmt::Display for StageReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:<15} {:>6} in  {:>6} kept",
+            self.stage, self.input, self.kept
+        )?;
+        if !self.dropped.is_empty() {
+            let reasons: Vec<String> = self
+                .dropped
+                .iter()
+                .map(|(r, n)| format!("{n} {r}"))
+                .collect();
+            write!(f, "  dropped: {}", reasons.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads the queries to filter from a BEIR dataset: `split`'s qrels name each query's source
+/// passage (exactly one judged-relevant passage per query); the group is the query's
+/// `metadata.type`, else `all`.
+pub fn load_items(dataset: &Dataset, split: &str) -> Result<Vec<FilterItem>> {
+    let (queries, qrels) = dataset.split_queries(split)?;
+    let mut items = Vec::with_capacity(queries.len());
+    for q in queries {
+        let judged = qrels.query(&q.id).map(|m| {
+            let mut v: Vec<&String> = m.iter().filter(|(_, g)| **g > 0).map(|(d, _)| d).collect();
+            v.sort();
+            v
+        });
+        let source = match judged.as_deref() {
+            Some([one]) => (*one).clone(),
+            _ => {
+                return Err(SynthError::Invalid(format!(
+                    "{}: query `{}` must have exactly one relevant passage (its source) in qrels/{split}.tsv",
+                    dataset.root().display(),
+                    q.id
+                )));
+            }
+        };
+        let group = q
+            .metadata
+            .as_ref()
+            .and_then(|m| m.get("type"))
+            .and_then(|t| t.as_str())
+            .unwrap_or("all")
+            .to_owned();
+        items.push(FilterItem {
+            query_id: q.id,
+            query: q.text,
+            group,
+            source,
+            candidates: Vec::new(),
+        });
+    }
+    Ok(items)
+}
+
+/// Everything a stage may need besides its config.
+pub struct FilterContext<'a> {
+    /// The corpus texts (id -> text the model sees).
+    pub texts: &'a std::collections::HashMap<String, String>,
+    /// The device teachers run on.
+    pub device: &'a burn::tensor::Device,
+    /// Reports each stage's progress (pairs scored, ...).
+    pub progress: &'a mut dyn FnMut(&str, usize, usize),
+}
+
+/// Runs the stages over `items` in order, returning the survivors and one report per stage.
+pub fn run_stages(
+    mut items: Vec<FilterItem>,
+    stages: &[FilterStage],
+    context: &mut FilterContext<'_>,
+) -> Result<(Vec<FilterItem>, Vec<StageReport>)> {
+    let mut reports = Vec::new();
+    for stage in stages {
+        let (kept, report) = match stage {
+            FilterStage::RoundTrip(c) => round_trip::apply(items, c)?,
+            FilterStage::Fuse(c) => fuse::apply(items, c)?,
+            FilterStage::Teacher(c) => teacher::apply(items, c, context)?,
+            FilterStage::PercentileCut(c) => percentile::apply(items, c),
+        };
+        items = kept;
+        reports.push(report);
+    }
+    Ok((items, reports))
+}
+
+/// Writes the filtered set: `train.jsonl` and `dev.jsonl` in densify-train's schema (when the
+/// items have lists), and a BEIR dataset (the corpus of `dataset`, the surviving queries,
+/// `qrels/train.tsv` and `qrels/dev.tsv` judging each query's source passage 1).
+pub fn write_filtered(
+    items: &[FilterItem],
+    dataset: &Dataset,
+    split: &SplitConfig,
+    output: &Path,
+) -> Result<(usize, usize)> {
+    if items.is_empty() {
+        return Err(SynthError::Invalid(
+            "no query survived the filters; nothing was written (see the stage reports)".into(),
+        ));
+    }
+    let (train, dev) = split::split(items, split);
+    std::fs::create_dir_all(output.join("qrels")).map_err(|e| SynthError::io(output, e))?;
+    let corpus = dataset.corpus()?;
+    densify_data::beir::write_corpus(output.join("corpus.jsonl"), &corpus)?;
+    let queries: Vec<densify_data::Query> = items
+        .iter()
+        .map(|i| densify_data::Query {
+            id: i.query_id.clone(),
+            text: i.query.clone(),
+            metadata: Some(serde_json::json!({"type": i.group, "passage_id": i.source})),
+        })
+        .collect();
+    densify_data::beir::write_queries(output.join("queries.jsonl"), &queries)?;
+    for (name, part) in [("train", &train), ("dev", &dev)] {
+        let mut qrels = Qrels::new();
+        for i in part.iter() {
+            qrels.insert(&i.query_id, &i.source, 1);
+        }
+        if !qrels.is_empty() {
+            qrels.write_beir(output.join("qrels").join(format!("{name}.tsv")))?;
+        }
+        if part.iter().all(|i| !i.candidates.is_empty()) && !part.is_empty() {
+            let examples: Vec<TrainingExample> = part.iter().map(|i| i.to_example()).collect();
+            densify_train::example::write_examples(
+                output.join(format!("{name}.jsonl")),
+                &examples,
+            )?;
+        }
+    }
+    Ok((train.len(), dev.len()))
+}

