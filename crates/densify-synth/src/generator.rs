@@ -228,3 +228,62 @@ impl Generator for LlmGenerator {
         self.ask(&prompt, template, key)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::few_shot::FewShotExample;
+    use crate::openai::LlmConfig;
+
+    fn generator(prompts: PromptConfig) -> LlmGenerator {
+        let client = OpenAiClient::new(LlmConfig {
+            base_url: Some("http://127.0.0.1:9/v1".into()),
+            ..LlmConfig::default()
+        })
+        .unwrap();
+        let pool = FewShotPool::new(vec![FewShotExample {
+            passage: "x".repeat(1000),
+            query: "an example query".into(),
+            kind: None,
+        }]);
+        LlmGenerator::new(client, prompts, pool).unwrap()
+    }
+
+    #[test]
+    fn prompts_cut_the_passage_and_the_examples() {
+        let g = generator(PromptConfig {
+            max_passage_chars: 50,
+            example_chars: 20,
+            ..PromptConfig::default()
+        });
+        let passage = Passage {
+            id: "d1".into(),
+            text: "word ".repeat(100),
+        };
+        let (prompt, template) = g
+            .query_prompt(&passage, QueryType::Question, "d1-question-0")
+            .unwrap();
+        assert_eq!(template.origin(), "built-in query_question");
+        assert!(
+            prompt.contains(&format!("Passage: {}\n", "x".repeat(20))),
+            "{prompt}"
+        );
+        assert!(prompt.contains("Question: an example query"), "{prompt}");
+        assert!(
+            prompt.contains(&format!(
+                "Passage: {}\nQuestion:",
+                "word ".repeat(10).trim_end()
+            )),
+            "{prompt}"
+        );
+        let builtin = QueryType::Question.builtin_template().len();
+        assert!(
+            prompt.len() < builtin + 150,
+            "{} chars: {prompt}",
+            prompt.len()
+        );
+        // `random` is zero-shot.
+        let (prompt, _) = g.query_prompt(&passage, QueryType::Random, "k").unwrap();
+        assert!(!prompt.contains("an example query"));
+    }
+}

@@ -389,6 +389,9 @@ fn connection_message(e: &ureq::Error) -> String {
     match e {
         ureq::Error::ConnectionFailed => "could not connect (is the server running?)".into(),
         ureq::Error::HostNotFound => "host not found".into(),
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "could not connect: connection refused (is the server running?)".into()
+        }
         ureq::Error::Io(io) => format!("connection error: {io}"),
         other => format!("request failed: {other}"),
     }

@@ -109,6 +109,13 @@ fn run_common(args: Common, documents: bool) -> CliResult {
     let dataset = Dataset::find(dataset)?;
     refuse_dataset_folder(&dataset, output)?;
     let kind = config.resolved_kind();
+    if kind == GeneratorKind::InverseCloze
+        && args.types.is_empty()
+        && config.queries.types == QueryType::ALL
+    {
+        // Without an LLM every type would be the same kind of cropped sentence.
+        config.queries.types = vec![QueryType::Random];
+    }
     if documents {
         config.require_llm("densify generate documents")?;
     }
