@@ -9,7 +9,8 @@
 #     top 20, fusion of both runs (>= 20 candidates), teacher top-1 (the zero-shot MiniLM as a
 #     bi-encoder teacher), percentile cut.
 # Usage: scripts/synth_figures.sh [OUT_DIR]   (default /tmp/densify-synth-figures)
-# SKIP_DENSE=1 skips the MiniLM steps (encoding SciFact's corpus takes several minutes).
+# SKIP_DENSE=1 skips the MiniLM steps (encoding SciFact's corpus takes several minutes);
+# ONLY_RATE=1 stops after the concurrency figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-/tmp/densify-synth-figures}
@@ -32,13 +33,17 @@ few_shot_split = "train"
 [llm]
 max_tokens = 48
 TOML
+# Each level gets its own passages (sample seed = the level): llama-server caches prompts per
+# slot, so passages asked before would be answered from its cache.
 for c in 1 4 8; do
   rm -rf "$OUT/rate-c$c"
+  sed "s/^\[llm\]/[queries]\nseed = $c\n[llm]/" "$OUT/rate.toml" > "$OUT/rate-c$c.toml"
   echo "== concurrency $c"
-  "$BIN" generate queries --dataset scifact --output "$OUT/rate-c$c" --config "$OUT/rate.toml" \
-    --types question --limit 32 --concurrency "$c" 2>&1 | grep -v '^generate: 3\|^\s*$' || true
+  "$BIN" generate queries --dataset scifact --output "$OUT/rate-c$c" --config "$OUT/rate-c$c.toml" \
+    --types question --limit 32 --concurrency "$c" 2>&1 | grep -E 'request|kept|http' || true
 done
 
+[[ "${ONLY_RATE:-0}" == 1 ]] && exit 0
 cat > "$OUT/filters.toml" <<TOML
 few_shot_split = "train"
 [llm]

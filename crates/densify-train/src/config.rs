@@ -169,6 +169,11 @@ pub struct TrainConfig {
     /// memory is that of one mini-batch whatever `batch_size` is; the gradients equal the
     /// uncached step's. Default: none (one forward over the whole step).
     pub grad_cache_mini_batch: Option<usize>,
+    /// Batches whose gradients are averaged into one optimizer step (Hugging Face's
+    /// `gradient_accumulation_steps`): the effective batch is `batch_size` x this, each batch
+    /// keeping its own in-batch negatives (GradCache instead gives one large batch). The
+    /// schedule counts optimizer steps. Default 1.
+    pub gradient_accumulation_steps: usize,
     /// Token noise on the student's inputs (noisy self-training, arXiv 2311.15563): the query
     /// and passage pipelines of densify-noise, drawn per example and epoch (streams keyed by the
     /// example id and the epoch, so a resumed run draws the same). Bi-encoders only. Default
@@ -208,6 +213,7 @@ impl Default for TrainConfig {
             query_max_length: None,
             passage_max_length: None,
             grad_cache_mini_batch: None,
+            gradient_accumulation_steps: 1,
             noise: None,
             seed: 42,
             dropout: true,
@@ -239,6 +245,12 @@ impl Config for TrainConfig {
             if value == 0 {
                 return Err(InvalidField::new(field, "must be at least 1, found 0"));
             }
+        }
+        if self.gradient_accumulation_steps == 0 {
+            return Err(InvalidField::new(
+                "gradient_accumulation_steps",
+                "must be at least 1, found 0",
+            ));
         }
         if self.grad_cache_mini_batch == Some(0) {
             return Err(InvalidField::new(

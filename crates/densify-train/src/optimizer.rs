@@ -53,6 +53,12 @@ pub fn clip_global_norm<M: Module>(
     norm
 }
 
+/// Multiplies every gradient of `module`'s parameters by `factor` (averaging accumulated
+/// gradients).
+pub fn scale_gradients<M: Module>(module: &M, grads: &mut GradientsParams, factor: f32) {
+    module.visit(&mut Scale { grads, factor });
+}
+
 struct SquaredNorm<'a> {
     grads: &'a GradientsParams,
     total: Option<Tensor<1>>,

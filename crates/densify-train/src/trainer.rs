@@ -71,6 +71,9 @@ pub struct TrainSummary {
     pub final_model: PathBuf,
     /// The last dev evaluation's nDCG@10, when there is a dev evaluation.
     pub dev_ndcg: Option<f64>,
+    /// The best dev nDCG@10 and the folder of that model (`best/`, Hugging Face layout),
+    /// when there is a dev evaluation.
+    pub best: Option<(f64, PathBuf)>,
 }
 
 /// Trains a bi-encoder or a cross-encoder as [`TrainConfig`] says, on an autodiff device.
@@ -148,7 +151,9 @@ impl Trainer {
         } = self.prepare()?;
         let examples = &lists;
 
-        let steps_per_epoch = examples.len().div_ceil(config.batch_size);
+        let accumulation = config.gradient_accumulation_steps.max(1);
+        let batches_per_epoch = examples.len().div_ceil(config.batch_size);
+        let steps_per_epoch = batches_per_epoch.div_ceil(accumulation);
         let total_steps = steps_per_epoch * config.epochs;
         let last_step = config.max_steps.map_or(total_steps, |m| m.min(total_steps));
         let schedule = LinearSchedule::with_warmup_ratio(
@@ -200,28 +205,49 @@ impl Trainer {
                 order = epoch_order(examples.len(), config.seed, epoch);
                 order_epoch = epoch;
             }
-            let start = (step % steps_per_epoch) * config.batch_size;
-            let batch: Vec<usize> =
-                order[start..(start + config.batch_size).min(order.len())].to_vec();
+            // The step's batches: one, or `accumulation` consecutive ones of the epoch order.
+            let first = (step % steps_per_epoch) * accumulation;
+            let batches: Vec<Vec<usize>> = (first..(first + accumulation).min(batches_per_epoch))
+                .map(|b| {
+                    let start = b * config.batch_size;
+                    order[start..(start + config.batch_size).min(order.len())].to_vec()
+                })
+                .collect();
             let began = Instant::now();
-            let (loss_value, grads) = self.step_gradients(
-                &encoder,
-                &model,
-                &lists,
-                &batch,
-                loss.as_ref(),
-                in_batch,
-                mix(config.seed, step as u64),
-                epoch,
-            )?;
-            let Some(mut grads) = grads else {
-                let ids: Vec<&str> = batch.iter().map(|&i| lists[i].id.as_str()).collect();
-                return Err(TrainError::NonFiniteLoss {
-                    step: step + 1,
-                    loss: loss_value,
-                    examples: ids.join(", "),
-                });
-            };
+            let mut accumulated = burn::optim::GradientsAccumulator::<Student>::new();
+            let mut loss_sum = 0.0;
+            for (j, batch) in batches.iter().enumerate() {
+                let seed = match j {
+                    0 => mix(config.seed, step as u64),
+                    j => mix(mix(config.seed, step as u64), j as u64),
+                };
+                let (loss_value, grads) = self.step_gradients(
+                    &encoder,
+                    &model,
+                    &lists,
+                    batch,
+                    loss.as_ref(),
+                    in_batch,
+                    seed,
+                    epoch,
+                )?;
+                let Some(grads) = grads else {
+                    let ids: Vec<&str> = batch.iter().map(|&i| lists[i].id.as_str()).collect();
+                    return Err(TrainError::NonFiniteLoss {
+                        step: step + 1,
+                        loss: loss_value,
+                        examples: ids.join(", "),
+                    });
+                };
+                loss_sum += loss_value;
+                accumulated.accumulate(&model, grads);
+            }
+            let mut grads = accumulated.grads();
+            if batches.len() > 1 {
+                crate::optimizer::scale_gradients(&model, &mut grads, 1.0 / batches.len() as f32);
+            }
+            let loss_value = loss_sum / batches.len() as f64;
+            let batch_examples: usize = batches.iter().map(Vec::len).sum();
             let max_norm =
                 (config.optimizer.max_grad_norm > 0.0).then_some(config.optimizer.max_grad_norm);
             let grad_norm = clip_global_norm(&model, &mut grads, max_norm);
@@ -234,7 +260,7 @@ impl Trainer {
             log.write(&json!({
                 "kind": "step", "step": state.step, "epoch": epoch, "loss": loss_value,
                 "lr": rate, "grad_norm": grad_norm,
-                "examples_per_s": batch.len() as f64 / seconds, "seconds": train_seconds,
+                "examples_per_s": batch_examples as f64 / seconds, "seconds": train_seconds,
             }))?;
             report(StepReport {
                 step: state.step,
@@ -249,6 +275,7 @@ impl Trainer {
                 if state.best_ndcg.is_none_or(|best| ndcg > best) {
                     state.best_ndcg = Some(ndcg);
                     state.evaluations_since_best = 0;
+                    encoder.save(model.valid(), &output.join("best"))?;
                 } else {
                     state.evaluations_since_best += 1;
                 }
@@ -278,7 +305,12 @@ impl Trainer {
             config.keep_checkpoints,
         )?;
         if config.eval.is_some() {
-            dev_ndcg = Some(self.evaluate(&mut encoder, &model, &dataset, &mut log, state.step)?);
+            let ndcg = self.evaluate(&mut encoder, &model, &dataset, &mut log, state.step)?;
+            dev_ndcg = Some(ndcg);
+            if state.best_ndcg.is_none_or(|best| ndcg > best) {
+                state.best_ndcg = Some(ndcg);
+                encoder.save(model.valid(), &output.join("best"))?;
+            }
         }
         self.plot()?;
         let final_model = output.join("final");
@@ -290,6 +322,7 @@ impl Trainer {
             train_seconds,
             final_model,
             dev_ndcg,
+            best: state.best_ndcg.map(|n| (n, output.join("best"))),
         })
     }
 

@@ -533,3 +533,76 @@ fn token_noise_is_applied_and_repeatable() {
     };
     assert!(err.contains("noise.query.p"), "{err}");
 }
+
+/// The first step's metrics record.
+fn first_step(output: &Path) -> serde_json::Value {
+    std::fs::read_to_string(output.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["kind"] == "step")
+        .unwrap()
+}
+
+#[test]
+fn gradient_accumulation_averages_the_batches_and_the_best_model_is_exported() {
+    let _serial = serial();
+    let root = fresh("accumulate");
+    tiny_model(&root.join("model"));
+    tiny_dataset(&root.join("data"));
+    // Lists of two (the positive and another topic's page) and no in-batch negatives: a
+    // batch of 4 is then exactly two batches of 2, whose mean losses average to its loss.
+    let lines: Vec<String> = (0..12)
+        .map(|i| {
+            format!(
+                "{{\"query_id\": \"q{i}\", \"query\": \"tell me about topic {i}\", \"candidates\": [{{\"doc_id\": \"d{i}a\", \"positive\": true}}, {{\"doc_id\": \"d{}b\"}}]}}",
+                (i + 1) % 12
+            )
+        })
+        .collect();
+    std::fs::write(root.join("lists.jsonl"), lines.join("\n")).unwrap();
+    let run = |name: &str, batch: usize, accumulation: usize| {
+        let mut c = config(&root, name);
+        c.examples = Some(root.join("lists.jsonl"));
+        c.list_size = 2;
+        c.in_batch_negatives = false;
+        c.dropout = false;
+        c.batch_size = batch;
+        c.gradient_accumulation_steps = accumulation;
+        c.max_steps = Some(1);
+        c.checkpoint_every = 0;
+        c.optimizer.max_grad_norm = 0.0;
+        c.eval = Some(densify_train::config::DevEvalConfig {
+            dataset: None,
+            split: "dev".into(),
+            every_steps: 0,
+            patience: 0,
+        });
+        let summary = Trainer::new(c.clone(), &Device::flex())
+            .unwrap()
+            .run(&mut |_| {})
+            .unwrap();
+        (first_step(&c.output), summary)
+    };
+    let (one, summary) = run("one", 4, 1);
+    let (two, _) = run("two", 2, 2);
+    let value = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap();
+    for key in ["loss", "grad_norm"] {
+        let (a, b) = (value(&one, key), value(&two, key));
+        assert!(a > 0.0, "{key} {a}");
+        assert!(
+            (a - b).abs() <= 1e-5 * a.abs(),
+            "{key}: batch 4 {a}, 2 x 2 accumulated {b}"
+        );
+    }
+    // Three optimizer steps an epoch at 2 x 2 over 12 lists (6 batches), three epochs.
+    let schedule = std::fs::read_to_string(root.join("two/config.toml")).unwrap();
+    assert!(
+        schedule.contains("gradient_accumulation_steps = 2"),
+        "{schedule}"
+    );
+    // The dev evaluation kept its best model in the Hugging Face layout.
+    let (ndcg, best) = summary.best.expect("a dev evaluation");
+    assert!(ndcg > 0.0);
+    assert!(best.join("model.safetensors").is_file() && best.join("tokenizer.json").is_file());
+}

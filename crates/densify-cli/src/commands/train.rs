@@ -67,5 +67,8 @@ pub fn run(args: Args) -> CliResult {
             .map(|n| format!(", dev nDCG@10 {n:.4}"))
             .unwrap_or_default()
     );
+    if let Some((ndcg, best)) = &summary.best {
+        eprintln!("train: best dev nDCG@10 {ndcg:.4} -> {}", best.display());
+    }
     Ok(())
 }
