@@ -215,3 +215,87 @@ fn train_config_errors_name_file_line_and_field() {
         assert!(printed.contains(field), "{field} not in:\n{printed}");
     }
 }
+
+/// Exit status 1, no panic, and every needle in the message.
+fn fails_with(out: &std::process::Output, needles: &[&str]) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for needle in needles {
+        assert!(stderr.contains(needle), "`{needle}` not in: {stderr}");
+    }
+}
+
+#[test]
+fn score_and_train_refuse_bad_models_and_examples_writing_nothing() {
+    let dir = fresh("bad-score");
+    setup(&dir);
+    let data = dir.join("data");
+    let examples = dir.join("lists.jsonl");
+    let out = dir.join("scored.jsonl");
+    let score = |examples: &Path, teacher: &Path, kind: &str| {
+        densify(&[
+            "score",
+            "--dataset",
+            data.to_str().unwrap(),
+            "--examples",
+            examples.to_str().unwrap(),
+            "--teacher",
+            teacher.to_str().unwrap(),
+            "--kind",
+            kind,
+            "--output",
+            out.to_str().unwrap(),
+        ])
+    };
+    // A document id that is not in the corpus.
+    std::fs::write(
+        &examples,
+        "{\"query_id\": \"q1\", \"query\": \"thing\", \"candidates\": [{\"doc_id\": \"d1\"}, {\"doc_id\": \"nope\"}]}\n",
+    )
+    .unwrap();
+    fails_with(&score(&examples, &dir.join("model"), "bi"), &["nope"]);
+    assert!(!out.exists());
+    // A NaN teacher score in the input.
+    std::fs::write(
+        &examples,
+        "{\"query_id\": \"q1\", \"query\": \"thing\", \"candidates\": [{\"doc_id\": \"d1\", \"teacher\": NaN}]}\n",
+    )
+    .unwrap();
+    fails_with(
+        &score(&examples, &dir.join("model"), "bi"),
+        &["lists.jsonl:1"],
+    );
+    // A teacher folder that is not a model.
+    std::fs::write(
+        &examples,
+        "{\"query_id\": \"q1\", \"query\": \"thing\", \"candidates\": [{\"doc_id\": \"d1\"}]}\n",
+    )
+    .unwrap();
+    fails_with(&score(&examples, &data, "cross"), &["config.json"]);
+    assert!(!out.exists());
+    // `train` with a model path that is not a model, and with lists shorter than list_size.
+    let config = write_config(&dir, "bad-model");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        &format!("model = \"{}\"", dir.join("model").display()),
+        &format!("model = \"{}\"", data.display()),
+    );
+    std::fs::write(&config, text).unwrap();
+    fails_with(
+        &densify(&["train", "--config", config.to_str().unwrap()]),
+        &["config.json"],
+    );
+    let config = write_config(&dir, "short-lists");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "batch_size = 4",
+        &format!(
+            "batch_size = 4\nlist_size = 3\nexamples = \"{}\"",
+            examples.display()
+        ),
+    );
+    std::fs::write(&config, text).unwrap();
+    fails_with(
+        &densify(&["train", "--config", config.to_str().unwrap()]),
+        &["lists.jsonl:1", "list_size"],
+    );
+}

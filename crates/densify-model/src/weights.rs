@@ -241,5 +241,89 @@ pub(crate) fn save<M: Module + ModuleSnapshot>(module: &M, path: &Path) -> Resul
         .save_into(&mut store)
         .map_err(|e| failed(e.to_string()))?;
     let bytes = store.get_bytes().map_err(|e| failed(e.to_string()))?;
+    let bytes = canonical_header(bytes).map_err(failed)?;
     densify_core::write_atomic(path, &bytes).map_err(|e| ModelError::io(path, e))
+}
+
+/// The same safetensors file with its JSON header's keys (tensor entries and `__metadata__`)
+/// in sorted order. burn-store writes them in hash-map order, which differs between processes,
+/// so two saves of bit-identical weights gave different files; sorted, they are byte-identical.
+fn canonical_header(bytes: Vec<u8>) -> std::result::Result<Vec<u8>, String> {
+    let length = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
+        .ok_or("the safetensors buffer is shorter than its header length")?;
+    let header = bytes
+        .get(8..8 + length)
+        .ok_or("the safetensors header is cut short")?;
+    let value: serde_json::Value =
+        serde_json::from_slice(header).map_err(|e| format!("safetensors header: {e}"))?;
+    let sorted = sort_keys(value);
+    let mut text = serde_json::to_string(&sorted).map_err(|e| e.to_string())?;
+    // The format aligns the data on 8 bytes; spaces pad the header.
+    while (8 + text.len()) % 8 != 0 {
+        text.push(' ');
+    }
+    let mut out = Vec::with_capacity(bytes.len() + 8);
+    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(&bytes[8 + length..]);
+    Ok(out)
+}
+
+/// `value` with every object's keys inserted in sorted order (so the output is sorted whether
+/// or not serde_json preserves insertion order).
+fn sort_keys(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<(String, serde_json::Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, sort_keys(v)))
+                    .collect(),
+            )
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(header: &str, data: &[u8]) -> Vec<u8> {
+        let mut out = (header.len() as u64).to_le_bytes().to_vec();
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(data);
+        out
+    }
+
+    #[test]
+    fn headers_are_written_with_sorted_keys_and_the_data_untouched() {
+        let data = [1u8, 2, 3, 4, 5, 6, 7, 8];
+        let a = file(
+            r#"{"__metadata__":{"producer":"burn","format":"pt"},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#,
+            &data,
+        );
+        let b = file(
+            r#"{"a":{"data_offsets":[0,4],"dtype":"F32","shape":[1]},"__metadata__":{"format":"pt","producer":"burn"},"b":{"shape":[1],"data_offsets":[4,8],"dtype":"F32"}}"#,
+            &data,
+        );
+        let (ca, cb) = (canonical_header(a).unwrap(), canonical_header(b).unwrap());
+        assert_eq!(
+            ca, cb,
+            "the same content in another order gives the same bytes"
+        );
+        let length = u64::from_le_bytes(ca[..8].try_into().unwrap()) as usize;
+        assert_eq!((8 + length) % 8, 0);
+        let header = std::str::from_utf8(&ca[8..8 + length]).unwrap().trim_end();
+        assert_eq!(
+            header,
+            r#"{"__metadata__":{"format":"pt","producer":"burn"},"a":{"data_offsets":[0,4],"dtype":"F32","shape":[1]},"b":{"data_offsets":[4,8],"dtype":"F32","shape":[1]}}"#
+        );
+        assert_eq!(&ca[8 + length..], &data);
+        assert!(canonical_header(vec![1, 2]).is_err());
+    }
 }

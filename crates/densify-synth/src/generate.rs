@@ -516,3 +516,78 @@ pub fn export_documents(rows_path: &Path, output: &Path) -> Result<usize> {
     densify_train::example::write_examples(output.join("train.jsonl"), &lists)?;
     Ok(lists.len())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, passage: &str) -> QueryRow {
+        QueryRow {
+            id: id.into(),
+            passage_id: passage.into(),
+            kind: QueryType::Question,
+            text: "a query".into(),
+            raw: Some("a query".into()),
+            dropped: None,
+            provenance: Provenance {
+                generator: "test".into(),
+                model: String::new(),
+                template: String::new(),
+                template_hash: String::new(),
+                seed: 1,
+            },
+        }
+    }
+
+    #[test]
+    fn export_refuses_a_passage_that_is_not_in_the_corpus() {
+        let dir = std::env::temp_dir().join(format!("densify-export-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let rows = dir.join("generated_queries.jsonl");
+        let lines: Vec<String> = [row("q1", "d1"), row("q2", "gone")]
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap())
+            .collect();
+        std::fs::write(&rows, lines.join("\n") + "\n").unwrap();
+        let corpus = vec![Document {
+            id: "d1".into(),
+            title: String::new(),
+            text: "text".into(),
+            metadata: None,
+        }];
+        let e = export_queries(&rows, &corpus, &dir)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("passage `gone`, which is not in the corpus"),
+            "{e}"
+        );
+        assert!(!dir.join("queries.jsonl").exists(), "nothing is written");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn samples_are_seeded_and_keep_corpus_order() {
+        let items: Vec<usize> = (0..100).collect();
+        let a = sample_in_order(&items, Some(10), 42);
+        assert_eq!(a.len(), 10);
+        assert!(a.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(a, sample_in_order(&items, Some(10), 42));
+        assert_ne!(a, sample_in_order(&items, Some(10), 43));
+        assert_eq!(sample_in_order(&items, Some(1000), 1).len(), 100);
+    }
+
+    #[test]
+    fn the_summary_counts_kept_and_dropped_rows_per_group() {
+        let mut s = GenerationSummary::default();
+        s.count("question", None);
+        s.count("question", Some(DropReason::TooLong));
+        s.count("title", Some(DropReason::TooLong));
+        assert_eq!((s.total_kept(), s.total_dropped()), (1, 2));
+        let text = s.to_string();
+        assert!(
+            text.contains("question   kept      1  dropped     1 (too_long 1)"),
+            "{text}"
+        );
+    }
+}

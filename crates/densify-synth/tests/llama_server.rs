@@ -498,3 +498,31 @@ fn answers_in_the_wrong_shape_or_empty_are_counted_and_skipped() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_server_that_never_answers_fails_after_its_retries_with_the_timeout_named() {
+    // Every connection is accepted and held without an answer.
+    let port = stalling_proxy(common::free_port(), usize::MAX);
+    let client = OpenAiClient::new(LlmConfig {
+        base_url: Some(format!("http://127.0.0.1:{port}/v1")),
+        timeout_secs: 0.5,
+        max_retries: 2,
+        backoff_secs: 0.01,
+        ..LlmConfig::default()
+    })
+    .unwrap();
+    let started = Instant::now();
+    let e = client.complete("hello", 1).unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    let message = e.to_string();
+    assert!(
+        matches!(e, SynthError::Unavailable { attempts: 3, .. }),
+        "{message}"
+    );
+    assert!(message.contains("timed out (limit 0.5 s)"), "{message}");
+    assert_eq!(client.stats.timeouts.load(Ordering::SeqCst), 3);
+}

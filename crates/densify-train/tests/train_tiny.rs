@@ -606,3 +606,99 @@ fn gradient_accumulation_averages_the_batches_and_the_best_model_is_exported() {
     assert!(ndcg > 0.0);
     assert!(best.join("model.safetensors").is_file() && best.join("tokenizer.json").is_file());
 }
+
+fn folder_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                folder_size(&e.path())
+            } else {
+                e.metadata().unwrap().len()
+            }
+        })
+        .sum()
+}
+
+fn copy_folder(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_folder(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// A disk that fills while a checkpoint is written: a clear error, the previous checkpoint
+/// intact (and resumable), no temporary left. Needs a small filesystem: a tmpfs mounted here
+/// when running as root (as CI does); skipped, with the reason printed, elsewhere.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_during_a_checkpoint_keeps_the_previous_one() {
+    use std::process::{Command, Stdio};
+    let _serial = serial();
+    let root = fresh("disk");
+    tiny_model(&root.join("model"));
+    tiny_dataset(&root.join("data"));
+    let device = Device::flex();
+    // How much one checkpoint takes.
+    let mut probe = config(&root, "probe");
+    probe.max_steps = Some(2);
+    Trainer::new(probe.clone(), &device)
+        .unwrap()
+        .run(&mut |_| {})
+        .unwrap();
+    let size = folder_size(&probe.output.join("checkpoints/step-00000002"));
+    // Room for one checkpoint and the logs, not for two.
+    let disk = root.join("disk");
+    std::fs::create_dir_all(&disk).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o"])
+        .arg(format!("size={}k", (size * 3 / 2) / 1024 + 512))
+        .arg("tmpfs")
+        .arg(&disk)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: no small filesystem could be mounted (needs root and CAP_SYS_ADMIN)");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(disk.clone());
+    let mut run = config(&root, "unused");
+    run.output = disk.join("run");
+    run.max_steps = Some(6);
+    let e = Trainer::new(run.clone(), &device)
+        .unwrap()
+        .run(&mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("No space left on device"), "{e}");
+    let checkpoints = run.output.join("checkpoints");
+    let left: Vec<String> = std::fs::read_dir(&checkpoints)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, vec!["step-00000002".to_owned()], "{e}");
+    // The kept checkpoint is whole: a copy of the folder resumes from it to the end.
+    let copy = root.join("copy");
+    copy_folder(&run.output, &copy);
+    let mut resumed = run.clone();
+    resumed.output = copy;
+    let summary = Trainer::new(resumed, &device)
+        .unwrap()
+        .resuming(true)
+        .run(&mut |_| {})
+        .unwrap();
+    assert_eq!((summary.resumed_from, summary.steps), (2, 6));
+}
