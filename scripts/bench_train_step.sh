@@ -5,7 +5,7 @@
 # tch-CPU through `densify train`, side by side with the same loop in PyTorch
 # (scripts/train_step_bench.py), in one run on this machine. Seconds per step are the median of
 # steps 3 to 7 (from metrics.jsonl); peak RSS is /usr/bin/time's. Then GradCache's peak RSS at
-# 64 queries x 8 passages (mini-batches of 8 queries), flex, 2 steps.
+# 64 queries x 8 passages (mini-batches of 8 queries), flex, 1 step.
 # Usage: scripts/bench_train_step.sh [OUT_DIR]   (default /tmp/densify-bench-train-step)
 # BACKENDS="flex ndarray tch-cpu" selects the densify backends (tch needs torch==2.9.0 in the
 # venv, as scripts/backend_parity.sh sets up; the build goes to its own target dir).
@@ -82,6 +82,6 @@ for backend in $BACKENDS; do
   echo "{\"backend\": \"densify $backend\", \"seconds_per_step\": $(median_step "$OUT/kl-$backend"), \"peak_rss_mb\": $(( $(cat "$OUT/kl-$backend.rss") / 1024 ))}"
 done
 "$VENV/bin/python" scripts/train_step_bench.py "$MODEL" "$OUT/lists.jsonl" "$DATA/corpus.jsonl" 7 2> "$OUT/pytorch.log"
-config gradcache-64x8 64 2 "grad_cache_mini_batch = 8"
+config gradcache-64x8 64 1 "grad_cache_mini_batch = 8"
 /usr/bin/time -f "%M" -o "$OUT/gradcache.rss" "$BIN" train --config "$OUT/gradcache-64x8.toml" 2> "$OUT/gradcache.log"
 echo "{\"backend\": \"densify flex, GradCache 64 x 8 (mini-batch 8)\", \"seconds_per_step\": $(python3 -c "import json; s=[json.loads(l) for l in open('$OUT/gradcache-64x8/metrics.jsonl') if '\"kind\":\"step\"' in l]; print(round(s[-1]['seconds']/len(s),1))"), \"peak_rss_mb\": $(( $(cat "$OUT/gradcache.rss") / 1024 ))}"
