@@ -282,7 +282,7 @@ fn a_closed_port_fails_within_the_retry_budget_naming_the_server() {
 }
 
 /// A proxy that holds the first `stall` connections without answering, then forwards.
-fn stalling_proxy(upstream: u16, stall: usize) -> u16 {
+fn stalling_proxy(upstream: u16, stall: usize, hold: Duration) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen = Arc::new(AtomicUsize::new(0));
@@ -291,7 +291,7 @@ fn stalling_proxy(upstream: u16, stall: usize) -> u16 {
             let Ok(client) = conn else { break };
             if seen.fetch_add(1, Ordering::SeqCst) < stall {
                 std::thread::spawn(move || {
-                    std::thread::sleep(Duration::from_secs(4));
+                    std::thread::sleep(hold);
                     drop(client);
                 });
                 continue;
@@ -318,29 +318,31 @@ fn a_slow_server_times_out_and_is_retried_in_the_log() {
     let _guard = serial();
     let dir = temp_dir("slow");
     let server = LlamaServer::start(&dir, &[]);
-    let port = stalling_proxy(server.port, 2);
+    // The proxy holds the first 2 connections for 8 s; the client gives up on each after 3 s.
+    // A real answer (a few tokens for a short prompt) comes well within 3 s, even on a busy
+    // machine; a busier one may time out more often, which the retries absorb.
+    let port = stalling_proxy(server.port, 2, Duration::from_secs(8));
     let client = OpenAiClient::new(LlmConfig {
         base_url: Some(format!("http://127.0.0.1:{port}/v1")),
-        timeout_secs: 1.5,
-        max_retries: 4,
+        timeout_secs: 3.0,
+        max_retries: 6,
         backoff_secs: 0.05,
-        max_tokens: 16,
+        max_tokens: 4,
         ..LlmConfig::default()
     })
     .unwrap();
     let log = Arc::new(Mutex::new(Vec::<String>::new()));
     let sink = log.clone();
     client.set_log(move |line| sink.lock().unwrap().push(line.to_owned()));
-    let answer = client
-        .complete("Write a title for a passage about bees.", 3)
-        .unwrap();
-    assert!(answer.text.is_some_and(|t| !t.is_empty()));
+    let answer = client.complete("Say hi.", 3).unwrap();
+    assert!(answer.text.is_some());
     let log = log.lock().unwrap();
-    assert_eq!(client.stats.timeouts.load(Ordering::SeqCst), 2, "{log:?}");
-    assert_eq!(client.stats.retries.load(Ordering::SeqCst), 2);
-    assert_eq!(log.len(), 2);
+    let timeouts = client.stats.timeouts.load(Ordering::SeqCst);
+    assert!(timeouts >= 2, "the 2 stalled connections time out: {log:?}");
+    assert_eq!(client.stats.retries.load(Ordering::SeqCst), timeouts);
+    assert_eq!(log.len() as u64, timeouts, "one log line per retry");
     assert!(
-        log[0].contains("timed out (limit 1.5 s)") && log[0].contains("retry 1/4"),
+        log[0].contains("timed out (limit 3 s)") && log[0].contains("retry 1/6"),
         "{log:?}"
     );
     drop(server);
@@ -502,7 +504,7 @@ fn answers_in_the_wrong_shape_or_empty_are_counted_and_skipped() {
 #[test]
 fn a_server_that_never_answers_fails_after_its_retries_with_the_timeout_named() {
     // Every connection is accepted and held without an answer.
-    let port = stalling_proxy(common::free_port(), usize::MAX);
+    let port = stalling_proxy(common::free_port(), usize::MAX, Duration::from_secs(4));
     let client = OpenAiClient::new(LlmConfig {
         base_url: Some(format!("http://127.0.0.1:{port}/v1")),
         timeout_secs: 0.5,
