@@ -150,6 +150,12 @@ fn run_common(args: Common, documents: bool) -> CliResult {
     std::fs::create_dir_all(output).map_err(|e| format!("{}: {e}", output.display()))?;
     std::fs::write(output.join("generate.toml"), config.to_toml_string())
         .map_err(|e| format!("{}: {e}", output.join("generate.toml").display()))?;
+    // The corpus is read once: it gives the passages and, afterwards, the exported corpus.
+    let corpus = if documents {
+        Vec::new()
+    } else {
+        dataset.corpus()?
+    };
     let (summary, rows) = if documents {
         let (queries, _) = dataset.split_queries(&args.split)?;
         let chosen = sample_queries(&queries, &config.documents);
@@ -164,7 +170,6 @@ fn run_common(args: Common, documents: bool) -> CliResult {
         );
         (s, output.join("generated_documents.jsonl"))
     } else {
-        let corpus = dataset.corpus()?;
         let passages = sample_passages(&corpus, &config.queries);
         let s = generate_queries(
             &passages,
@@ -200,7 +205,6 @@ fn run_common(args: Common, documents: bool) -> CliResult {
             output.join("train.jsonl").display()
         );
     } else {
-        let corpus = dataset.corpus()?;
         let n = export_queries(&rows, &corpus, output)?;
         eprintln!("generate: {n} queries -> BEIR dataset {}", output.display());
     }
