@@ -96,15 +96,24 @@ pub enum Architecture {
     CrossEncoder,
 }
 
-/// Evaluation on a dev split during training (nDCG@10, Recall@100 by exact search over the
-/// dataset's whole corpus, on the non-autodiff model).
+/// Evaluation on a dev split during training, on the non-autodiff model: a bi-encoder
+/// retrieves from the dataset's whole corpus (nDCG@10, Recall@100 by exact search); a
+/// cross-encoder reranks the dev examples' candidates (nDCG@10). The best model by nDCG@10 is
+/// exported to `best/`. With dev examples, the mean training loss over them is logged too
+/// (`dev_loss`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DevEvalConfig {
     /// The BEIR dataset (name or folder). Default: the training dataset.
     pub dataset: Option<String>,
-    /// The split. Default `dev`.
+    /// The split whose qrels judge the dev queries. Default `dev`.
     pub split: String,
+    /// Dev examples (the training examples' JSONL schema): their mean loss, in batches of
+    /// `batch_size` in file order scored as training scores them (without dropout), is logged
+    /// as `dev_loss`; a cross-encoder reranks their candidates. Required for a cross-encoder.
+    /// Default: for a bi-encoder trained on qrels pairs (no `examples`, `list_size` 1), one
+    /// pair per judged pair of `split`; otherwise none (no dev loss).
+    pub examples: Option<PathBuf>,
     /// Evaluate every this many steps, and at the end; 0: only at the end. Default 0.
     pub every_steps: usize,
     /// Stop when nDCG@10 has not improved for this many evaluations; 0: never. Default 0.
@@ -116,6 +125,7 @@ impl Default for DevEvalConfig {
         Self {
             dataset: None,
             split: "dev".into(),
+            examples: None,
             every_steps: 0,
             patience: 0,
         }
@@ -147,8 +157,17 @@ pub struct TrainConfig {
     /// The loss. Default InfoNCE at temperature 0.05 (sentence-transformers'
     /// `MultipleNegativesRankingLoss`).
     pub loss: LossConfig,
-    /// Queries per optimizer step. Default 32.
+    /// Queries per batch (an optimizer step reads `gradient_accumulation_steps` batches).
+    /// Default 32.
     pub batch_size: usize,
+    /// Also end a batch before its padded tokens (queries `[b, longest query]` plus list items
+    /// `[b · list, longest item]`, measured before noise) would pass this budget, so batches
+    /// of long texts hold fewer examples and a step's memory is bounded; an example over the
+    /// budget on its own is a batch of one. Default: none (`batch_size` examples per batch).
+    pub max_tokens_per_batch: Option<usize>,
+    /// Steps the background data loader tokenises (and noises) ahead of the training thread.
+    /// Default 2.
+    pub prefetch_steps: usize,
     /// Passes over the examples. Default 1.
     pub epochs: usize,
     /// Stop after this many optimizer steps (the schedule still spans `epochs`). Default: none.
@@ -206,6 +225,8 @@ impl Default for TrainConfig {
             split: "train".into(),
             loss: LossConfig::default(),
             batch_size: 32,
+            max_tokens_per_batch: None,
+            prefetch_steps: 2,
             epochs: 1,
             max_steps: None,
             list_size: 1,
@@ -241,6 +262,7 @@ impl Config for TrainConfig {
             ("epochs", self.epochs),
             ("list_size", self.list_size),
             ("keep_checkpoints", self.keep_checkpoints),
+            ("prefetch_steps", self.prefetch_steps),
         ] {
             if value == 0 {
                 return Err(InvalidField::new(field, "must be at least 1, found 0"));
@@ -249,6 +271,12 @@ impl Config for TrainConfig {
         if self.gradient_accumulation_steps == 0 {
             return Err(InvalidField::new(
                 "gradient_accumulation_steps",
+                "must be at least 1, found 0",
+            ));
+        }
+        if self.max_tokens_per_batch == Some(0) {
+            return Err(InvalidField::new(
+                "max_tokens_per_batch",
                 "must be at least 1, found 0",
             ));
         }
@@ -283,10 +311,11 @@ impl Config for TrainConfig {
             if self.noise.is_some() {
                 return Err(InvalidField::new("noise", "applies to bi-encoders only"));
             }
-            if self.eval.is_some() {
+            if self.eval.as_ref().is_some_and(|e| e.examples.is_none()) {
                 return Err(InvalidField::new(
-                    "eval",
-                    "dev evaluation retrieves with the model, so it needs a bi-encoder",
+                    "eval.examples",
+                    "a cross-encoder's dev evaluation reranks the candidates of dev examples: \
+                     set eval.examples to a JSONL of them",
                 ));
             }
         }

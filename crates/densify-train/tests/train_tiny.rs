@@ -491,10 +491,91 @@ fn a_cross_encoder_trains_and_reloads() {
         )
         .unwrap();
     assert!(scores[0].is_finite());
-    // A cross-encoder with a dev evaluation is refused by field.
+    // A cross-encoder's dev evaluation reranks dev examples: without them, refused by field.
     c.eval = Some(Default::default());
-    let err = Trainer::new(c, &Device::flex()).unwrap_err().to_string();
-    assert!(err.contains("eval"), "{err}");
+    let err = Trainer::new(c.clone(), &Device::flex())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("eval.examples"), "{err}");
+    // With them: nDCG@10 of the reranked lists and the dev loss at every evaluation, the best
+    // model exported.
+    c.output = root.join("cross-eval");
+    c.epochs = 2;
+    c.eval = Some(densify_train::config::DevEvalConfig {
+        examples: c.examples.clone(),
+        every_steps: 3,
+        ..Default::default()
+    });
+    let summary = Trainer::new(c.clone(), &Device::flex())
+        .unwrap()
+        .run(&mut |_| {})
+        .unwrap();
+    let evals = records(&c.output, "eval");
+    assert_eq!(evals.len(), 2, "{evals:?}");
+    for e in &evals {
+        let ndcg = e["ndcg@10"].as_f64().unwrap();
+        // Lists of two, one positive: nDCG@10 is 1 (positive first) or 1/log2(3) per query.
+        assert!((0.63..=1.0).contains(&ndcg), "{e}");
+        assert!(e["dev_loss"].as_f64().unwrap() > 0.0, "{e}");
+    }
+    let (ndcg, best) = summary.best.expect("a dev evaluation");
+    assert!(evals.iter().any(|e| e["ndcg@10"].as_f64() == Some(ndcg)));
+    assert!(densify_model::CrossEncoder::load(&best, 96, &Device::flex()).is_ok());
+}
+
+/// The `kind` records of a run's metrics.
+fn records(output: &Path, kind: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(output.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["kind"] == kind)
+        .collect()
+}
+
+/// A token budget cuts batches of long texts smaller (more steps, each within the budget), and
+/// a bi-encoder trained on qrels pairs logs its dev loss beside nDCG@10 and Recall@100.
+#[test]
+fn a_token_budget_bounds_batches_and_the_dev_loss_is_logged() {
+    let _serial = serial();
+    let root = fresh("budget");
+    tiny_model(&root.join("model"));
+    tiny_dataset(&root.join("data"));
+    let run = |name: &str, budget: Option<usize>| {
+        let mut c = config(&root, name);
+        c.epochs = 1;
+        c.checkpoint_every = 0;
+        c.max_tokens_per_batch = budget;
+        c.eval = Some(densify_train::config::DevEvalConfig {
+            every_steps: 2,
+            ..Default::default()
+        });
+        Trainer::new(c.clone(), &Device::flex())
+            .unwrap()
+            .run(&mut |_| {})
+            .unwrap();
+        c.output
+    };
+    // 16 train pairs in batches of 4: 4 steps.
+    let plain = run("plain", None);
+    assert_eq!(records(&plain, "step").len(), 4);
+    // Queries of 6 tokens ("tell me about cats" with [CLS] and [SEP]) and passages of up to 11:
+    // a batch of 4 pads to about 4·6 + 4·11 = 68 tokens; a budget of 40 allows 2 per batch.
+    let budgeted = run("budget", Some(40));
+    let steps = records(&budgeted, "step");
+    assert!(steps.len() >= 8, "{} steps", steps.len());
+    let evals = records(&budgeted, "eval");
+    assert!(!evals.is_empty());
+    for e in evals {
+        assert!(e["dev_loss"].as_f64().unwrap() > 0.0, "{e}");
+        assert!(e["recall@100"].as_f64().is_some(), "{e}");
+    }
+    let err = {
+        let mut c = config(&root, "zero");
+        c.max_tokens_per_batch = Some(0);
+        Trainer::new(c, &Device::flex()).unwrap_err().to_string()
+    };
+    assert!(err.contains("max_tokens_per_batch"), "{err}");
 }
 
 /// Token noise on the student's inputs changes what the model reads, repeats exactly from run
@@ -575,6 +656,7 @@ fn gradient_accumulation_averages_the_batches_and_the_best_model_is_exported() {
         c.eval = Some(densify_train::config::DevEvalConfig {
             dataset: None,
             split: "dev".into(),
+            examples: None,
             every_steps: 0,
             patience: 0,
         });

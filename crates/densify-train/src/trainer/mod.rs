@@ -1,0 +1,608 @@
+//! The training loop (bi-encoders and cross-encoders), written on burn's parts (autodiff, `ModuleOptimizer`,
+//! burnpack records) rather than burn-train's `Learner`: IR dev metrics every N steps, exact
+//! mid-epoch resume and in-batch negatives across the whole step need control of the loop.
+//!
+//! One optimizer step:
+//! 1. the step's examples ([`plan`]): epoch `e`'s order is a permutation seeded by `(seed, e)`,
+//!    cut into batches of `batch_size` (or fewer, under `max_tokens_per_batch`), and
+//!    `gradient_accumulation_steps` consecutive batches make a step;
+//! 2. the background loader ([`loader`]) has tokenised (and noised) the step's texts ahead;
+//! 3. dropout is re-seeded with `(seed, step)`, so the same step draws the same masks whether
+//!    the run was interrupted or not;
+//! 4. queries `[b, d]` and each query's list of passages `[b·list, d]` are embedded (or every
+//!    (query, candidate) pair scored by a cross-encoder), and scored ([`step`]): InfoNCE with
+//!    `in_batch_negatives` scores every query against every passage of the batch
+//!    `[b, b·list]`, excluding from the negatives any column that holds one of the query's own
+//!    positives (duplicates across the batch); other losses score each query's own list
+//!    `[b, list]` with the examples' teacher scores and labels ([`lists`]);
+//! 5. the loss's mean, backward (GradCache in mini-batches when configured), global-norm
+//!    clipping, AdamW at the schedule's rate;
+//! 6. every `eval.every_steps`, a dev evaluation ([`dev`]) on the inner model.
+
+mod dev;
+mod lists;
+mod loader;
+mod plan;
+mod step;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Tensor};
+use densify_core::Config;
+use densify_data::Dataset;
+use densify_loss::{LossConfig, RankingLoss};
+use densify_model::{BiEncoder, BiEncoderModel, CrossEncoder, CrossEncoderModel, Side};
+use densify_noise::{NoiseConfig, TokenVocab};
+use serde_json::json;
+
+use self::dev::DevData;
+use self::lists::{StepList, build_lists};
+use self::loader::{Loader, TextSide};
+use self::plan::{PlannedStep, StepPlanner, mix};
+use self::step::BatchInputs;
+use crate::checkpoint::{self, LoopState};
+use crate::config::{Architecture, TrainConfig};
+use crate::error::{Result, TrainError};
+use crate::example::{pairs_from_qrels, read_examples};
+use crate::log::MetricsLog;
+use crate::optimizer::{adamw, clip_global_norm};
+use crate::schedule::LinearSchedule;
+
+/// What the loop reports after each step.
+#[derive(Debug, Clone, Copy)]
+pub struct StepReport {
+    /// Optimizer steps done.
+    pub step: usize,
+    /// Steps this run will do in all.
+    pub last_step: usize,
+    /// The step's loss.
+    pub loss: f64,
+    /// The step's learning rate.
+    pub learning_rate: f64,
+}
+
+/// The result of a run.
+#[derive(Debug, Clone)]
+pub struct TrainSummary {
+    /// Optimizer steps done (in all, across resumes).
+    pub steps: usize,
+    /// The step the run started from (0, or the resumed checkpoint's).
+    pub resumed_from: usize,
+    /// The last step's loss.
+    pub final_loss: f64,
+    /// Seconds spent in this run's steps (no loading, no evaluation).
+    pub train_seconds: f64,
+    /// The final model, in the Hugging Face / sentence-transformers layout.
+    pub final_model: PathBuf,
+    /// The last dev evaluation's nDCG@10, when there is a dev evaluation.
+    pub dev_ndcg: Option<f64>,
+    /// The best dev nDCG@10 and the folder of that model (`best/`, Hugging Face layout),
+    /// when there is a dev evaluation.
+    pub best: Option<(f64, PathBuf)>,
+}
+
+/// Trains a bi-encoder or a cross-encoder as [`TrainConfig`] says, on an autodiff device.
+#[derive(Debug)]
+pub struct Trainer {
+    config: TrainConfig,
+    device: Device,
+    resume: bool,
+}
+
+impl Trainer {
+    /// A trainer for `config` on `device` (made autodiff when it is not). Errors on an invalid
+    /// configuration.
+    pub fn new(config: TrainConfig, device: &Device) -> Result<Self> {
+        config
+            .validate()
+            .map_err(|invalid| densify_core::ConfigError::Invalid {
+                path: PathBuf::from("<train config>"),
+                line: None,
+                invalid,
+            })?;
+        let device = if device.is_autodiff() {
+            device.clone()
+        } else {
+            device.clone().autodiff()
+        };
+        Ok(Self {
+            config,
+            device,
+            resume: false,
+        })
+    }
+
+    /// Continue from the newest checkpoint of the output folder when there is one.
+    #[must_use]
+    pub fn resuming(mut self, resume: bool) -> Self {
+        self.resume = resume;
+        self
+    }
+
+    /// The checkpoint folder.
+    pub fn checkpoints(&self) -> PathBuf {
+        self.config.output.join("checkpoints")
+    }
+
+    /// Runs the training; `report` is called after every step.
+    pub fn run(&self, report: &mut dyn FnMut(StepReport)) -> Result<TrainSummary> {
+        let config = &self.config;
+        let output = &config.output;
+        std::fs::create_dir_all(output).map_err(|e| TrainError::io(output, e))?;
+        let latest = checkpoint::latest(&self.checkpoints());
+        if latest.is_some() && !self.resume {
+            return Err(TrainError::Invalid(format!(
+                "{} holds checkpoints of an earlier run: pass --resume to continue it, or choose \
+                 another output folder",
+                self.checkpoints().display()
+            )));
+        }
+        densify_core::write_atomic(
+            output.join("config.toml"),
+            config.to_toml_string().as_bytes(),
+        )
+        .map_err(|e| TrainError::io(output.join("config.toml"), e))?;
+
+        let Prepared {
+            lists,
+            dev,
+            mut encoder,
+            text,
+            noise,
+            loss,
+            in_batch,
+        } = self.prepare()?;
+        let (lists, loss) = (lists.as_slice(), loss.as_ref());
+        let loader = Loader {
+            text: &text,
+            lists,
+            noise: noise.as_ref(),
+        };
+        let plan = self.plan(&loader)?;
+        let total_steps = plan.len();
+        let last_step = config.max_steps.map_or(total_steps, |m| m.min(total_steps));
+        let schedule = LinearSchedule::with_warmup_ratio(
+            config.optimizer.learning_rate,
+            config.optimizer.warmup_ratio,
+            total_steps,
+            config.optimizer.min_lr_ratio,
+        );
+        let mut model = encoder.student();
+        let mut optimizer = adamw(&config.optimizer);
+        let mut state = LoopState {
+            step: 0,
+            total_steps,
+            seed: config.seed,
+            best_ndcg: None,
+            evaluations_since_best: 0,
+        };
+        if let Some(path) = latest.filter(|_| self.resume) {
+            let (m, o, s) = checkpoint::load(&path, model, optimizer)?;
+            if s.total_steps != total_steps || s.seed != config.seed {
+                return Err(TrainError::Invalid(format!(
+                    "{}: the checkpoint is of a run with {} steps and seed {}, this config gives \
+                     {total_steps} steps and seed {}",
+                    path.display(),
+                    s.total_steps,
+                    s.seed,
+                    config.seed
+                )));
+            }
+            (model, optimizer, state) = (m, o, s);
+        }
+        let resumed_from = state.step;
+        let mut log = MetricsLog::open(
+            &output.join("metrics.jsonl"),
+            resumed_from,
+            resumed_from == 0,
+        )?;
+
+        let mut final_loss = f64::NAN;
+        let mut dev_ndcg = None;
+        let mut train_seconds = 0.0;
+        let eval_every = config.eval.as_ref().map_or(0, |e| e.every_steps);
+        let evaluate = |encoder: &mut Encoder,
+                        model: &Student,
+                        log: &mut MetricsLog,
+                        step: usize|
+         -> Result<f64> {
+            let dev = dev.as_ref().expect("an [eval] run has dev data");
+            let figures = self.evaluate(encoder, model, dev, &text, loss, in_batch, log, step)?;
+            Ok(figures.ndcg)
+        };
+        let (model, optimizer) = std::thread::scope(|scope| -> Result<_> {
+            let (mut model, mut optimizer) = (model, optimizer);
+            let upcoming = &plan[state.step.min(last_step)..last_step];
+            let loaded_steps = loader.spawn(scope, upcoming, config.prefetch_steps);
+            while state.step < last_step {
+                let step = state.step;
+                let PlannedStep { epoch, batches } = &plan[step];
+                let loaded = loaded_steps
+                    .recv()
+                    .map_err(|_| TrainError::Invalid("the data loader thread stopped".into()))??;
+                let began = Instant::now();
+                let mut accumulated = burn::optim::GradientsAccumulator::<Student>::new();
+                let mut loss_sum = 0.0;
+                for (j, (batch, loaded)) in batches.iter().zip(&loaded).enumerate() {
+                    let seed = match j {
+                        0 => mix(config.seed, step as u64),
+                        j => mix(mix(config.seed, step as u64), j as u64),
+                    };
+                    let inputs = BatchInputs {
+                        lists,
+                        batch,
+                        loaded,
+                        loss,
+                        in_batch,
+                        list_size: config.list_size,
+                    };
+                    let (loss_value, grads) =
+                        self.batch_gradients(&encoder, &model, inputs, seed)?;
+                    let Some(grads) = grads else {
+                        let ids: Vec<&str> = batch.iter().map(|&i| lists[i].id.as_str()).collect();
+                        return Err(TrainError::NonFiniteLoss {
+                            step: step + 1,
+                            loss: loss_value,
+                            examples: ids.join(", "),
+                        });
+                    };
+                    loss_sum += loss_value;
+                    accumulated.accumulate(&model, grads);
+                }
+                let mut grads = accumulated.grads();
+                if batches.len() > 1 {
+                    crate::optimizer::scale_gradients(
+                        &model,
+                        &mut grads,
+                        1.0 / batches.len() as f32,
+                    );
+                }
+                let loss_value = loss_sum / batches.len() as f64;
+                let batch_examples: usize = batches.iter().map(Vec::len).sum();
+                let max_norm = (config.optimizer.max_grad_norm > 0.0)
+                    .then_some(config.optimizer.max_grad_norm);
+                let grad_norm = clip_global_norm(&model, &mut grads, max_norm);
+                let rate = schedule.rate(step);
+                model = optimizer.step(rate, model, grads);
+                let seconds = began.elapsed().as_secs_f64();
+                train_seconds += seconds;
+                state.step += 1;
+                final_loss = loss_value;
+                log.write(&json!({
+                    "kind": "step", "step": state.step, "epoch": epoch, "loss": loss_value,
+                    "lr": rate, "grad_norm": grad_norm,
+                    "examples_per_s": batch_examples as f64 / seconds, "seconds": train_seconds,
+                }))?;
+                report(StepReport {
+                    step: state.step,
+                    last_step,
+                    loss: loss_value,
+                    learning_rate: rate,
+                });
+                let at_end = state.step == last_step;
+                if eval_every > 0 && state.step.is_multiple_of(eval_every) && !at_end {
+                    let ndcg = evaluate(&mut encoder, &model, &mut log, state.step)?;
+                    dev_ndcg = Some(ndcg);
+                    if state.best_ndcg.is_none_or(|best| ndcg > best) {
+                        state.best_ndcg = Some(ndcg);
+                        state.evaluations_since_best = 0;
+                        encoder.save(model.valid(), &output.join("best"))?;
+                    } else {
+                        state.evaluations_since_best += 1;
+                    }
+                    let patience = config.eval.as_ref().map_or(0, |e| e.patience);
+                    if patience > 0 && state.evaluations_since_best >= patience {
+                        break;
+                    }
+                }
+                if config.checkpoint_every > 0
+                    && state.step.is_multiple_of(config.checkpoint_every)
+                    && !at_end
+                {
+                    checkpoint::save(
+                        &self.checkpoints(),
+                        &model,
+                        &optimizer,
+                        &state,
+                        config.keep_checkpoints,
+                    )?;
+                }
+            }
+            Ok((model, optimizer))
+        })?;
+        checkpoint::save(
+            &self.checkpoints(),
+            &model,
+            &optimizer,
+            &state,
+            config.keep_checkpoints,
+        )?;
+        if config.eval.is_some() {
+            let ndcg = evaluate(&mut encoder, &model, &mut log, state.step)?;
+            dev_ndcg = Some(ndcg);
+            if state.best_ndcg.is_none_or(|best| ndcg > best) {
+                state.best_ndcg = Some(ndcg);
+                encoder.save(model.valid(), &output.join("best"))?;
+            }
+        }
+        self.plot()?;
+        let final_model = output.join("final");
+        encoder.save(model.valid(), &final_model)?;
+        Ok(TrainSummary {
+            steps: state.step,
+            resumed_from,
+            final_loss,
+            train_seconds,
+            final_model,
+            dev_ndcg,
+            best: state.best_ndcg.map(|n| (n, output.join("best"))),
+        })
+    }
+
+    /// Every step of the run: with `max_tokens_per_batch`, batches planned on each example's
+    /// token widths.
+    fn plan(&self, loader: &Loader<'_>) -> Result<Vec<PlannedStep>> {
+        let config = &self.config;
+        let widths = match config.max_tokens_per_batch {
+            Some(_) => Some(loader.widths()?),
+            None => None,
+        };
+        Ok(StepPlanner {
+            examples: loader.lists.len(),
+            epochs: config.epochs,
+            seed: config.seed,
+            batch_size: config.batch_size,
+            accumulation: config.gradient_accumulation_steps,
+            list_size: config.list_size,
+            budget: widths.as_deref().zip(config.max_tokens_per_batch),
+        }
+        .plan())
+    }
+
+    /// Redraws `training.svg` from `metrics.jsonl`.
+    fn plot(&self) -> Result<()> {
+        crate::plot::write_plot(
+            &self.config.output.join("metrics.jsonl"),
+            &self.config.output.join("training.svg"),
+        )
+    }
+
+    /// Loads the dataset, the examples (checked against the corpus), the dev data and the
+    /// model.
+    fn prepare(&self) -> Result<Prepared> {
+        let config = &self.config;
+        let dataset = Dataset::find(&config.dataset)?;
+        let corpus: HashMap<String, String> = dataset.corpus_items()?.into_iter().collect();
+        let (examples, source) = match &config.examples {
+            Some(path) => (read_examples(path)?, path.display().to_string()),
+            None => (
+                pairs_from_qrels(&dataset, &config.split)?,
+                dataset.qrels_path(&config.split).display().to_string(),
+            ),
+        };
+        let lists = build_lists(&examples, &corpus, config, &source)?;
+        let dev = match &config.eval {
+            None => None,
+            Some(eval) => {
+                let dev_dataset = match &eval.dataset {
+                    Some(name) => Dataset::find(name)?,
+                    None => Dataset::open(dataset.root())?,
+                };
+                let (examples, source) = match &eval.examples {
+                    Some(path) => (read_examples(path)?, path.display().to_string()),
+                    None if config.examples.is_none() && config.list_size == 1 => (
+                        pairs_from_qrels(&dev_dataset, &eval.split)?,
+                        dev_dataset.qrels_path(&eval.split).display().to_string(),
+                    ),
+                    None => (Vec::new(), String::new()),
+                };
+                let lists = if examples.is_empty() {
+                    Vec::new()
+                } else {
+                    let dev_corpus: HashMap<String, String> =
+                        dev_dataset.corpus_items()?.into_iter().collect();
+                    build_lists(&examples, &dev_corpus, config, &source)?
+                };
+                Some(DevData {
+                    dataset: dev_dataset,
+                    examples,
+                    lists,
+                })
+            }
+        };
+        let (encoder, text, noise) = match config.architecture {
+            Architecture::BiEncoder => {
+                let mut bi = BiEncoder::load(&config.model, &self.device, |s| {
+                    if let Some(n) = config.query_max_length {
+                        s.query_max_length = n;
+                    }
+                    if let Some(n) = config.passage_max_length {
+                        s.passage_max_length = n;
+                    }
+                })?;
+                if !config.dropout {
+                    bi.model = bi.model.clone().without_dropout();
+                }
+                let mut noise = None;
+                if let Some(config) = &config.noise {
+                    let tokenizer = bi.tokenizer(Side::Query);
+                    let vocab = TokenVocab::new(
+                        tokenizer.vocab_size() as u32,
+                        tokenizer.token_id("[MASK]"),
+                        tokenizer.special_ids(),
+                    );
+                    for (side, op) in [("query", &config.query), ("passage", &config.passage)] {
+                        op.check_vocab(&vocab)
+                            .map_err(|e| TrainError::Invalid(format!("noise.{side}: {e}")))?;
+                    }
+                    noise = Some((config.clone(), vocab));
+                }
+                let text = TextSide::Bi(bi.text_pipeline()?);
+                (Encoder::Bi(Box::new(bi)), text, noise)
+            }
+            Architecture::CrossEncoder => {
+                let max = config.pair_max_length.unwrap_or(512);
+                let mut cross = CrossEncoder::load(&config.model, max, &self.device)?;
+                if !config.dropout {
+                    cross.model = cross.model.clone().without_dropout();
+                }
+                let text = TextSide::Cross(cross.tokenizer().clone());
+                (Encoder::Cross(Box::new(cross)), text, None)
+            }
+        };
+        let loss = config
+            .loss
+            .init()
+            .map_err(|e| TrainError::Invalid(format!("loss: {e}")))?;
+        let in_batch = config.in_batch_negatives
+            && matches!(config.loss, LossConfig::InfoNce(_))
+            && config.architecture == Architecture::BiEncoder;
+        Ok(Prepared {
+            lists,
+            dev,
+            encoder,
+            text,
+            noise,
+            loss,
+            in_batch,
+        })
+    }
+
+    /// The loss and the named parameter gradients of the first step of the run (its first
+    /// batch), without changing anything: for checking that GradCache gives the uncached
+    /// step's gradients.
+    pub fn first_step_gradients(&self) -> Result<(f64, NamedTensors)> {
+        let prepared = self.prepare()?;
+        let loader = prepared.loader();
+        let plan = self.plan(&loader)?;
+        let batch = &plan[0].batches[0];
+        let loaded = loader.load(batch, 0)?;
+        let student = prepared.encoder.student();
+        let inputs = BatchInputs {
+            lists: &prepared.lists,
+            batch,
+            loaded: &loaded,
+            loss: prepared.loss.as_ref(),
+            in_batch: prepared.in_batch,
+            list_size: self.config.list_size,
+        };
+        let (value, grads) = self.batch_gradients(
+            &prepared.encoder,
+            &student,
+            inputs,
+            mix(self.config.seed, 0),
+        )?;
+        let grads = grads.ok_or_else(|| TrainError::Invalid(format!("the loss is {value}")))?;
+        let mut named = NamedGradients {
+            grads: &grads,
+            path: Vec::new(),
+            out: Vec::new(),
+        };
+        student.visit(&mut named);
+        Ok((value, named.out))
+    }
+}
+
+/// `(parameter path, values)` pairs, as [`Trainer::first_step_gradients`] returns.
+pub type NamedTensors = Vec<(String, Vec<f32>)>;
+
+/// What a run needs before its first step.
+struct Prepared {
+    lists: Vec<StepList>,
+    /// With `[eval]`.
+    dev: Option<DevData>,
+    encoder: Encoder,
+    text: TextSide,
+    /// Token noise (noisy self-training's student) with the model's vocabulary.
+    noise: Option<(NoiseConfig, TokenVocab)>,
+    loss: Box<dyn RankingLoss>,
+    in_batch: bool,
+}
+
+impl Prepared {
+    /// The loader of the training lists.
+    fn loader(&self) -> Loader<'_> {
+        Loader {
+            text: &self.text,
+            lists: &self.lists,
+            noise: self.noise.as_ref(),
+        }
+    }
+}
+
+/// The model being trained: a bi-encoder's towers or a cross-encoder. (One per run, so the
+/// variants' size difference does not matter; burn's `Module` derive needs them unboxed.)
+#[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum Student {
+    /// A bi-encoder.
+    Bi(BiEncoderModel),
+    /// A cross-encoder.
+    Cross(CrossEncoderModel),
+}
+
+/// The model with its tokenizers and settings.
+#[derive(Debug)]
+pub(crate) enum Encoder {
+    Bi(Box<BiEncoder>),
+    Cross(Box<CrossEncoder>),
+}
+
+impl Encoder {
+    /// A copy of the trainable part.
+    fn student(&self) -> Student {
+        match self {
+            Self::Bi(bi) => Student::Bi(bi.model.clone()),
+            Self::Cross(cross) => Student::Cross(cross.model.clone()),
+        }
+    }
+
+    /// Saves `student` (in the Hugging Face layout) as this encoder's model.
+    fn save(&mut self, student: Student, dir: &Path) -> Result<()> {
+        match (self, student) {
+            (Self::Bi(bi), Student::Bi(model)) => {
+                bi.model = model;
+                bi.save(dir)?;
+            }
+            (Self::Cross(cross), Student::Cross(model)) => {
+                cross.model = model;
+                cross.save(dir)?;
+            }
+            _ => unreachable!("the student matches its encoder"),
+        }
+        Ok(())
+    }
+}
+
+/// Collects `(parameter path, gradient values)` of a module.
+struct NamedGradients<'a> {
+    grads: &'a GradientsParams,
+    path: Vec<String>,
+    out: Vec<(String, Vec<f32>)>,
+}
+
+impl burn::module::ModuleVisitor for NamedGradients<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_owned());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        if let Some(g) = self.grads.get::<D>(param.id) {
+            self.out
+                .push((self.path.join("."), g.into_data().iter::<f32>().collect()));
+        }
+    }
+}
+
+/// Reads a `TrainConfig` file (TOML or JSON) with located errors.
+pub fn read_config(path: &Path) -> Result<TrainConfig> {
+    Ok(TrainConfig::from_file(path)?)
+}
