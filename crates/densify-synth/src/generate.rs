@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clean::{CleanConfig, DropReason, clean_document, clean_query};
 use crate::error::{Result, SynthError};
-use crate::generator::{Generator, Provenance};
+use crate::generator::{Generated, Generator, Provenance};
 use crate::jsonl_store::JsonlStore;
 use crate::passage::Passage;
 use crate::pool::run_concurrently;
@@ -248,20 +248,12 @@ pub fn generate_queries(
             "queries.types is empty: name at least one query type".into(),
         ));
     }
-    let started = Instant::now();
     std::fs::create_dir_all(output).map_err(|e| SynthError::io(output, e))?;
-    let path = output.join("generated_queries.jsonl");
-    let (mut store, rows, recovered) = JsonlStore::open::<QueryRow>(&path)?;
-    let mut summary = GenerationSummary {
-        resumed: rows.len(),
-        torn_bytes: recovered.torn_bytes,
-        ..Default::default()
-    };
-    let mut done: HashSet<String> = HashSet::new();
+    let run = ResumedRun::<QueryRow>::open(&output.join("generated_queries.jsonl"))?;
+    let mut done: HashSet<&str> = HashSet::new();
     let mut seen_texts: HashMap<(String, QueryType), HashSet<String>> = HashMap::new();
-    for row in &rows {
-        done.insert(row.id.clone());
-        summary.count(row.kind.name(), row.dropped);
+    for row in &run.rows {
+        done.insert(row.id.as_str());
         if row.dropped.is_none() {
             seen_texts
                 .entry((row.passage_id.clone(), row.kind))
@@ -274,24 +266,18 @@ pub fn generate_queries(
         for &kind in &config.types {
             for n in 0..config.per_type {
                 let id = format!("{}-{}-{n}", passage.id, kind.name());
-                if !done.contains(&id) {
+                if !done.contains(id.as_str()) {
                     jobs.push((passage, kind, id));
                 }
             }
         }
     }
-    let total = jobs.len();
-    progress(0, total);
-    let mut finished = 0;
-    let result = run_concurrently(
-        total,
+    drop(done);
+    run.finish(
+        &jobs,
         concurrency,
-        &|i| {
-            let (passage, kind, id) = &jobs[i];
-            generator.query(passage, *kind, id)
-        },
-        &mut |i, generated| {
-            let (passage, kind, id) = &jobs[i];
+        &|(passage, kind, id)| generator.query(passage, *kind, id),
+        &mut |(passage, kind, id), generated| {
             let cleaned = match &generated.raw {
                 None => Err(DropReason::Malformed),
                 Some(raw) => clean_query(raw, *kind, clean),
@@ -304,7 +290,7 @@ pub fn generate_queries(
                     Err(DropReason::Duplicate)
                 }
             });
-            let row = QueryRow {
+            QueryRow {
                 id: id.clone(),
                 passage_id: passage.id.clone(),
                 kind: *kind,
@@ -312,19 +298,106 @@ pub fn generate_queries(
                 text: cleaned.unwrap_or_default(),
                 raw: generated.raw,
                 provenance: generated.provenance,
-            };
-            store.append(&row)?;
-            summary.count(kind.name(), row.dropped);
-            summary.requested += 1;
-            finished += 1;
-            progress(finished, total);
-            Ok(())
+            }
         },
-    );
-    store.sync()?;
-    summary.seconds = started.elapsed().as_secs_f64();
-    result?;
-    Ok(summary)
+        progress,
+    )
+}
+
+/// A row of a generation run's JSONL.
+trait GeneratedRow: Serialize + serde::de::DeserializeOwned {
+    /// The group the summary counts it in (query type, or `level N`).
+    fn group(&self) -> String;
+    /// Why cleaning dropped it, if it did.
+    fn dropped(&self) -> Option<DropReason>;
+}
+
+impl GeneratedRow for QueryRow {
+    fn group(&self) -> String {
+        self.kind.name().to_owned()
+    }
+    fn dropped(&self) -> Option<DropReason> {
+        self.dropped
+    }
+}
+
+impl GeneratedRow for DocumentRow {
+    fn group(&self) -> String {
+        format!("level {}", self.level)
+    }
+    fn dropped(&self) -> Option<DropReason> {
+        self.dropped
+    }
+}
+
+/// A generation run over its JSONL: the rows of earlier runs (counted in the summary), then
+/// this run's requests, each row appended (one whole-line write) as its answer arrives.
+struct ResumedRun<R> {
+    store: JsonlStore,
+    rows: Vec<R>,
+    summary: GenerationSummary,
+    started: Instant,
+}
+
+impl<R: GeneratedRow> ResumedRun<R> {
+    /// Opens (or creates) `path`, cutting a torn last line off.
+    fn open(path: &Path) -> Result<Self> {
+        let started = Instant::now();
+        let (store, rows, recovered) = JsonlStore::open::<R>(path)?;
+        let mut summary = GenerationSummary {
+            resumed: rows.len(),
+            torn_bytes: recovered.torn_bytes,
+            ..Default::default()
+        };
+        for row in &rows {
+            summary.count(&row.group(), row.dropped());
+        }
+        Ok(Self {
+            store,
+            rows,
+            summary,
+            started,
+        })
+    }
+
+    /// Runs `generate` for every job on `concurrency` threads and appends `row_of` each
+    /// answer. The file is synced whatever happens; the first error is returned after.
+    fn finish<J: Sync>(
+        self,
+        jobs: &[J],
+        concurrency: usize,
+        generate: &(dyn Fn(&J) -> Result<Generated> + Sync),
+        row_of: &mut dyn FnMut(&J, Generated) -> R,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<GenerationSummary> {
+        let Self {
+            mut store,
+            mut summary,
+            started,
+            ..
+        } = self;
+        let total = jobs.len();
+        progress(0, total);
+        let mut finished = 0;
+        let result = run_concurrently(
+            total,
+            concurrency,
+            &|i| generate(&jobs[i]),
+            &mut |i, generated| {
+                let row = row_of(&jobs[i], generated);
+                store.append(&row)?;
+                summary.count(&row.group(), row.dropped());
+                summary.requested += 1;
+                finished += 1;
+                progress(finished, total);
+                Ok(())
+            },
+        );
+        store.sync()?;
+        summary.seconds = started.elapsed().as_secs_f64();
+        result?;
+        Ok(summary)
+    }
 }
 
 /// Writes the BEIR dataset of the kept queries: `corpus.jsonl` (the `corpus` given),
@@ -400,19 +473,9 @@ pub fn generate_documents(
     if config.levels.is_empty() {
         return Err(SynthError::Invalid("documents.levels is empty".into()));
     }
-    let started = Instant::now();
     std::fs::create_dir_all(output).map_err(|e| SynthError::io(output, e))?;
-    let path = output.join("generated_documents.jsonl");
-    let (mut store, rows, recovered) = JsonlStore::open::<DocumentRow>(&path)?;
-    let mut summary = GenerationSummary {
-        resumed: rows.len(),
-        torn_bytes: recovered.torn_bytes,
-        ..Default::default()
-    };
-    let done: HashSet<String> = rows.iter().map(|r| r.id.clone()).collect();
-    for row in &rows {
-        summary.count(&format!("level {}", row.level), row.dropped);
-    }
+    let run = ResumedRun::<DocumentRow>::open(&output.join("generated_documents.jsonl"))?;
+    let done: HashSet<&str> = run.rows.iter().map(|r| r.id.as_str()).collect();
     let jobs: Vec<(&Query, u8, String)> = queries
         .iter()
         .flat_map(|q| {
@@ -421,25 +484,19 @@ pub fn generate_documents(
                 .iter()
                 .map(move |&l| (*q, l, format!("{}-L{l}", q.id)))
         })
-        .filter(|(_, _, id)| !done.contains(id))
+        .filter(|(_, _, id)| !done.contains(id.as_str()))
         .collect();
-    let total = jobs.len();
-    progress(0, total);
-    let mut finished = 0;
-    let result = run_concurrently(
-        total,
+    drop(done);
+    run.finish(
+        &jobs,
         concurrency,
-        &|i| {
-            let (query, level, id) = &jobs[i];
-            generator.document(&query.text, *level, id)
-        },
-        &mut |i, generated| {
-            let (query, level, id) = &jobs[i];
+        &|(query, level, id)| generator.document(&query.text, *level, id),
+        &mut |(query, level, id), generated| {
             let cleaned = match &generated.raw {
                 None => Err(DropReason::Malformed),
                 Some(raw) => clean_document(raw, clean),
             };
-            let row = DocumentRow {
+            DocumentRow {
                 id: id.clone(),
                 query_id: query.id.clone(),
                 query: query.text.clone(),
@@ -448,19 +505,10 @@ pub fn generate_documents(
                 text: cleaned.unwrap_or_default(),
                 raw: generated.raw,
                 provenance: generated.provenance,
-            };
-            store.append(&row)?;
-            summary.count(&format!("level {level}"), row.dropped);
-            summary.requested += 1;
-            finished += 1;
-            progress(finished, total);
-            Ok(())
+            }
         },
-    );
-    store.sync()?;
-    summary.seconds = started.elapsed().as_secs_f64();
-    result?;
-    Ok(summary)
+        progress,
+    )
 }
 
 /// Writes the graded documents as a BEIR dataset (corpus of the kept documents, their queries,

@@ -1,5 +1,5 @@
-//! `training.svg` beside the checkpoints: training loss (and its running mean) and dev nDCG@10
-//! against steps, drawn from `metrics.jsonl` and rewritten (atomically) at every evaluation and
+//! `training.svg` beside the checkpoints: training loss (and its running mean), dev loss and dev
+//! nDCG@10 against steps, drawn from `metrics.jsonl` and rewritten (atomically) at every evaluation and
 //! at the end. Plain SVG, so any browser opens it; no plotting dependency.
 
 use std::fmt::Write as _;
@@ -17,6 +17,7 @@ pub fn write_plot(metrics: &Path, path: &Path) -> Result<()> {
         densify_core::read_regular_to_string(metrics).map_err(|e| TrainError::io(metrics, e))?;
     let mut losses: Vec<(f64, f64)> = Vec::new();
     let mut ndcg: Vec<(f64, f64)> = Vec::new();
+    let mut dev_losses: Vec<(f64, f64)> = Vec::new();
     for line in text.lines() {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
@@ -34,22 +35,30 @@ pub fn write_plot(metrics: &Path, path: &Path) -> Result<()> {
                 if let Some(n) = v["ndcg@10"].as_f64() {
                     ndcg.push((step, n));
                 }
+                if let Some(l) = v["dev_loss"].as_f64().filter(|l| l.is_finite()) {
+                    dev_losses.push((step, l));
+                }
             }
             _ => {}
         }
     }
-    let svg = render(&losses, &ndcg);
+    let svg = render(&losses, &dev_losses, &ndcg);
     densify_core::write_atomic(path, svg.as_bytes()).map_err(|e| TrainError::io(path, e))
 }
 
-/// The SVG text: loss on the left axis, nDCG@10 on the right (0 to 1).
-fn render(losses: &[(f64, f64)], ndcg: &[(f64, f64)]) -> String {
+/// The SVG text: training and dev loss on the left axis, nDCG@10 on the right (0 to 1).
+fn render(losses: &[(f64, f64)], dev_losses: &[(f64, f64)], ndcg: &[(f64, f64)]) -> String {
     let last_step = losses
         .iter()
         .chain(ndcg)
         .map(|p| p.0)
         .fold(1.0f64, f64::max);
-    let max_loss = losses.iter().map(|p| p.1).fold(0.0f64, f64::max).max(1e-9);
+    let max_loss = losses
+        .iter()
+        .chain(dev_losses)
+        .map(|p| p.1)
+        .fold(0.0f64, f64::max)
+        .max(1e-9);
     let x = |step: f64| MARGIN + (WIDTH - 2.0 * MARGIN) * step / last_step;
     let y_loss = |l: f64| HEIGHT - MARGIN - (HEIGHT - 2.0 * MARGIN) * l / max_loss;
     let y_ndcg = |n: f64| HEIGHT - MARGIN - (HEIGHT - 2.0 * MARGIN) * n.clamp(0.0, 1.0);
@@ -67,8 +76,13 @@ fn render(losses: &[(f64, f64)], ndcg: &[(f64, f64)]) -> String {
     );
     let _ = writeln!(
         s,
-        "<text x=\"{left}\" y=\"{}\" fill=\"#1f77b4\">training loss (max {max_loss:.4})</text>",
-        top - 8.0
+        "<text x=\"{left}\" y=\"{}\" fill=\"#1f77b4\">training loss (max {max_loss:.4}){}</text>",
+        top - 8.0,
+        if dev_losses.is_empty() {
+            ""
+        } else {
+            ", dev loss (orange)"
+        }
     );
     let _ = writeln!(
         s,
@@ -109,6 +123,14 @@ fn render(losses: &[(f64, f64)], ndcg: &[(f64, f64)]) -> String {
         .collect();
     s += &polyline(smooth, "#1f77b4", 2.0);
     s += &polyline(
+        dev_losses
+            .iter()
+            .map(|&(st, l)| (x(st), y_loss(l)))
+            .collect(),
+        "#ff7f0e",
+        2.0,
+    );
+    s += &polyline(
         ndcg.iter().map(|&(st, n)| (x(st), y_ndcg(n))).collect(),
         "#d62728",
         2.0,
@@ -137,7 +159,7 @@ mod tests {
         std::fs::write(
             &metrics,
             "{\"kind\":\"step\",\"step\":1,\"loss\":2.0}\n{\"kind\":\"step\",\"step\":2,\"loss\":1.0}\n\
-             {\"kind\":\"eval\",\"step\":2,\"ndcg@10\":0.5}\nnot json\n",
+             {\"kind\":\"eval\",\"step\":2,\"ndcg@10\":0.5,\"dev_loss\":1.5}\nnot json\n",
         )
         .unwrap();
         let svg = dir.join("training.svg");
@@ -147,5 +169,7 @@ mod tests {
         // Loss 2 at step 1 is the top-middle point; 1 at step 2 the middle of the right edge.
         assert!(text.contains("360.0,48.0 672.0,180.0"), "{text}");
         assert!(text.contains("<title>step 2: 0.5000</title>"));
+        // The dev loss 1.5 at step 2: three quarters up the loss axis, on the right edge.
+        assert!(text.contains("points=\"672.0,114.0\" fill=\"none\" stroke=\"#ff7f0e\""));
     }
 }

@@ -8,9 +8,11 @@
 //! embedded once however many lists it is in.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use burn::tensor::Device;
 use densify_model::{BiEncoder, CrossEncoder, Side};
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
 use crate::example::TrainingExample;
@@ -22,6 +24,30 @@ pub enum Teacher {
     Cross(Box<CrossEncoder>),
     /// Scores by embedding similarity.
     Bi(Box<BiEncoder>),
+}
+
+/// The kind of teacher model (`cross_encoder` or `bi_encoder` in a config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TeacherKind {
+    /// A cross-encoder (sentence-transformers `CrossEncoder` layout): raw logits.
+    CrossEncoder,
+    /// A bi-encoder: the model's own similarity.
+    BiEncoder,
+}
+
+impl Teacher {
+    /// Loads a teacher of `kind` from its folder (Hugging Face / sentence-transformers
+    /// layout). `max_length` bounds a cross-encoder's (query, document) pairs in tokens; a
+    /// bi-encoder keeps its own max lengths.
+    pub fn load(kind: TeacherKind, dir: &Path, max_length: usize, device: &Device) -> Result<Self> {
+        Ok(match kind {
+            TeacherKind::CrossEncoder => {
+                Self::Cross(Box::new(CrossEncoder::load(dir, max_length, device)?))
+            }
+            TeacherKind::BiEncoder => Self::Bi(Box::new(BiEncoder::load(dir, device, |_| {})?)),
+        })
+    }
 }
 
 /// Scores every candidate of `examples` with `teacher`, overwriting their `teacher` fields.

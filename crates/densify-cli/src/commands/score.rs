@@ -3,9 +3,8 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use densify_model::{BiEncoder, CrossEncoder};
 use densify_train::example::{read_examples, write_examples};
-use densify_train::score::{Teacher, score_examples};
+use densify_train::score::{Teacher, TeacherKind, score_examples};
 
 use crate::args::{CliResult, DeviceArgs, OutputArgs, positive_usize};
 use crate::progress::bar;
@@ -55,14 +54,11 @@ pub fn run(args: Args) -> CliResult {
         .check([args.examples.as_path(), corpus_path.as_path()])?;
     let mut examples = read_examples(&args.examples)?;
     let texts: HashMap<String, String> = dataset.corpus_items()?.into_iter().collect();
-    let teacher = match args.kind {
-        Kind::Cross => Teacher::Cross(Box::new(CrossEncoder::load(
-            &args.teacher,
-            args.max_length,
-            &device,
-        )?)),
-        Kind::Bi => Teacher::Bi(Box::new(BiEncoder::load(&args.teacher, &device, |_| {})?)),
+    let kind = match args.kind {
+        Kind::Cross => TeacherKind::CrossEncoder,
+        Kind::Bi => TeacherKind::BiEncoder,
     };
+    let teacher = Teacher::load(kind, &args.teacher, args.max_length, &device)?;
     let pairs: usize = examples.iter().map(|e| e.candidates.len()).sum();
     let progress = bar(pairs, "pairs");
     score_examples(

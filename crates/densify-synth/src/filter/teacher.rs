@@ -5,22 +5,12 @@
 use std::path::PathBuf;
 
 use densify_core::config::InvalidField;
-use densify_model::{BiEncoder, CrossEncoder};
+pub use densify_train::score::TeacherKind;
 use densify_train::score::{Teacher, score_examples};
 use serde::{Deserialize, Serialize};
 
 use super::{FilterContext, FilterItem, StageReport};
 use crate::error::Result;
-
-/// The kind of teacher model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TeacherKind {
-    /// A cross-encoder (sentence-transformers `CrossEncoder` layout): raw logits.
-    CrossEncoder,
-    /// A bi-encoder: the model's own similarity.
-    BiEncoder,
-}
 
 /// Settings of the teacher stage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,18 +69,12 @@ pub fn apply(
     config: &TeacherConfig,
     context: &mut FilterContext<'_>,
 ) -> Result<(Vec<FilterItem>, StageReport)> {
-    let teacher = match config.kind {
-        TeacherKind::CrossEncoder => Teacher::Cross(Box::new(CrossEncoder::load(
-            &config.model,
-            config.max_length,
-            context.device,
-        )?)),
-        TeacherKind::BiEncoder => Teacher::Bi(Box::new(BiEncoder::load(
-            &config.model,
-            context.device,
-            |_| {},
-        )?)),
-    };
+    let teacher = Teacher::load(
+        config.kind,
+        &config.model,
+        config.max_length,
+        context.device,
+    )?;
     let mut examples: Vec<_> = items.iter().map(FilterItem::to_example).collect();
     let pairs: usize = examples.iter().map(|e| e.candidates.len()).sum();
     let progress = &mut *context.progress;
