@@ -8,6 +8,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use densify_data::embeddings::Embeddings;
+use densify_testkit::{fails_with, minilm, repo_root};
 
 fn densify(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_densify"))
@@ -18,25 +19,11 @@ fn densify(args: &[&str]) -> Output {
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    repo_root()
 }
 
 fn fresh_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("densify-faults-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Exit status 1 (or 2, clap's code for a flag it refuses), a message containing every one of
-/// `needles`, and no panic (whose status would be 101).
-fn fails_with(out: &Output, needles: &[&str]) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(matches!(out.status.code(), Some(1 | 2)), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    for needle in needles {
-        assert!(stderr.contains(needle), "`{needle}` not in: {stderr}");
-    }
+    densify_testkit::fresh_dir("faults", name)
 }
 
 fn temporaries(dir: &Path) -> Vec<String> {
@@ -45,25 +32,6 @@ fn temporaries(dir: &Path) -> Vec<String> {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.contains("densify-tmp"))
         .collect()
-}
-
-/// all-MiniLM-L6-v2 (fetched by `scripts/fetch_minilm.sh` when missing).
-fn minilm() -> PathBuf {
-    if let Some(dir) = std::env::var_os("DENSIFY_MODEL_DIR") {
-        return PathBuf::from(dir);
-    }
-    let cache = std::env::var_os("DENSIFY_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/densify"));
-    let dir = cache.join("models/all-MiniLM-L6-v2");
-    if !dir.join("model.safetensors").is_file() {
-        let status = Command::new("bash")
-            .arg(root().join("scripts/fetch_minilm.sh"))
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-    dir
 }
 
 #[test]

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use densify_testkit::{fails_with, scifact, succeeded as ok};
+
 fn densify(args: &[&str], dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_densify"))
         .args(args)
@@ -14,33 +16,8 @@ fn densify(args: &[&str], dir: &Path) -> Output {
         .unwrap()
 }
 
-fn scifact() -> PathBuf {
-    std::env::var_os("DENSIFY_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"))
-        .join("scifact")
-}
-
 fn fresh_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("densify-synth-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn ok(out: &Output) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{stderr}");
-    stderr
-}
-
-fn fails_with(out: &Output, needles: &[&str]) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(matches!(out.status.code(), Some(1 | 2)), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    for needle in needles {
-        assert!(stderr.contains(needle), "`{needle}` not in: {stderr}");
-    }
+    densify_testkit::fresh_dir("synth-cli", name)
 }
 
 fn lines(path: &Path) -> usize {

@@ -6,60 +6,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use burn::tensor::Device;
-use densify_model::{BertConfig, BiEncoder, BiEncoderSettings, Pooling, Similarity, TextTokenizer};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use densify_testkit::{fails_with, tiny_bi_encoder};
 
 fn fresh(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("densify-cli-train-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn tokenizer_json() -> PathBuf {
-    let cache = std::env::var_os("DENSIFY_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/densify"));
-    let dir = std::env::var_os("DENSIFY_MODEL_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| cache.join("models/all-MiniLM-L6-v2"));
-    if !dir.join("tokenizer.json").is_file() {
-        assert!(
-            Command::new("bash")
-                .arg(root().join("scripts/fetch_minilm.sh"))
-                .status()
-                .unwrap()
-                .success()
-        );
-    }
-    dir.join("tokenizer.json")
+    densify_testkit::fresh_dir("cli-train", name)
 }
 
 fn setup(dir: &Path) {
-    let config: BertConfig = serde_json::from_value(serde_json::json!({
-        "vocab_size": 30522, "hidden_size": 32, "num_hidden_layers": 2,
-        "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 128,
-        "model_type": "bert"
-    }))
-    .unwrap();
-    let settings = BiEncoderSettings {
-        pooling: Pooling::Mean,
-        normalize: false,
-        similarity: Similarity::Cosine,
-        query_prefix: String::new(),
-        passage_prefix: String::new(),
-        query_max_length: 32,
-        passage_max_length: 64,
-    };
-    let tokenizer = TextTokenizer::from_file(tokenizer_json(), 64).unwrap();
-    BiEncoder::random(config, tokenizer, settings, &Device::flex())
-        .unwrap()
-        .save(dir.join("model"))
-        .unwrap();
+    tiny_bi_encoder(&dir.join("model"), 7);
     let data = dir.join("data");
     std::fs::create_dir_all(data.join("qrels")).unwrap();
     let (mut corpus, mut queries) = (String::new(), String::new());
@@ -99,15 +53,7 @@ fn densify(args: &[&str]) -> std::process::Output {
 }
 
 fn tensors(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let bytes = std::fs::read(dir.join("final/model.safetensors")).unwrap();
-    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let mut out: Vec<(String, Vec<u8>)> = file
-        .tensors()
-        .into_iter()
-        .map(|(n, v)| (n, v.data().to_vec()))
-        .collect();
-    out.sort();
-    out
+    densify_testkit::tensors(&dir.join("final/model.safetensors"))
 }
 
 fn step_losses(dir: &Path) -> Vec<String> {
@@ -213,16 +159,6 @@ fn train_config_errors_name_file_line_and_field() {
         "type = \"info_nce\"",
     ] {
         assert!(printed.contains(field), "{field} not in:\n{printed}");
-    }
-}
-
-/// Exit status 1, no panic, and every needle in the message.
-fn fails_with(out: &std::process::Output, needles: &[&str]) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    for needle in needles {
-        assert!(stderr.contains(needle), "`{needle}` not in: {stderr}");
     }
 }
 

@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
-use densify_model::{BertConfig, BiEncoder, BiEncoderSettings, Pooling, Similarity, TextTokenizer};
+use densify_model::{BiEncoder, Similarity};
+use densify_testkit::{metric_records as records, tensors, tiny_bi_encoder};
 use densify_train::{TrainConfig, TrainError, Trainer};
 
 /// burn's CPU backends keep one random generator per process: tests that draw from it (random
@@ -19,54 +20,30 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn minilm_tokenizer() -> PathBuf {
-    let cache = std::env::var_os("DENSIFY_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/densify"));
-    let dir = std::env::var_os("DENSIFY_MODEL_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| cache.join("models/all-MiniLM-L6-v2"));
-    if !dir.join("tokenizer.json").is_file() {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fetch_minilm.sh");
-        assert!(
-            std::process::Command::new("bash")
-                .arg(script)
-                .status()
-                .unwrap()
-                .success()
-        );
-    }
-    dir.join("tokenizer.json")
-}
-
 fn fresh(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("densify-train-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    densify_testkit::fresh_dir("train", name)
 }
 
 /// A random tiny bi-encoder saved in the sentence-transformers layout.
 fn tiny_model(dir: &Path) {
-    let config: BertConfig = serde_json::from_value(serde_json::json!({
-        "vocab_size": 30522, "hidden_size": 32, "num_hidden_layers": 2,
-        "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 128,
-        "model_type": "bert"
-    }))
-    .unwrap();
-    let tokenizer = TextTokenizer::from_file(minilm_tokenizer(), 64).unwrap();
-    let settings = BiEncoderSettings {
-        pooling: Pooling::Mean,
-        normalize: false,
-        similarity: Similarity::Cosine,
-        query_prefix: String::new(),
-        passage_prefix: String::new(),
-        query_max_length: 32,
-        passage_max_length: 64,
-    };
-    Device::flex().seed(7);
-    let model = BiEncoder::random(config, tokenizer, settings, &Device::flex()).unwrap();
-    model.save(dir).unwrap();
+    tiny_bi_encoder(dir, 7);
+}
+
+/// The final model's tensors, by name.
+fn weights(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    tensors(&dir.join("model.safetensors"))
+}
+
+fn losses(output: &Path) -> Vec<f64> {
+    records(output, "step")
+        .iter()
+        .map(|v| v["loss"].as_f64().unwrap())
+        .collect()
+}
+
+/// The first step's metrics record.
+fn first_step(output: &Path) -> serde_json::Value {
+    records(output, "step").remove(0)
 }
 
 /// 24 documents on 12 topics, 12 train queries (one per topic, two judged documents each for
@@ -119,29 +96,6 @@ fn config(root: &Path, output: &str) -> TrainConfig {
     };
     config.optimizer.learning_rate = 1e-3;
     config
-}
-
-/// The final model's tensors, by name.
-fn weights(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
-    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let mut out: Vec<(String, Vec<u8>)> = file
-        .tensors()
-        .into_iter()
-        .map(|(name, view)| (name, view.data().to_vec()))
-        .collect();
-    out.sort();
-    out
-}
-
-fn losses(output: &Path) -> Vec<f64> {
-    std::fs::read_to_string(output.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|v| v["kind"] == "step")
-        .map(|v| v["loss"].as_f64().unwrap())
-        .collect()
 }
 
 #[test]
@@ -523,16 +477,6 @@ fn a_cross_encoder_trains_and_reloads() {
     assert!(densify_model::CrossEncoder::load(&best, 96, &Device::flex()).is_ok());
 }
 
-/// The `kind` records of a run's metrics.
-fn records(output: &Path, kind: &str) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(output.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|v| v["kind"] == kind)
-        .collect()
-}
-
 /// A token budget cuts batches of long texts smaller (more steps, each within the budget), and
 /// a bi-encoder trained on qrels pairs logs its dev loss beside nDCG@10 and Recall@100.
 #[test]
@@ -613,16 +557,6 @@ fn token_noise_is_applied_and_repeatable() {
         Trainer::new(c, &Device::flex()).unwrap_err().to_string()
     };
     assert!(err.contains("noise.query.p"), "{err}");
-}
-
-/// The first step's metrics record.
-fn first_step(output: &Path) -> serde_json::Value {
-    std::fs::read_to_string(output.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .find(|v| v["kind"] == "step")
-        .unwrap()
 }
 
 #[test]

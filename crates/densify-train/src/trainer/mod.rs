@@ -205,14 +205,33 @@ impl Trainer {
         let mut dev_ndcg = None;
         let mut train_seconds = 0.0;
         let eval_every = config.eval.as_ref().map_or(0, |e| e.every_steps);
+        // A dev evaluation, logged; a new best dev nDCG@10 exports the model to `best/`.
         let evaluate = |encoder: &mut Encoder,
                         model: &Student,
                         log: &mut MetricsLog,
-                        step: usize|
+                        state: &mut LoopState|
          -> Result<f64> {
             let dev = dev.as_ref().expect("an [eval] run has dev data");
-            let figures = self.evaluate(encoder, model, dev, &text, loss, in_batch, log, step)?;
-            Ok(figures.ndcg)
+            let figures =
+                self.evaluate(encoder, model, dev, &text, loss, in_batch, log, state.step)?;
+            let ndcg = figures.ndcg;
+            if state.best_ndcg.is_none_or(|best| ndcg > best) {
+                state.best_ndcg = Some(ndcg);
+                state.evaluations_since_best = 0;
+                encoder.save(model.valid(), &output.join("best"))?;
+            } else {
+                state.evaluations_since_best += 1;
+            }
+            Ok(ndcg)
+        };
+        let save_checkpoint = |model: &Student, optimizer: &_, state: &LoopState| {
+            checkpoint::save(
+                &self.checkpoints(),
+                model,
+                optimizer,
+                state,
+                config.keep_checkpoints,
+            )
         };
         let (model, optimizer) = std::thread::scope(|scope| -> Result<_> {
             let (mut model, mut optimizer) = (model, optimizer);
@@ -285,15 +304,7 @@ impl Trainer {
                 });
                 let at_end = state.step == last_step;
                 if eval_every > 0 && state.step.is_multiple_of(eval_every) && !at_end {
-                    let ndcg = evaluate(&mut encoder, &model, &mut log, state.step)?;
-                    dev_ndcg = Some(ndcg);
-                    if state.best_ndcg.is_none_or(|best| ndcg > best) {
-                        state.best_ndcg = Some(ndcg);
-                        state.evaluations_since_best = 0;
-                        encoder.save(model.valid(), &output.join("best"))?;
-                    } else {
-                        state.evaluations_since_best += 1;
-                    }
+                    dev_ndcg = Some(evaluate(&mut encoder, &model, &mut log, &mut state)?);
                     let patience = config.eval.as_ref().map_or(0, |e| e.patience);
                     if patience > 0 && state.evaluations_since_best >= patience {
                         break;
@@ -303,31 +314,14 @@ impl Trainer {
                     && state.step.is_multiple_of(config.checkpoint_every)
                     && !at_end
                 {
-                    checkpoint::save(
-                        &self.checkpoints(),
-                        &model,
-                        &optimizer,
-                        &state,
-                        config.keep_checkpoints,
-                    )?;
+                    save_checkpoint(&model, &optimizer, &state)?;
                 }
             }
             Ok((model, optimizer))
         })?;
-        checkpoint::save(
-            &self.checkpoints(),
-            &model,
-            &optimizer,
-            &state,
-            config.keep_checkpoints,
-        )?;
+        save_checkpoint(&model, &optimizer, &state)?;
         if config.eval.is_some() {
-            let ndcg = evaluate(&mut encoder, &model, &mut log, state.step)?;
-            dev_ndcg = Some(ndcg);
-            if state.best_ndcg.is_none_or(|best| ndcg > best) {
-                state.best_ndcg = Some(ndcg);
-                encoder.save(model.valid(), &output.join("best"))?;
-            }
+            dev_ndcg = Some(evaluate(&mut encoder, &model, &mut log, &mut state)?);
         }
         self.plot()?;
         let final_model = output.join("final");

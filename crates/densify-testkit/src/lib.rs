@@ -1,0 +1,135 @@
+//! # densify-testkit
+//!
+//! What densify's integration tests share, so each test file holds only its tests: temporary
+//! folders, the real model (all-MiniLM-L6-v2, fetched by `scripts/fetch_minilm.sh` when
+//! missing) and the shared BEIR datasets, a tiny random bi-encoder over MiniLM's tokenizer,
+//! checks of a failed `densify` command, and readers of a training run's outputs. A
+//! dev-dependency only; not published.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use burn::tensor::Device;
+use densify_model::{BertConfig, BiEncoder, BiEncoderSettings, Pooling, Similarity, TextTokenizer};
+
+/// The repository's root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// densify's cache (`$DENSIFY_CACHE`, else `~/.cache/densify`).
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("DENSIFY_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/densify")
+        })
+}
+
+/// all-MiniLM-L6-v2's folder (`$DENSIFY_MODEL_DIR`, else the cache), fetched by
+/// `scripts/fetch_minilm.sh` when it is not there.
+pub fn minilm() -> PathBuf {
+    let dir = std::env::var_os("DENSIFY_MODEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache_dir().join("models/all-MiniLM-L6-v2"));
+    if !dir.join("model.safetensors").is_file() || !dir.join("tokenizer.json").is_file() {
+        let status = Command::new("bash")
+            .arg(repo_root().join("scripts/fetch_minilm.sh"))
+            .status()
+            .expect("bash runs");
+        assert!(status.success(), "scripts/fetch_minilm.sh failed");
+    }
+    dir
+}
+
+/// The folder of the shared BEIR datasets (`$DENSIFY_DATA`, else `../shared/data` beside the
+/// repository).
+pub fn shared_data() -> PathBuf {
+    std::env::var_os("DENSIFY_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared/data"))
+}
+
+/// The SciFact BEIR folder.
+pub fn scifact() -> PathBuf {
+    shared_data().join("scifact")
+}
+
+/// An empty folder under the system's temporary folder, unique to this process, `tag` (the
+/// test file) and `name` (the test).
+pub fn fresh_dir(tag: &str, name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("densify-{tag}-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("the temporary folder is writable");
+    dir
+}
+
+/// Asserts that a command succeeded; returns its standard error.
+pub fn succeeded(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    stderr
+}
+
+/// Asserts exit status 1 (or 2, clap's code for a flag it refuses), a message containing every
+/// one of `needles`, and no panic (whose status would be 101).
+pub fn fails_with(out: &Output, needles: &[&str]) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(matches!(out.status.code(), Some(1 | 2)), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for needle in needles {
+        assert!(stderr.contains(needle), "`{needle}` not in: {stderr}");
+    }
+}
+
+/// Saves a random tiny bi-encoder (BERT of 2 layers, width 32, MiniLM's vocabulary and
+/// tokenizer; mean pooling, cosine, queries of 32 and passages of 64 tokens) in the
+/// sentence-transformers layout, drawn after seeding flex with `seed`.
+pub fn tiny_bi_encoder(dir: &Path, seed: u64) {
+    let config: BertConfig = serde_json::from_value(serde_json::json!({
+        "vocab_size": 30522, "hidden_size": 32, "num_hidden_layers": 2,
+        "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 128,
+        "model_type": "bert"
+    }))
+    .expect("a BERT config");
+    let tokenizer = TextTokenizer::from_file(minilm().join("tokenizer.json"), 64)
+        .expect("MiniLM's tokenizer loads");
+    let settings = BiEncoderSettings {
+        pooling: Pooling::Mean,
+        normalize: false,
+        similarity: Similarity::Cosine,
+        query_prefix: String::new(),
+        passage_prefix: String::new(),
+        query_max_length: 32,
+        passage_max_length: 64,
+    };
+    Device::flex().seed(seed);
+    BiEncoder::random(config, tokenizer, settings, &Device::flex())
+        .expect("a random model")
+        .save(dir)
+        .expect("the model saves");
+}
+
+/// The tensors of a safetensors file, by name, as raw bytes (for bit-identity checks).
+pub fn tensors(file: &Path) -> Vec<(String, Vec<u8>)> {
+    let bytes = std::fs::read(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let file = safetensors::SafeTensors::deserialize(&bytes).expect("a safetensors file");
+    let mut out: Vec<(String, Vec<u8>)> = file
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| (name, view.data().to_vec()))
+        .collect();
+    out.sort();
+    out
+}
+
+/// The records of one `kind` (`step`, `eval`) of a training run's `metrics.jsonl`.
+pub fn metric_records(output: &Path, kind: &str) -> Vec<serde_json::Value> {
+    let path = output.join("metrics.jsonl");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("a JSON line"))
+        .filter(|v| v["kind"] == kind)
+        .collect()
+}
