@@ -13,10 +13,10 @@ use burn::nn::{
     Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear,
     LinearConfig,
 };
-use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax, tanh};
+use burn::tensor::activation::{gelu, gelu_approximate, relu, tanh};
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Bool, Device, Int, Tensor};
+use burn::tensor::{Bool, Device, Distribution, Int, Tensor};
 use densify_core::Backend;
 
 use crate::config::BertConfig;
@@ -60,7 +60,7 @@ impl BertEmbeddings {
         let x = self.word_embeddings.forward(input_ids)
             + self.position_embeddings.forward(positions)
             + self.token_type_embeddings.forward(token_type_ids);
-        self.dropout.forward(self.layer_norm.forward(x))
+        dropout(&self.dropout, self.layer_norm.forward(x))
     }
 }
 
@@ -161,11 +161,45 @@ impl BertSelfAttention {
             AttentionMask::Explicit(bias) => {
                 let scale = (head_dim as f64).sqrt();
                 let scores = q.div_scalar(scale).matmul(k.swap_dims(2, 3)) + bias.clone();
-                self.dropout.forward(softmax(scores, 3)).matmul(v)
+                dropout(&self.dropout, softmax_for_training(scores)).matmul(v)
             }
         };
         context.swap_dims(1, 2).reshape([batch, seq, hidden])
     }
+}
+
+/// Softmax over the last dimension for the autodiff path: `e · (1 / Σe)` with `e = exp(x -
+/// max x)` (the max detached), where burn's autodiff decomposes `softmax` into the same steps
+/// but ends with a division, whose backward makes two full-size passes more than a
+/// multiplication by the (small, `[.., 1]`) reciprocal. Equal to `softmax` within an ulp.
+///
+/// # Shapes
+/// - `x`: `[batch, heads, queries, keys]` -> the same
+fn softmax_for_training(x: Tensor<4>) -> Tensor<4> {
+    let max = x.clone().detach().max_dim(3);
+    let e = (x - max).exp();
+    let total = e.clone().sum_dim(3);
+    e * total.recip()
+}
+
+/// burn's [`Dropout::forward`] with one tracked multiplication instead of two: the Bernoulli
+/// mask is scaled by `1 / keep` before it meets the activations (`x · (m / keep)`, not
+/// `(x · m) / keep`). The mask draws the same numbers from the device's generator, and since
+/// `m` is 0 or 1 both forms round identically, so the output and its gradient are
+/// bit-for-bit burn's, with one full-size pass fewer forward and backward (the attention
+/// probabilities are the largest activations of a layer).
+///
+/// # Shapes
+/// - `x`: any -> the same
+fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
+    if !layer.training.is_enabled() || !x.device().is_autodiff() || layer.prob == 0.0 {
+        return x;
+    }
+    let keep = 1.0 - layer.prob;
+    let scaled_mask = x
+        .random_like(Distribution::Bernoulli(keep))
+        .mul_scalar(1.0 / keep);
+    x * scaled_mask
 }
 
 /// Dense projection, dropout, residual and LayerNorm (checkpoint keys `attention.output` and
@@ -193,7 +227,7 @@ impl BertResidual {
     /// `LayerNorm(dropout(dense(x)) + residual)`.
     pub fn forward(&self, x: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
         self.layer_norm
-            .forward(self.dropout.forward(self.dense.forward(x)) + residual)
+            .forward(dropout(&self.dropout, self.dense.forward(x)) + residual)
     }
 }
 
@@ -464,6 +498,91 @@ mod tests {
             run(&model, &training),
             "dropout on an autodiff device"
         );
+    }
+
+    #[test]
+    fn dropout_with_one_multiplication_is_burn_s_bit_for_bit() {
+        let device = Device::flex().autodiff();
+        let layer = DropoutConfig::new(0.3).init();
+        let values: Vec<f32> = (0..512).map(|i| (i as f32 - 200.0) * 0.37).collect();
+        let run = |ours: bool| -> (Vec<f32>, Vec<f32>) {
+            let x = Tensor::<2>::from_data(
+                burn::tensor::TensorData::new(values.clone(), [16, 32]),
+                &device,
+            )
+            .require_grad();
+            device.seed(11);
+            let y = if ours {
+                dropout(&layer, x.clone())
+            } else {
+                layer.forward(x.clone())
+            };
+            let weights = Tensor::<2>::from_data(
+                burn::tensor::TensorData::new(
+                    (0..512).map(|i| (i % 7) as f32 - 3.0).collect::<Vec<f32>>(),
+                    [16, 32],
+                ),
+                &device,
+            );
+            let grads = (y.clone() * weights).sum().backward();
+            let g = x.grad(&grads).unwrap();
+            (
+                y.into_data().iter::<f32>().collect(),
+                g.into_data().iter::<f32>().collect(),
+            )
+        };
+        let (burn_y, burn_g) = run(false);
+        let (our_y, our_g) = run(true);
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&our_y), bits(&burn_y));
+        assert_eq!(bits(&our_g), bits(&burn_g));
+        let dropped = our_y.iter().filter(|v| **v == 0.0).count();
+        assert!(
+            (100..=210).contains(&dropped),
+            "{dropped} of 512 dropped at p = 0.3"
+        );
+    }
+
+    #[test]
+    fn training_softmax_is_softmax_with_its_gradient() {
+        let device = Device::flex().autodiff();
+        let values: Vec<f32> = (0..96)
+            .map(|i| ((i * 37) % 23) as f32 * 0.41 - 4.0)
+            .collect();
+        let run = |ours: bool| -> (Vec<f32>, Vec<f32>) {
+            let x = Tensor::<4>::from_data(
+                burn::tensor::TensorData::new(values.clone(), [2, 3, 4, 4]),
+                &device,
+            )
+            .require_grad();
+            let y = if ours {
+                softmax_for_training(x.clone())
+            } else {
+                burn::tensor::activation::softmax(x.clone(), 3)
+            };
+            let w = Tensor::<4>::from_data(
+                burn::tensor::TensorData::new(
+                    (0..96).map(|i| (i % 5) as f32 - 2.0).collect::<Vec<f32>>(),
+                    [2, 3, 4, 4],
+                ),
+                &device,
+            );
+            let grads = (y.clone() * w).sum().backward();
+            let g = x.grad(&grads).unwrap();
+            (
+                y.into_data().iter::<f32>().collect(),
+                g.into_data().iter::<f32>().collect(),
+            )
+        };
+        let (y, g) = run(false);
+        let (our_y, our_g) = run(true);
+        for (a, b) in our_y.iter().zip(&y).chain(our_g.iter().zip(&g)) {
+            assert!((a - b).abs() <= 1e-6, "{a} vs {b}");
+        }
+        // Rows sum to 1.
+        for row in our_y.chunks(4) {
+            assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        }
     }
 
     #[test]
