@@ -13,35 +13,11 @@ OUT=${OUT:-/tmp/densify-bench-train-step}
 MODEL=$(bash scripts/fetch_minilm.sh)
 DATA=$(cd ../shared/data/scifact && pwd)
 [[ -f "$OUT/lists.jsonl" ]] || { echo "run scripts/bench_train_step.sh first ($OUT/lists.jsonl)"; exit 1; }
+source scripts/train_step_config.sh
 run() { # label binary
-  local dir="$OUT/ab-$1"
-  rm -rf "$dir"
-  cat > "$dir.toml" <<TOML
-model = "$MODEL"
-output = "$dir"
-dataset = "$DATA"
-examples = "$OUT/lists.jsonl"
-batch_size = 8
-max_steps = $STEPS
-list_size = 8
-in_batch_negatives = false
-query_max_length = 64
-passage_max_length = 256
-seed = 42
-[loss]
-type = "kl_distillation"
-teacher_temperature = 0.3
-student_temperature = 0.05
-[optimizer]
-learning_rate = 2e-5
-TOML
-  "$2" train --config "$dir.toml" --device "$DEVICE" 2> "$dir.log"
-  python3 - "$dir/metrics.jsonl" <<'PY'
-import json, statistics, sys
-s = [json.loads(l) for l in open(sys.argv[1]) if '"kind":"step"' in l]
-t = [b["seconds"] - a["seconds"] for a, b in zip(s, s[1:])]
-print(round(statistics.median(t), 3))
-PY
+  train_step_config "ab-$1" 8 "$STEPS"
+  "$2" train --config "$OUT/ab-$1.toml" --device "$DEVICE" 2> "$OUT/ab-$1.log"
+  median_step_seconds "$OUT/ab-$1" 0
 }
 echo "== $(nproc) cores, $(date -u), device $DEVICE, $STEPS steps a run"
 declare -a TA TB

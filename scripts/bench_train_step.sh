@@ -44,44 +44,14 @@ with open(out, "w") as f:
         f.write(json.dumps({"query_id": str(q["_id"]), "query": q["text"],
             "candidates": [{"doc_id": str(d), "teacher": round(random.uniform(-5, 5), 3)} for d in docs]}) + "\n")
 PY
-config() { # name batch steps [extra]
-  cat > "$OUT/$1.toml" <<TOML
-model = "$MODEL"
-output = "$OUT/$1"
-dataset = "$DATA"
-examples = "$OUT/lists.jsonl"
-batch_size = $2
-max_steps = $3
-list_size = 8
-in_batch_negatives = false
-query_max_length = 64
-passage_max_length = 256
-seed = 42
-$4
-[loss]
-type = "kl_distillation"
-teacher_temperature = 0.3
-student_temperature = 0.05
-[optimizer]
-learning_rate = 2e-5
-TOML
-  rm -rf "${OUT:?}/$1"
-}
-median_step() { # output dir
-  python3 - "$1/metrics.jsonl" <<'PY'
-import json, statistics, sys
-s = [json.loads(l) for l in open(sys.argv[1]) if '"kind":"step"' in l]
-t = [b["seconds"] - a["seconds"] for a, b in zip(s, s[1:])]
-print(round(statistics.median(t[1:]), 3))
-PY
-}
+source scripts/train_step_config.sh
 echo "== $(nproc) cores, $(date -u)"
 for backend in $BACKENDS; do
-  config "kl-$backend" 8 7 ""
+  train_step_config "kl-$backend" 8 7
   /usr/bin/time -f "%M" -o "$OUT/kl-$backend.rss" "$BIN" train --config "$OUT/kl-$backend.toml" --device "$backend" 2> "$OUT/kl-$backend.log"
-  echo "{\"backend\": \"densify $backend\", \"seconds_per_step\": $(median_step "$OUT/kl-$backend"), \"peak_rss_mb\": $(( $(cat "$OUT/kl-$backend.rss") / 1024 ))}"
+  echo "{\"backend\": \"densify $backend\", \"seconds_per_step\": $(median_step_seconds "$OUT/kl-$backend" 1), \"peak_rss_mb\": $(( $(cat "$OUT/kl-$backend.rss") / 1024 ))}"
 done
 "$VENV/bin/python" scripts/train_step_bench.py "$MODEL" "$OUT/lists.jsonl" "$DATA/corpus.jsonl" 7 2> "$OUT/pytorch.log"
-config gradcache-64x8 64 1 "grad_cache_mini_batch = 8"
+train_step_config gradcache-64x8 64 1 "grad_cache_mini_batch = 8"
 /usr/bin/time -f "%M" -o "$OUT/gradcache.rss" "$BIN" train --config "$OUT/gradcache-64x8.toml" 2> "$OUT/gradcache.log"
 echo "{\"backend\": \"densify flex, GradCache 64 x 8 (mini-batch 8)\", \"seconds_per_step\": $(python3 -c "import json; s=[json.loads(l) for l in open('$OUT/gradcache-64x8/metrics.jsonl') if '\"kind\":\"step\"' in l]; print(round(s[-1]['seconds']/len(s),1))"), \"peak_rss_mb\": $(( $(cat "$OUT/gradcache.rss") / 1024 ))}"

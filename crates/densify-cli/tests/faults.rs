@@ -13,13 +13,9 @@ use densify_testkit::{fails_with, minilm, repo_root};
 fn densify(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_densify"))
         .args(args)
-        .current_dir(root())
+        .current_dir(repo_root())
         .output()
         .unwrap()
-}
-
-fn root() -> PathBuf {
-    repo_root()
 }
 
 fn fresh_dir(name: &str) -> PathBuf {
@@ -174,11 +170,11 @@ fn duplicate_ids_are_refused() {
 fn a_byte_order_mark_changes_nothing() {
     let dir = fresh_dir("bom");
     let qrels = "tests/fixtures/eval/edge/qrels.txt";
-    let run = std::fs::read(root().join("tests/fixtures/eval/edge/run.trec")).unwrap();
+    let run = std::fs::read(repo_root().join("tests/fixtures/eval/edge/run.trec")).unwrap();
     let with_bom = dir.join("bom.trec");
     std::fs::write(&with_bom, [b"\xef\xbb\xbf".as_slice(), &run].concat()).unwrap();
     let mut qrels_bom = b"\xef\xbb\xbf".to_vec();
-    qrels_bom.extend(std::fs::read(root().join(qrels)).unwrap());
+    qrels_bom.extend(std::fs::read(repo_root().join(qrels)).unwrap());
     let qrels_with_bom = dir.join("qrels.txt");
     std::fs::write(&qrels_with_bom, qrels_bom).unwrap();
     let plain = densify(&[
@@ -293,7 +289,7 @@ fn a_kill_during_the_write_keeps_the_previous_output() {
     for attempt in 0..3 {
         let mut child = Command::new(env!("CARGO_BIN_EXE_densify"))
             .args(args)
-            .current_dir(root())
+            .current_dir(repo_root())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -500,36 +500,41 @@ mod tests {
         );
     }
 
+    /// `f(x)` and the gradient of `Σ weights · f(x)` with respect to `x`, on flex autodiff.
+    fn output_and_gradient<const D: usize>(
+        values: &[f32],
+        shape: [usize; D],
+        weights: &[f32],
+        f: impl Fn(Tensor<D>) -> Tensor<D>,
+    ) -> (Vec<f32>, Vec<f32>) {
+        let device = Device::flex().autodiff();
+        let tensor = |v: &[f32]| {
+            Tensor::<D>::from_data(burn::tensor::TensorData::new(v.to_vec(), shape), &device)
+        };
+        let x = tensor(values).require_grad();
+        let y = f(x.clone());
+        let grads = (y.clone() * tensor(weights)).sum().backward();
+        let g = x.grad(&grads).unwrap();
+        (
+            y.into_data().iter::<f32>().collect(),
+            g.into_data().iter::<f32>().collect(),
+        )
+    }
+
     #[test]
     fn dropout_with_one_multiplication_is_burn_s_bit_for_bit() {
-        let device = Device::flex().autodiff();
         let layer = DropoutConfig::new(0.3).init();
         let values: Vec<f32> = (0..512).map(|i| (i as f32 - 200.0) * 0.37).collect();
-        let run = |ours: bool| -> (Vec<f32>, Vec<f32>) {
-            let x = Tensor::<2>::from_data(
-                burn::tensor::TensorData::new(values.clone(), [16, 32]),
-                &device,
-            )
-            .require_grad();
-            device.seed(11);
-            let y = if ours {
-                dropout(&layer, x.clone())
-            } else {
-                layer.forward(x.clone())
-            };
-            let weights = Tensor::<2>::from_data(
-                burn::tensor::TensorData::new(
-                    (0..512).map(|i| (i % 7) as f32 - 3.0).collect::<Vec<f32>>(),
-                    [16, 32],
-                ),
-                &device,
-            );
-            let grads = (y.clone() * weights).sum().backward();
-            let g = x.grad(&grads).unwrap();
-            (
-                y.into_data().iter::<f32>().collect(),
-                g.into_data().iter::<f32>().collect(),
-            )
+        let weights: Vec<f32> = (0..512).map(|i| (i % 7) as f32 - 3.0).collect();
+        let run = |ours: bool| {
+            output_and_gradient(&values, [16, 32], &weights, |x| {
+                x.device().seed(11);
+                if ours {
+                    dropout(&layer, x)
+                } else {
+                    layer.forward(x)
+                }
+            })
         };
         let (burn_y, burn_g) = run(false);
         let (our_y, our_g) = run(true);
@@ -545,34 +550,18 @@ mod tests {
 
     #[test]
     fn training_softmax_is_softmax_with_its_gradient() {
-        let device = Device::flex().autodiff();
         let values: Vec<f32> = (0..96)
             .map(|i| ((i * 37) % 23) as f32 * 0.41 - 4.0)
             .collect();
-        let run = |ours: bool| -> (Vec<f32>, Vec<f32>) {
-            let x = Tensor::<4>::from_data(
-                burn::tensor::TensorData::new(values.clone(), [2, 3, 4, 4]),
-                &device,
-            )
-            .require_grad();
-            let y = if ours {
-                softmax_for_training(x.clone())
-            } else {
-                burn::tensor::activation::softmax(x.clone(), 3)
-            };
-            let w = Tensor::<4>::from_data(
-                burn::tensor::TensorData::new(
-                    (0..96).map(|i| (i % 5) as f32 - 2.0).collect::<Vec<f32>>(),
-                    [2, 3, 4, 4],
-                ),
-                &device,
-            );
-            let grads = (y.clone() * w).sum().backward();
-            let g = x.grad(&grads).unwrap();
-            (
-                y.into_data().iter::<f32>().collect(),
-                g.into_data().iter::<f32>().collect(),
-            )
+        let weights: Vec<f32> = (0..96).map(|i| (i % 5) as f32 - 2.0).collect();
+        let run = |ours: bool| {
+            output_and_gradient(&values, [2, 3, 4, 4], &weights, |x| {
+                if ours {
+                    softmax_for_training(x)
+                } else {
+                    burn::tensor::activation::softmax(x, 3)
+                }
+            })
         };
         let (y, g) = run(false);
         let (our_y, our_g) = run(true);

@@ -520,6 +520,27 @@ fn a_token_budget_bounds_batches_and_the_dev_loss_is_logged() {
         Trainer::new(c, &Device::flex()).unwrap_err().to_string()
     };
     assert!(err.contains("max_tokens_per_batch"), "{err}");
+    let err = {
+        let mut c = config(&root, "no-prefetch");
+        c.prefetch_steps = 0;
+        Trainer::new(c, &Device::flex()).unwrap_err().to_string()
+    };
+    assert!(err.contains("prefetch_steps"), "{err}");
+    // Dev examples that do not exist: an error naming the file, before any step.
+    let err = {
+        let mut c = config(&root, "missing-dev");
+        c.eval = Some(densify_train::config::DevEvalConfig {
+            examples: Some(root.join("no-such-dev.jsonl")),
+            ..Default::default()
+        });
+        Trainer::new(c, &Device::flex())
+            .unwrap()
+            .run(&mut |_| {})
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(err.contains("no-such-dev.jsonl"), "{err}");
+    assert!(!root.join("missing-dev/metrics.jsonl").exists());
 }
 
 /// Token noise on the student's inputs changes what the model reads, repeats exactly from run

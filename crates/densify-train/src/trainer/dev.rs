@@ -13,7 +13,7 @@ use densify_loss::RankingLoss;
 use densify_model::Side;
 use serde_json::json;
 
-use super::lists::StepList;
+use super::lists::{StepList, corpus_index};
 use super::loader::{LoadedBatch, Loader, TextSide};
 use super::step::{BatchInputs, batch_loss};
 use super::{Encoder, Student, Trainer};
@@ -26,6 +26,8 @@ use crate::log::MetricsLog;
 pub(crate) struct DevData {
     /// The dataset whose split's qrels judge the dev queries.
     pub dataset: Dataset,
+    /// Its corpus as `(id, text)` items, read once for every evaluation.
+    pub corpus: Vec<(String, String)>,
     /// The dev examples (for the loss, and a cross-encoder's reranking); may be empty.
     pub examples: Vec<TrainingExample>,
     /// The same laid out as training lists.
@@ -63,13 +65,8 @@ impl Trainer {
             (Encoder::Bi(bi), Student::Bi(model)) => {
                 bi.model = model;
                 let dataset = &dev.dataset;
-                let corpus = bi.encode_items(
-                    &dataset.corpus_items()?,
-                    Side::Passage,
-                    32,
-                    &inner,
-                    &mut |_| {},
-                )?;
+                let corpus =
+                    bi.encode_items(&dev.corpus, Side::Passage, 32, &inner, &mut |_| {})?;
                 let (queries, qrels) = dataset.split_queries(&eval.split)?;
                 let items: Vec<(String, String)> =
                     queries.into_iter().map(|q| (q.id, q.text)).collect();
@@ -90,8 +87,7 @@ impl Trainer {
             }
             (Encoder::Cross(cross), Student::Cross(model)) => {
                 cross.model = model;
-                let corpus: HashMap<String, String> =
-                    dev.dataset.corpus_items()?.into_iter().collect();
+                let corpus = corpus_index(&dev.corpus);
                 // Every candidate of the query's examples, once.
                 let mut lists: Vec<(&str, &str, Vec<&str>)> = Vec::new();
                 let mut index: HashMap<&str, usize> = HashMap::new();
@@ -109,7 +105,7 @@ impl Trainer {
                 }
                 let pairs: Vec<(&str, &str)> = lists
                     .iter()
-                    .flat_map(|(_, q, docs)| docs.iter().map(|d| (*q, corpus[*d].as_str())))
+                    .flat_map(|(_, q, docs)| docs.iter().map(|d| (*q, corpus[*d])))
                     .collect();
                 let scores = cross.score(&pairs, 32, &inner)?;
                 let mut run = Run::new();

@@ -54,11 +54,19 @@ pub(crate) fn list_targets(
     scored
 }
 
+/// Document id -> text over a corpus's `(id, text)` items, borrowing them.
+pub(crate) fn corpus_index(items: &[(String, String)]) -> HashMap<&str, &str> {
+    items
+        .iter()
+        .map(|(id, text)| (id.as_str(), text.as_str()))
+        .collect()
+}
+
 /// Checks the examples against the corpus and the configuration and lays each out as a list of
 /// `list_size` documents, the first positive first.
 pub(crate) fn build_lists(
     examples: &[TrainingExample],
-    corpus: &HashMap<String, String>,
+    corpus: &HashMap<&str, &str>,
     config: &TrainConfig,
     source: &str,
 ) -> Result<Vec<StepList>> {
@@ -93,7 +101,7 @@ pub(crate) fn build_lists(
             if let Some(c) = e
                 .candidates
                 .iter()
-                .find(|c| !corpus.contains_key(&c.doc_id))
+                .find(|c| !corpus.contains_key(c.doc_id.as_str()))
             {
                 return Err(TrainError::Invalid(format!(
                     "{}: document `{}` is not in the corpus of {}",
@@ -138,7 +146,7 @@ pub(crate) fn build_lists(
                     .collect(),
                 texts: order
                     .iter()
-                    .map(|&i| corpus[&e.candidates[i].doc_id].clone())
+                    .map(|&i| corpus[e.candidates[i].doc_id.as_str()].to_owned())
                     .collect(),
                 positives: positives_of
                     .get(e.query_id.as_str())

@@ -25,7 +25,6 @@ mod loader;
 mod plan;
 mod step;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -40,7 +39,7 @@ use densify_noise::{NoiseConfig, TokenVocab};
 use serde_json::json;
 
 use self::dev::DevData;
-use self::lists::{StepList, build_lists};
+use self::lists::{StepList, build_lists, corpus_index};
 use self::loader::{Loader, TextSide};
 use self::plan::{PlannedStep, StepPlanner, mix};
 use self::step::BatchInputs;
@@ -370,7 +369,7 @@ impl Trainer {
     fn prepare(&self) -> Result<Prepared> {
         let config = &self.config;
         let dataset = Dataset::find(&config.dataset)?;
-        let corpus: HashMap<String, String> = dataset.corpus_items()?.into_iter().collect();
+        let corpus = dataset.corpus_items()?;
         let (examples, source) = match &config.examples {
             Some(path) => (read_examples(path)?, path.display().to_string()),
             None => (
@@ -378,13 +377,18 @@ impl Trainer {
                 dataset.qrels_path(&config.split).display().to_string(),
             ),
         };
-        let lists = build_lists(&examples, &corpus, config, &source)?;
+        let lists = build_lists(&examples, &corpus_index(&corpus), config, &source)?;
         let dev = match &config.eval {
             None => None,
             Some(eval) => {
-                let dev_dataset = match &eval.dataset {
-                    Some(name) => Dataset::find(name)?,
-                    None => Dataset::open(dataset.root())?,
+                // The training corpus serves when the dev split is the training dataset's.
+                let (dev_dataset, dev_corpus) = match &eval.dataset {
+                    Some(name) => {
+                        let other = Dataset::find(name)?;
+                        let corpus = other.corpus_items()?;
+                        (other, corpus)
+                    }
+                    None => (Dataset::open(dataset.root())?, corpus),
                 };
                 let (examples, source) = match &eval.examples {
                     Some(path) => (read_examples(path)?, path.display().to_string()),
@@ -397,12 +401,11 @@ impl Trainer {
                 let lists = if examples.is_empty() {
                     Vec::new()
                 } else {
-                    let dev_corpus: HashMap<String, String> =
-                        dev_dataset.corpus_items()?.into_iter().collect();
-                    build_lists(&examples, &dev_corpus, config, &source)?
+                    build_lists(&examples, &corpus_index(&dev_corpus), config, &source)?
                 };
                 Some(DevData {
                     dataset: dev_dataset,
+                    corpus: dev_corpus,
                     examples,
                     lists,
                 })
