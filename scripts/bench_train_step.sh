@@ -52,6 +52,11 @@ for backend in $BACKENDS; do
   echo "{\"backend\": \"densify $backend\", \"seconds_per_step\": $(median_step_seconds "$OUT/kl-$backend" 1), \"peak_rss_mb\": $(( $(cat "$OUT/kl-$backend.rss") / 1024 ))}"
 done
 "$VENV/bin/python" scripts/train_step_bench.py "$MODEL" "$OUT/lists.jsonl" "$DATA/corpus.jsonl" 7 2> "$OUT/pytorch.log"
+# PyTorch again with glibc's malloc set as the densify binary sets it for itself
+# (crates/densify-cli/src/malloc.rs), so the comparison also shows what those settings give it.
+MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=2147483647 MALLOC_TOP_PAD_=268435456 \
+  BENCH_LABEL=", glibc malloc as densify sets it" \
+  "$VENV/bin/python" scripts/train_step_bench.py "$MODEL" "$OUT/lists.jsonl" "$DATA/corpus.jsonl" 7 2> "$OUT/pytorch-malloc.log"
 train_step_config gradcache-64x8 64 1 "grad_cache_mini_batch = 8"
 /usr/bin/time -f "%M" -o "$OUT/gradcache.rss" "$BIN" train --config "$OUT/gradcache-64x8.toml" 2> "$OUT/gradcache.log"
 echo "{\"backend\": \"densify flex, GradCache 64 x 8 (mini-batch 8)\", \"seconds_per_step\": $(python3 -c "import json; s=[json.loads(l) for l in open('$OUT/gradcache-64x8/metrics.jsonl') if '\"kind\":\"step\"' in l]; print(round(s[-1]['seconds']/len(s),1))"), \"peak_rss_mb\": $(( $(cat "$OUT/gradcache.rss") / 1024 ))}"

@@ -11,6 +11,7 @@ Usage: python scripts/train_step_bench.py MODEL_DIR EXAMPLES_JSONL CORPUS_JSONL 
 """
 
 import json
+import os
 import resource
 import statistics
 import sys
@@ -64,7 +65,8 @@ def main():
         print(f"step {step + 1}: {times[-1]:.3f} s, loss {loss.item():.4f}", file=sys.stderr)
     median = statistics.median(times[2:])
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"backend": f"pytorch {torch.__version__} ({torch.get_num_threads()} threads)",
+    label = os.environ.get("BENCH_LABEL", "")
+    print(json.dumps({"backend": f"pytorch {torch.__version__} ({torch.get_num_threads()} threads{label})",
                       "seconds_per_step": round(median, 3), "peak_rss_mb": round(peak)}))
 
 

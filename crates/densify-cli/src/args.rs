@@ -53,7 +53,7 @@ fn device_help() -> String {
     help
 }
 
-fn parse_device_name(name: &str) -> Result<String, String> {
+pub(crate) fn parse_device_name(name: &str) -> Result<String, String> {
     densify::device::parse(name)
         .map(|_| name.to_owned())
         .map_err(|e| {

@@ -4,6 +4,7 @@
 
 mod args;
 mod commands;
+mod malloc;
 mod progress;
 
 use std::process::ExitCode;
@@ -49,6 +50,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    malloc::keep_freed_memory_for_reuse();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Eval(args) => commands::eval::run(args),

@@ -41,6 +41,17 @@ impl Backend {
     }
 }
 
+/// Whether burn 0.22 can all-reduce gradients across devices like `device`: its collective is
+/// implemented on burn's CUDA backend (cubecl, NCCL) only; flex, ndarray, libtorch and wgpu
+/// leave it `unimplemented!()`.
+pub fn has_collective(device: &Device) -> bool {
+    has_collective_debug(&format!("{device:?}"))
+}
+
+fn has_collective_debug(device: &str) -> bool {
+    device.contains("Cube(Cuda(")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,5 +72,18 @@ mod tests {
             Backend::from_debug("Device<Autodiff { device: LibTorch(Cpu), checkpointing: None }>"),
             Backend::Other
         );
+    }
+
+    #[test]
+    fn only_burn_s_cuda_devices_have_a_collective() {
+        assert!(!has_collective(&Device::flex()));
+        assert!(!has_collective(&Device::flex().autodiff()));
+        assert!(!has_collective_debug("Device<LibTorch(Cuda(0))>"));
+        assert!(has_collective_debug(
+            "Device<Cube(Cuda(CudaDevice { index: 1 }))>"
+        ));
+        assert!(has_collective_debug(
+            "Device<Autodiff { device: Cube(Cuda(CudaDevice { index: 0 })), checkpointing: None }>"
+        ));
     }
 }

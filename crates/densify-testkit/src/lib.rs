@@ -56,12 +56,39 @@ pub fn scifact() -> PathBuf {
 }
 
 /// An empty folder under the system's temporary folder, unique to this process, `tag` (the
-/// test file) and `name` (the test).
+/// test file) and `name` (the test). Folders that earlier test processes of `tag` left (their
+/// process is gone) are removed first, so repeated runs do not fill the disk.
 pub fn fresh_dir(tag: &str, name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("densify-{tag}-{}-{name}", std::process::id()));
+    let temp = std::env::temp_dir();
+    remove_dead_processes_dirs(&temp, tag);
+    let dir = temp.join(format!("densify-{tag}-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("the temporary folder is writable");
     dir
+}
+
+/// Removes `densify-{tag}-{pid}-*` folders of `temp` whose process no longer runs (Linux's
+/// `/proc`; elsewhere nothing is removed).
+fn remove_dead_processes_dirs(temp: &Path, tag: &str) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let prefix = format!("densify-{tag}-");
+    let Ok(entries) = std::fs::read_dir(temp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(rest) = file_name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Asserts that a command succeeded; returns its standard error.
@@ -108,6 +135,44 @@ pub fn tiny_bi_encoder(dir: &Path, seed: u64) {
         .expect("a random model")
         .save(dir)
         .expect("the model saves");
+}
+
+/// 24 documents on 12 topics, 12 train queries (one per topic, two judged documents each for
+/// the first 4), written as a BEIR folder with identical `train` and `dev` qrels.
+pub fn tiny_topics_dataset(dir: &Path) {
+    let topics = [
+        "cats",
+        "rockets",
+        "coffee",
+        "volcanoes",
+        "chess",
+        "bees",
+        "tides",
+        "violins",
+        "glaciers",
+        "bread",
+        "comets",
+        "tomatoes",
+    ];
+    let mut corpus = String::new();
+    let mut queries = String::new();
+    let mut qrels = String::from("query-id\tcorpus-id\tscore\n");
+    for (i, t) in topics.iter().enumerate() {
+        corpus += &format!(
+            "{{\"_id\": \"d{i}a\", \"title\": \"{t}\", \"text\": \"all about {t} and more {t}\"}}\n"
+        );
+        corpus += &format!("{{\"_id\": \"d{i}b\", \"text\": \"a second page on {t}\"}}\n");
+        queries += &format!("{{\"_id\": \"q{i}\", \"text\": \"tell me about {t}\"}}\n");
+        qrels += &format!("q{i}\td{i}a\t1\n");
+        if i < 4 {
+            qrels += &format!("q{i}\td{i}b\t1\n");
+        }
+    }
+    std::fs::create_dir_all(dir.join("qrels")).unwrap();
+    std::fs::write(dir.join("corpus.jsonl"), corpus).unwrap();
+    std::fs::write(dir.join("queries.jsonl"), queries).unwrap();
+    std::fs::write(dir.join("qrels/train.tsv"), &qrels).unwrap();
+    std::fs::write(dir.join("qrels/dev.tsv"), qrels).unwrap();
 }
 
 /// The tensors of a safetensors file, by name, as raw bytes (for bit-identity checks).

@@ -11,7 +11,8 @@
 //! - [`checkpoint`]: burnpack model and optimizer records plus the loop state, written into a
 //!   temporary folder and renamed, so a kill never leaves a half checkpoint;
 //! - [`trainer`]: the loop ([`trainer::Trainer`]), seeded so a resumed run is
-//!   bit-identical to an uninterrupted one;
+//!   bit-identical to an uninterrupted one, on one device or data parallel on several
+//!   ([`Trainer::data_parallel`], burn's collective all-reduce: burn's CUDA backend);
 //! - [`mine`]: hard negatives from any retriever's run (`densify mine`);
 //! - [`score`]: teacher scores (cross-encoder or bi-encoder) stored in the examples
 //!   (`densify score`);
@@ -37,4 +38,5 @@ pub use error::{Result, TrainError};
 pub use example::{Candidate, TrainingExample};
 pub use mine::{MineConfig, MineReport, Sampling, mine};
 pub use schedule::LinearSchedule;
+pub use trainer::data_parallel::mark_distributed;
 pub use trainer::{Student, TrainSummary, Trainer};

@@ -46,42 +46,9 @@ fn first_step(output: &Path) -> serde_json::Value {
     records(output, "step").remove(0)
 }
 
-/// 24 documents on 12 topics, 12 train queries (one per topic, two judged documents each for
-/// the first 4), written as a BEIR folder.
+/// The tiny BEIR dataset of 12 topics.
 fn tiny_dataset(dir: &Path) {
-    let topics = [
-        "cats",
-        "rockets",
-        "coffee",
-        "volcanoes",
-        "chess",
-        "bees",
-        "tides",
-        "violins",
-        "glaciers",
-        "bread",
-        "comets",
-        "tomatoes",
-    ];
-    let mut corpus = String::new();
-    let mut queries = String::new();
-    let mut qrels = String::from("query-id\tcorpus-id\tscore\n");
-    for (i, t) in topics.iter().enumerate() {
-        corpus += &format!(
-            "{{\"_id\": \"d{i}a\", \"title\": \"{t}\", \"text\": \"all about {t} and more {t}\"}}\n"
-        );
-        corpus += &format!("{{\"_id\": \"d{i}b\", \"text\": \"a second page on {t}\"}}\n");
-        queries += &format!("{{\"_id\": \"q{i}\", \"text\": \"tell me about {t}\"}}\n");
-        qrels += &format!("q{i}\td{i}a\t1\n");
-        if i < 4 {
-            qrels += &format!("q{i}\td{i}b\t1\n");
-        }
-    }
-    std::fs::create_dir_all(dir.join("qrels")).unwrap();
-    std::fs::write(dir.join("corpus.jsonl"), corpus).unwrap();
-    std::fs::write(dir.join("queries.jsonl"), queries).unwrap();
-    std::fs::write(dir.join("qrels/train.tsv"), &qrels).unwrap();
-    std::fs::write(dir.join("qrels/dev.tsv"), qrels).unwrap();
+    densify_testkit::tiny_topics_dataset(dir);
 }
 
 fn config(root: &Path, output: &str) -> TrainConfig {

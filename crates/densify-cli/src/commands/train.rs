@@ -23,6 +23,12 @@ pub struct Args {
     resume: bool,
     #[command(flatten)]
     device: DeviceArgs,
+    /// Data parallel: further devices, comma-separated, that share each step with `--device`
+    /// (each takes a shard of the batch; burn all-reduces the gradients). burn 0.22 has the
+    /// collective on its CUDA backend only: a `--features cuda` build, `--device cuda:0
+    /// --data-parallel cuda:1,cuda:2`.
+    #[arg(long, value_delimiter = ',', value_parser = crate::args::parse_device_name)]
+    data_parallel: Vec<String>,
 }
 
 /// Runs `densify train`.
@@ -37,7 +43,14 @@ pub fn run(args: Args) -> CliResult {
         return Ok(());
     }
     let device = args.device.device()?;
-    let trainer = Trainer::new(config.clone(), &device)?.resuming(args.resume);
+    let mut trainer = Trainer::new(config.clone(), &device)?.resuming(args.resume);
+    if !args.data_parallel.is_empty() {
+        let mut devices = vec![device];
+        for name in &args.data_parallel {
+            devices.push(densify::device::parse(name)?);
+        }
+        trainer = trainer.data_parallel(&devices)?;
+    }
     let mut progress = None;
     let summary = trainer.run(&mut |report| {
         let bar = progress.get_or_insert_with(|| {

@@ -18,7 +18,11 @@
 //! 5. the loss's mean, backward (GradCache in mini-batches when configured), global-norm
 //!    clipping, AdamW at the schedule's rate;
 //! 6. every `eval.every_steps`, a dev evaluation ([`dev`]) on the inner model.
+//!
+//! With several devices ([`Trainer::data_parallel`]) step 4-5 run per device on a shard of
+//! the batch, burn all-reducing the gradients in `backward` ([`data_parallel`]).
 
+pub mod data_parallel;
 mod dev;
 mod lists;
 mod loader;
@@ -40,7 +44,7 @@ use serde_json::json;
 
 use self::dev::DevData;
 use self::lists::{StepList, build_lists, corpus_index};
-use self::loader::{Loader, TextSide};
+use self::loader::{LoadedBatch, Loader, TextSide};
 use self::plan::{PlannedStep, StepPlanner, mix};
 use self::step::BatchInputs;
 use crate::checkpoint::{self, LoopState};
@@ -90,6 +94,8 @@ pub struct Trainer {
     config: TrainConfig,
     device: Device,
     resume: bool,
+    /// Data parallel: the devices sharing each step, `device` first (empty: one device).
+    peers: Vec<Device>,
 }
 
 impl Trainer {
@@ -112,7 +118,37 @@ impl Trainer {
             config,
             device,
             resume: false,
+            peers: Vec::new(),
         })
+    }
+
+    /// Data parallel training on `devices` (at least two, distinct, with burn's collective
+    /// all-reduce: burn's CUDA backend): each step's batch is split into one contiguous shard
+    /// a device and burn sums the shards' size-weighted gradients, so a step equals the
+    /// single-device step (in-batch negatives stay within each shard). The first device
+    /// replaces the trainer's. Errors on devices burn cannot all-reduce across, and with
+    /// GradCache.
+    pub fn data_parallel(mut self, devices: &[Device]) -> Result<Self> {
+        let devices: Vec<Device> = devices
+            .iter()
+            .map(|d| {
+                if d.is_autodiff() {
+                    d.clone()
+                } else {
+                    d.clone().autodiff()
+                }
+            })
+            .collect();
+        if self.config.grad_cache_mini_batch.is_some() {
+            return Err(TrainError::Invalid(
+                "grad_cache_mini_batch: GradCache is not combined with data parallel training"
+                    .into(),
+            ));
+        }
+        data_parallel::check_devices(&devices)?;
+        self.device = devices[0].clone();
+        self.peers = devices;
+        Ok(self)
     }
 
     /// Continue from the newest checkpoint of the output folder when there is one.
@@ -156,6 +192,8 @@ impl Trainer {
             in_batch,
         } = self.prepare()?;
         let (lists, loss) = (lists.as_slice(), loss.as_ref());
+        // burn's sync server for the data parallel devices, stopped when dropped.
+        let _collective = (!self.peers.is_empty()).then(|| data_parallel::collective(&self.peers));
         let loader = Loader {
             text: &text,
             lists,
@@ -258,8 +296,11 @@ impl Trainer {
                         in_batch,
                         list_size: config.list_size,
                     };
-                    let (loss_value, grads) =
-                        self.batch_gradients(&encoder, &model, inputs, seed)?;
+                    let (loss_value, grads) = if self.peers.is_empty() {
+                        self.batch_gradients(&encoder, &model, inputs, seed)?
+                    } else {
+                        self.data_parallel_gradients(&encoder, &model, inputs, seed)?
+                    };
                     let Some(grads) = grads else {
                         let ids: Vec<&str> = batch.iter().map(|&i| lists[i].id.as_str()).collect();
                         return Err(TrainError::NonFiniteLoss {
@@ -473,20 +514,9 @@ impl Trainer {
     /// batch), without changing anything: for checking that GradCache gives the uncached
     /// step's gradients.
     pub fn first_step_gradients(&self) -> Result<(f64, NamedTensors)> {
-        let prepared = self.prepare()?;
-        let loader = prepared.loader();
-        let plan = self.plan(&loader)?;
-        let batch = &plan[0].batches[0];
-        let loaded = loader.load(batch, 0)?;
+        let (prepared, batch, loaded) = self.first_batch()?;
         let student = prepared.encoder.student();
-        let inputs = BatchInputs {
-            lists: &prepared.lists,
-            batch,
-            loaded: &loaded,
-            loss: prepared.loss.as_ref(),
-            in_batch: prepared.in_batch,
-            list_size: self.config.list_size,
-        };
+        let inputs = prepared.inputs(&batch, &loaded, self.config.list_size);
         let (value, grads) = self.batch_gradients(
             &prepared.encoder,
             &student,
@@ -494,14 +524,74 @@ impl Trainer {
             mix(self.config.seed, 0),
         )?;
         let grads = grads.ok_or_else(|| TrainError::Invalid(format!("the loss is {value}")))?;
-        let mut named = NamedGradients {
-            grads: &grads,
-            path: Vec::new(),
-            out: Vec::new(),
-        };
-        student.visit(&mut named);
-        Ok((value, named.out))
+        Ok((value, named_gradients(&student, &grads)))
     }
+
+    /// The first step split across `devices` (one contiguous shard each), each rank's
+    /// size-weighted loss and named gradients. With `all_reduce` (devices as
+    /// [`Trainer::data_parallel`] accepts them) burn's collective runs and every rank holds
+    /// the whole step's gradients; without it each rank keeps its shard's share, whose sum is
+    /// the whole step's: how the split is checked where burn has no collective (a CPU).
+    pub fn first_step_gradients_split(
+        &self,
+        devices: &[Device],
+        all_reduce: bool,
+    ) -> Result<Vec<(f64, NamedTensors)>> {
+        let devices: Vec<Device> = devices
+            .iter()
+            .map(|d| {
+                if d.is_autodiff() {
+                    d.clone()
+                } else {
+                    d.clone().autodiff()
+                }
+            })
+            .collect();
+        if all_reduce {
+            data_parallel::check_devices(&devices)?;
+        }
+        let (prepared, batch, loaded) = self.first_batch()?;
+        let student = prepared.encoder.student();
+        let inputs = prepared.inputs(&batch, &loaded, self.config.list_size);
+        let _collective = all_reduce.then(|| data_parallel::collective(&devices));
+        let ranks = self.shard_gradients(
+            &prepared.encoder,
+            &student,
+            inputs,
+            mix(self.config.seed, 0),
+            &devices,
+            all_reduce,
+        )?;
+        ranks
+            .into_iter()
+            .map(|(value, grads)| {
+                let grads =
+                    grads.ok_or_else(|| TrainError::Invalid(format!("the loss is {value}")))?;
+                Ok((value, named_gradients(&student, &grads)))
+            })
+            .collect()
+    }
+
+    /// The run's data, the first batch of its plan and that batch loaded.
+    fn first_batch(&self) -> Result<(Prepared, Vec<usize>, LoadedBatch)> {
+        let prepared = self.prepare()?;
+        let loader = prepared.loader();
+        let plan = self.plan(&loader)?;
+        let batch = plan[0].batches[0].clone();
+        let loaded = loader.load(&batch, 0)?;
+        Ok((prepared, batch, loaded))
+    }
+}
+
+/// `(parameter path, gradient values)` of every parameter of `student` that has a gradient.
+fn named_gradients(student: &Student, grads: &GradientsParams) -> NamedTensors {
+    let mut named = NamedGradients {
+        grads,
+        path: Vec::new(),
+        out: Vec::new(),
+    };
+    student.visit(&mut named);
+    named.out
 }
 
 /// `(parameter path, values)` pairs, as [`Trainer::first_step_gradients`] returns.
@@ -521,6 +611,23 @@ struct Prepared {
 }
 
 impl Prepared {
+    /// The inputs of the loss for `batch`, loaded as `loaded`.
+    fn inputs<'a>(
+        &'a self,
+        batch: &'a [usize],
+        loaded: &'a LoadedBatch,
+        list_size: usize,
+    ) -> BatchInputs<'a> {
+        BatchInputs {
+            lists: &self.lists,
+            batch,
+            loaded,
+            loss: self.loss.as_ref(),
+            in_batch: self.in_batch,
+            list_size,
+        }
+    }
+
     /// The loader of the training lists.
     fn loader(&self) -> Loader<'_> {
         Loader {

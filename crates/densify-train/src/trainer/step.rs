@@ -138,7 +138,7 @@ fn bi_scored(
 }
 
 /// The value of a one-element loss.
-fn value_of(t: &Tensor<1>) -> f64 {
+pub(crate) fn value_of(t: &Tensor<1>) -> f64 {
     f64::from(t.clone().into_scalar::<f32>())
 }
 
