@@ -418,3 +418,29 @@ fn mine_refuses_bad_inputs_and_keeps_the_run() {
     fails_with(&out, &["missing.trec"]);
     assert!(!dir.join("mined.jsonl").exists());
 }
+
+/// `--data-parallel`: a device name this binary lacks names that flag; a CPU device is refused
+/// before any file is read, since burn has its collective all-reduce on CUDA only.
+#[test]
+fn data_parallel_devices_are_checked_before_training() {
+    let dir = fresh_dir("data-parallel");
+    let config = dir.join("train.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "model = \"{}\"\ndataset = \"scifact\"\noutput = \"{}\"\n",
+            minilm().display(),
+            dir.join("out").display()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let out = densify(&["train", "--config", config, "--data-parallel", "gpu9"]);
+    fails_with(&out, &["--data-parallel gpu9", "unknown device"]);
+    let out = densify(&["train", "--config", config, "--data-parallel", "cpu"]);
+    fails_with(&out, &["collective all-reduce", "CUDA backend only"]);
+    assert!(
+        !dir.join("out").exists(),
+        "nothing is written before the check"
+    );
+}

@@ -27,8 +27,13 @@ pub struct Args {
     /// (each takes a shard of the batch; burn all-reduces the gradients). burn 0.22 has the
     /// collective on its CUDA backend only: a `--features cuda` build, `--device cuda:0
     /// --data-parallel cuda:1,cuda:2`.
-    #[arg(long, value_delimiter = ',', value_parser = crate::args::parse_device_name)]
+    #[arg(long, value_delimiter = ',', value_parser = parse_data_parallel_device)]
     data_parallel: Vec<String>,
+}
+
+/// A `--data-parallel` device name, its errors naming that flag.
+fn parse_data_parallel_device(name: &str) -> Result<String, String> {
+    crate::args::parse_device_name(name).map_err(|e| e.replacen("--device", "--data-parallel", 1))
 }
 
 /// Runs `densify train`.
