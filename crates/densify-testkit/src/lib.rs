@@ -137,23 +137,27 @@ pub fn tiny_bi_encoder(dir: &Path, seed: u64) {
         .expect("the model saves");
 }
 
+/// The 12 topics of [`tiny_topics_dataset`]: query `q{i}` asks about `TINY_TOPICS[i]`, whose
+/// documents are `d{i}a` and `d{i}b`.
+pub const TINY_TOPICS: [&str; 12] = [
+    "cats",
+    "rockets",
+    "coffee",
+    "volcanoes",
+    "chess",
+    "bees",
+    "tides",
+    "violins",
+    "glaciers",
+    "bread",
+    "comets",
+    "tomatoes",
+];
+
 /// 24 documents on 12 topics, 12 train queries (one per topic, two judged documents each for
 /// the first 4), written as a BEIR folder with identical `train` and `dev` qrels.
 pub fn tiny_topics_dataset(dir: &Path) {
-    let topics = [
-        "cats",
-        "rockets",
-        "coffee",
-        "volcanoes",
-        "chess",
-        "bees",
-        "tides",
-        "violins",
-        "glaciers",
-        "bread",
-        "comets",
-        "tomatoes",
-    ];
+    let topics = TINY_TOPICS;
     let mut corpus = String::new();
     let mut queries = String::new();
     let mut qrels = String::from("query-id\tcorpus-id\tscore\n");
@@ -173,6 +177,52 @@ pub fn tiny_topics_dataset(dir: &Path) {
     std::fs::write(dir.join("queries.jsonl"), queries).unwrap();
     std::fs::write(dir.join("qrels/train.tsv"), &qrels).unwrap();
     std::fs::write(dir.join("qrels/dev.tsv"), qrels).unwrap();
+}
+
+/// Writes 12 training lists of 3 over [`tiny_topics_dataset`] to `file`: query `q{i}`'s own
+/// `d{i}a` (positive, teacher 3.0, label 2), another topic's `d{i+5}b` (teacher i/10, label 0)
+/// and its own `d{i}b` (teacher 2.5, label 1).
+pub fn tiny_teacher_lists(file: &Path) {
+    let mut lines = String::new();
+    for i in 0..12 {
+        let other = (i + 5) % 12;
+        lines += &format!(
+            "{{\"query_id\": \"q{i}\", \"query\": \"tell me about topic {i}\", \"candidates\": [{{\"doc_id\": \"d{i}a\", \"positive\": true, \"teacher\": 3.0, \"label\": 2}}, {{\"doc_id\": \"d{other}b\", \"teacher\": {}, \"label\": 0}}, {{\"doc_id\": \"d{i}b\", \"teacher\": 2.5, \"label\": 1}}]}}\n",
+            i as f64 / 10.0
+        );
+    }
+    std::fs::write(file, lines).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+}
+
+/// Asserts that two sets of named gradients match (same names in the same order, more than
+/// 20 tensors) to 1e-5 of each tensor's largest gradient, with an absolute 1e-7 floor for
+/// tensors whose exact gradient is zero and hold rounding only; returns the worst relative
+/// difference over tensors with a gradient above 1e-6.
+pub fn worst_gradient_difference(
+    reference: &[(String, Vec<f32>)],
+    other: &[(String, Vec<f32>)],
+    what: &str,
+) -> f32 {
+    assert_eq!(reference.len(), other.len(), "{what}");
+    assert!(
+        reference.len() > 20,
+        "{what}: {} gradients",
+        reference.len()
+    );
+    let mut worst = 0f32;
+    for ((name, a), (other_name, b)) in reference.iter().zip(other) {
+        assert_eq!(name, other_name, "{what}");
+        let scale = a.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let diff = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(
+            diff <= 1e-5 * scale + 1e-7,
+            "{what} {name}: {diff:e} of {scale:e}"
+        );
+        if scale > 1e-6 {
+            worst = worst.max(diff / scale);
+        }
+    }
+    worst
 }
 
 /// The tensors of a safetensors file, by name, as raw bytes (for bit-identity checks).

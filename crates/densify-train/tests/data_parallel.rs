@@ -15,45 +15,21 @@ use burn::tensor::Device;
 use densify_train::trainer::NamedTensors;
 use densify_train::{TrainConfig, Trainer};
 
-/// Each tensor's largest difference, relative to its largest gradient (an absolute 1e-7 floor
-/// for tensors whose exact gradient is zero and hold rounding only): the worst over tensors.
-fn worst_difference(reference: &NamedTensors, other: &NamedTensors, what: &str) -> f32 {
-    assert_eq!(reference.len(), other.len(), "{what}");
-    assert!(
-        reference.len() > 20,
-        "{what}: {} gradients",
-        reference.len()
-    );
-    let mut worst = 0f32;
-    for ((name, a), (other_name, b)) in reference.iter().zip(other) {
-        assert_eq!(name, other_name, "{what}");
-        let scale = a.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let diff = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
-        assert!(
-            diff <= 1e-5 * scale + 1e-7,
-            "{what} {name}: {diff:e} of {scale:e}"
-        );
-        if scale > 1e-6 {
-            worst = worst.max(diff / scale);
-        }
-    }
-    worst
-}
-
-/// A listwise-KL run over lists of 3 with teacher scores, batches of 7, dropout off.
+/// A listwise-KL run over testkit's lists of 3 with teacher scores (the KL loss reads no
+/// labels), batches of 7, dropout off, on the tiny model drawn with seed 7.
 fn kl_config(root: &Path) -> TrainConfig {
-    densify_testkit::tiny_bi_encoder(&root.join("model"), 7);
+    // burn's CPU backends keep one random generator per process: the seeded random init is
+    // drawn under a lock so tests running beside each other get the same model every run.
+    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    {
+        let _init = INIT
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        densify_testkit::tiny_bi_encoder(&root.join("model"), 7);
+    }
     densify_testkit::tiny_topics_dataset(&root.join("data"));
     let examples = root.join("lists.jsonl");
-    let mut lines = String::new();
-    for i in 0..12 {
-        let other = (i + 5) % 12;
-        lines += &format!(
-            "{{\"query_id\": \"q{i}\", \"query\": \"tell me about topic {i}\", \"candidates\": [{{\"doc_id\": \"d{i}a\", \"positive\": true, \"teacher\": 3.0}}, {{\"doc_id\": \"d{other}b\", \"teacher\": {}}}, {{\"doc_id\": \"d{i}b\", \"teacher\": 2.5}}]}}\n",
-            i as f64 / 10.0
-        );
-    }
-    std::fs::write(&examples, lines).unwrap();
+    densify_testkit::tiny_teacher_lists(&examples);
     let mut config = TrainConfig {
         model: root.join("model"),
         dataset: root.join("data").display().to_string(),
@@ -100,7 +76,7 @@ fn the_split_s_shard_gradients_sum_to_the_single_device_step() {
     assert!((ranks[0].0 - loss).abs() > 1e-3 && (ranks[1].0 - loss).abs() > 1e-3);
     let (summed_loss, summed) = sum_ranks(&ranks);
     assert!((summed_loss - loss).abs() < 1e-6, "{summed_loss} vs {loss}");
-    let worst = worst_difference(&single, &summed, "summed shards");
+    let worst = densify_testkit::worst_gradient_difference(&single, &summed, "summed shards");
     println!("loss {loss:.6}, worst relative gradient difference {worst:.2e}");
 }
 
@@ -164,7 +140,8 @@ fn half_batches_on_two_gpus_all_reduce_to_the_single_gpu_step() {
     let total: f64 = ranks.iter().map(|(l, _)| l).sum();
     assert!((total - loss).abs() < 1e-5, "{total} vs {loss}");
     for (rank, (_, grads)) in ranks.iter().enumerate() {
-        let worst = worst_difference(&single, grads, &format!("rank {rank}"));
+        let worst =
+            densify_testkit::worst_gradient_difference(&single, grads, &format!("rank {rank}"));
         println!("rank {rank}: worst relative gradient difference {worst:.2e}");
     }
 }

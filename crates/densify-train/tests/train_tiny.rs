@@ -179,15 +179,7 @@ fn grad_cache_gives_the_uncached_gradients() {
     tiny_model(&root.join("model"));
     tiny_dataset(&root.join("data"));
     let examples = root.join("lists.jsonl");
-    let mut lines = String::new();
-    for i in 0..12 {
-        let other = (i + 5) % 12;
-        lines += &format!(
-            "{{\"query_id\": \"q{i}\", \"query\": \"tell me about topic {i}\", \"candidates\": [{{\"doc_id\": \"d{i}a\", \"positive\": true, \"teacher\": 3.0, \"label\": 2}}, {{\"doc_id\": \"d{other}b\", \"teacher\": {}, \"label\": 0}}, {{\"doc_id\": \"d{i}b\", \"teacher\": 2.5, \"label\": 1}}]}}\n",
-            i as f64 / 10.0
-        );
-    }
-    std::fs::write(&examples, lines).unwrap();
+    densify_testkit::tiny_teacher_lists(&examples);
     for loss in ["info_nce", "kl_distillation"] {
         let mut c = config(&root, "unused");
         c.examples = Some(examples.clone());
@@ -209,24 +201,9 @@ fn grad_cache_gives_the_uncached_gradients() {
             (plain_loss - cached_loss).abs() < 1e-6,
             "{loss}: {plain_loss} vs {cached_loss}"
         );
-        assert_eq!(plain.len(), cached.len());
-        assert!(plain.len() > 20, "{loss}: {} gradients", plain.len());
-        // Relative to each tensor's largest gradient; tensors whose gradient is zero in exact
-        // arithmetic (attention key biases: softmax ignores a shift) hold only rounding noise,
-        // so an absolute 1e-7 floor applies.
-        let mut worst = 0f32;
-        for ((name, a), (other, b)) in plain.iter().zip(&cached) {
-            assert_eq!(name, other);
-            let scale = a.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let diff = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
-            assert!(
-                diff <= 1e-5 * scale + 1e-7,
-                "{loss} {name}: {diff:e} of {scale:e}"
-            );
-            if scale > 1e-6 {
-                worst = worst.max(diff / scale);
-            }
-        }
+        // Tensors whose gradient is zero in exact arithmetic (attention key biases: softmax
+        // ignores a shift) hold only rounding noise, hence the helper's absolute floor.
+        let worst = densify_testkit::worst_gradient_difference(&plain, &cached, loss);
         println!("{loss}: loss {plain_loss:.6}, worst relative gradient difference {worst:.2e}");
     }
 }
@@ -361,22 +338,8 @@ fn a_cross_encoder_trains_and_reloads() {
     tiny_dataset(&root.join("data"));
     let examples = root.join("lists.jsonl");
     // Queries share their topic word with the positive (the dataset's own query texts).
-    let topics = [
-        "cats",
-        "rockets",
-        "coffee",
-        "volcanoes",
-        "chess",
-        "bees",
-        "tides",
-        "violins",
-        "glaciers",
-        "bread",
-        "comets",
-        "tomatoes",
-    ];
     let mut lines = String::new();
-    for (i, t) in topics.iter().enumerate() {
+    for (i, t) in densify_testkit::TINY_TOPICS.iter().enumerate() {
         let other = (i + 3) % 12;
         lines += &format!(
             "{{\"query_id\": \"q{i}\", \"query\": \"tell me about {t}\", \"candidates\": [{{\"doc_id\": \"d{i}a\", \"positive\": true}}, {{\"doc_id\": \"d{other}a\"}}]}}\n"

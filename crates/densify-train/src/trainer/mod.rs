@@ -109,14 +109,9 @@ impl Trainer {
                 line: None,
                 invalid,
             })?;
-        let device = if device.is_autodiff() {
-            device.clone()
-        } else {
-            device.clone().autodiff()
-        };
         Ok(Self {
             config,
-            device,
+            device: autodiff(device),
             resume: false,
             peers: Vec::new(),
         })
@@ -129,16 +124,7 @@ impl Trainer {
     /// replaces the trainer's. Errors on devices burn cannot all-reduce across, and with
     /// GradCache.
     pub fn data_parallel(mut self, devices: &[Device]) -> Result<Self> {
-        let devices: Vec<Device> = devices
-            .iter()
-            .map(|d| {
-                if d.is_autodiff() {
-                    d.clone()
-                } else {
-                    d.clone().autodiff()
-                }
-            })
-            .collect();
+        let devices: Vec<Device> = devices.iter().map(autodiff).collect();
         if self.config.grad_cache_mini_batch.is_some() {
             return Err(TrainError::Invalid(
                 "grad_cache_mini_batch: GradCache is not combined with data parallel training"
@@ -537,16 +523,7 @@ impl Trainer {
         devices: &[Device],
         all_reduce: bool,
     ) -> Result<Vec<(f64, NamedTensors)>> {
-        let devices: Vec<Device> = devices
-            .iter()
-            .map(|d| {
-                if d.is_autodiff() {
-                    d.clone()
-                } else {
-                    d.clone().autodiff()
-                }
-            })
-            .collect();
+        let devices: Vec<Device> = devices.iter().map(autodiff).collect();
         if all_reduce {
             data_parallel::check_devices(&devices)?;
         }
@@ -580,6 +557,15 @@ impl Trainer {
         let batch = plan[0].batches[0].clone();
         let loaded = loader.load(&batch, 0)?;
         Ok((prepared, batch, loaded))
+    }
+}
+
+/// `device`, made autodiff when it is not.
+fn autodiff(device: &Device) -> Device {
+    if device.is_autodiff() {
+        device.clone()
+    } else {
+        device.clone().autodiff()
     }
 }
 
