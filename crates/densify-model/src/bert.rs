@@ -435,6 +435,16 @@ mod tests {
     use crate::pooling::{Pooling, pool};
     use burn::tensor::TensorData;
 
+    /// flex keeps one random generator per process: the tests that draw from it (random
+    /// init, dropout) hold this lock, so the one that seeds it and compares draws bit for bit
+    /// is not interleaved with another's draws.
+    static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn rng() -> std::sync::MutexGuard<'static, ()> {
+        RNG.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn ints(rows: &[&[i64]], device: &Device) -> Tensor<2, Int> {
         let width = rows[0].len();
         Tensor::from_data(TensorData::new(rows.concat(), [rows.len(), width]), device)
@@ -442,6 +452,7 @@ mod tests {
 
     #[test]
     fn padding_does_not_change_the_embedding_of_a_shorter_text() {
+        let _rng = rng();
         let device = Device::flex();
         device.seed(1);
         let model = BertModel::new(&BertConfig::tiny(50), false, &device);
@@ -475,6 +486,7 @@ mod tests {
 
     #[test]
     fn dropout_is_active_only_when_training() {
+        let _rng = rng();
         let plain = Device::flex();
         let model = BertModel::new(&BertConfig::tiny(50), false, &plain);
         let ids = ints(&[&[1, 5, 6, 2]], &plain);
@@ -523,6 +535,7 @@ mod tests {
 
     #[test]
     fn dropout_with_one_multiplication_is_burn_s_bit_for_bit() {
+        let _rng = rng();
         let layer = DropoutConfig::new(0.3).init();
         let values: Vec<f32> = (0..512).map(|i| (i as f32 - 200.0) * 0.37).collect();
         let weights: Vec<f32> = (0..512).map(|i| (i % 7) as f32 - 3.0).collect();
