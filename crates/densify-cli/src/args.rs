@@ -87,6 +87,12 @@ impl DatasetArgs {
     pub fn open(&self) -> Result<Dataset, densify_data::DataError> {
         Dataset::find(&self.dataset)
     }
+
+    /// The files a command reads from `dataset` (corpus, queries, this split's qrels), which no
+    /// output may replace.
+    pub fn input_files(&self, dataset: &Dataset) -> Vec<PathBuf> {
+        dataset.input_files(Some(&self.split))
+    }
 }
 
 /// Where a command writes its result.
@@ -107,10 +113,29 @@ impl OutputArgs {
         if self.output.is_dir() {
             return Err(format!("--output {}: is a folder", self.output.display()).into());
         }
+        densify::core::refuse_special_destination(&self.output)
+            .map_err(|e| format!("--output: {e}"))?;
         densify::core::refuse_overwriting_input(&self.output, inputs)
             .map_err(|e| format!("--output: {e}"))?;
         Ok(())
     }
+}
+
+/// The files of a model folder, two levels deep (`config.json`, `1_Pooling/config.json`, ...).
+pub fn model_files(folder: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return files;
+    };
+    for path in entries.flatten().map(|e| e.path()) {
+        if path.is_dir() {
+            let inner = std::fs::read_dir(&path).into_iter().flatten().flatten();
+            files.extend(inner.map(|e| e.path()).filter(|p| p.is_file()));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }
 
 /// `--similarity` values.
@@ -217,6 +242,12 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
+    /// The model folder's files (its top level and its module folders such as `1_Pooling/`),
+    /// which no output may replace.
+    pub fn input_files(&self) -> Vec<PathBuf> {
+        model_files(&self.model)
+    }
+
     /// Loads the bi-encoder with these settings.
     pub fn load(&self, device: &Device) -> Result<BiEncoder, densify_model::ModelError> {
         let mut model = BiEncoder::load(&self.model, device, |s| {

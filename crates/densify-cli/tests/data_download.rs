@@ -84,7 +84,7 @@ fn sha256(bytes: &[u8]) -> String {
 }
 
 const CORPUS: &str = "{\"_id\": \"d1\", \"title\": \"\", \"text\": \"a document\"}\n";
-const QUERIES: &str = "{\"_id\": \"q1\", \"text\": \"a query\"}\n";
+const QUERIES: &str = "{\"_id\": \"q1\", \"text\": \"a query for a document\"}\n";
 const QRELS: &str = "query-id\tcorpus-id\tscore\nq1\td1\t1\n";
 
 #[test]
@@ -215,4 +215,39 @@ fn downloads_checks_and_unpacks_atomically() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("not a published BEIR dataset") && stderr.contains("scifact"));
+}
+
+/// A server that accepts the connection and never answers: the download fails after the read
+/// timeout (`DENSIFY_DOWNLOAD_TIMEOUT_SECS`), naming the URL, instead of blocking forever, and
+/// leaves nothing in the data folder.
+#[test]
+fn a_server_that_never_answers_times_out() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/tiny.zip", listener.local_addr().unwrap());
+    // Holds every accepted connection open without a byte of answer.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    let data = fresh_dir("silent");
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_densify"))
+        .args(["data", "download", "tiny", "--url", &url, "--sha256"])
+        .arg("0".repeat(64))
+        .args(["--data-dir", data.to_str().unwrap()])
+        .env_remove("DENSIFY_DATA")
+        .env("DENSIFY_DOWNLOAD_TIMEOUT_SECS", "2")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&url) && stderr.contains("2 s"), "{stderr}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(entries(&data).is_empty(), "{:?}", entries(&data));
 }

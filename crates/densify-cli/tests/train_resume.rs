@@ -235,3 +235,175 @@ fn score_and_train_refuse_bad_models_and_examples_writing_nothing() {
         &["lists.jsonl:1", "list_size"],
     );
 }
+
+/// A config over the tiny setup with `extra` top-level lines and, when given, a `[loss]` table.
+fn config_with(dir: &Path, name: &str, extra: &str, loss: Option<&str>) -> PathBuf {
+    let config = write_config(dir, name);
+    let mut text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("batch_size = 4", &format!("batch_size = 4\n{extra}"));
+    if let Some(loss) = loss {
+        text += &format!("\n[loss]\ntype = \"{loss}\"\n");
+    }
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+/// Every loss says what it reads (a positive, teacher scores, labels) and the trainer checks
+/// the examples before the first step: the first example lacking it is named by file and
+/// line, with the loss; nothing is written. Before, such a batch panicked.
+#[test]
+fn losses_name_the_example_lacking_what_they_read() {
+    let dir = fresh("targets");
+    setup(&dir);
+    let lists = dir.join("lists.jsonl");
+    std::fs::write(
+        &lists,
+        "{\"query_id\": \"q1\", \"query\": \"thing number 1\", \"candidates\": [{\"doc_id\": \"d1\", \"positive\": true, \"teacher\": 2.0}, {\"doc_id\": \"d2\", \"teacher\": 1.0}]}\n\
+         {\"query_id\": \"q2\", \"query\": \"thing number 2\", \"candidates\": [{\"doc_id\": \"d2\", \"positive\": true}, {\"doc_id\": \"d3\"}]}\n",
+    )
+    .unwrap();
+    let examples = format!("list_size = 2\nexamples = \"{}\"", lists.display());
+    for loss in ["kl_distillation", "margin_mse", "listwise_distillation"] {
+        let config = config_with(&dir, loss, &examples, Some(loss));
+        let out = densify(&["train", "--config", config.to_str().unwrap()]);
+        fails_with(&out, &["lists.jsonl:2", loss, "teacher scores"]);
+        assert!(!dir.join(loss).exists(), "{loss}: nothing is written");
+    }
+    let config = config_with(&dir, "list_net", &examples, Some("list_net"));
+    let out = densify(&["train", "--config", config.to_str().unwrap()]);
+    fails_with(&out, &["lists.jsonl:1", "list_net", "labels"]);
+    // Listwise distillation's InfoNCE part needs a marked positive (it took column 0 before).
+    std::fs::write(
+        &lists,
+        "{\"query_id\": \"q1\", \"query\": \"thing number 1\", \"candidates\": [{\"doc_id\": \"d1\", \"teacher\": 2.0}, {\"doc_id\": \"d2\", \"teacher\": 1.0}]}\n",
+    )
+    .unwrap();
+    let config = config_with(
+        &dir,
+        "no-positive",
+        &examples,
+        Some("listwise_distillation"),
+    );
+    let out = densify(&["train", "--config", config.to_str().unwrap()]);
+    fails_with(
+        &out,
+        &["lists.jsonl:1", "positive", "listwise_distillation"],
+    );
+}
+
+/// What a run reads and what a user keeps are never overwritten by the run: a model inside the
+/// output folder, a config file at the path of the run's config copy, an earlier run's results
+/// without checkpoints. Each is refused before anything is written, and every file stays
+/// byte-identical.
+#[test]
+fn train_never_overwrites_its_inputs_or_an_earlier_run() {
+    let dir = fresh("inputs");
+    setup(&dir);
+    // The model read from the output folder's `final/`.
+    let out_dir = dir.join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let inner_model = out_dir.join("final");
+    tiny_bi_encoder(&inner_model, 9);
+    let before = densify_testkit::tensors(&inner_model.join("model.safetensors"));
+    let config = dir.join("inner.toml");
+    let text = std::fs::read_to_string(write_config(&dir, "out"))
+        .unwrap()
+        .replace(
+            &format!("model = \"{}\"", dir.join("model").display()),
+            &format!("model = \"{}\"", inner_model.display()),
+        );
+    std::fs::write(&config, &text).unwrap();
+    let out = densify(&["train", "--config", config.to_str().unwrap()]);
+    fails_with(&out, &["inner.toml", "`model`", "holds the input"]);
+    assert!(densify_testkit::tensors(&inner_model.join("model.safetensors")) == before);
+    assert!(!out_dir.join("config.toml").exists() && !out_dir.join("metrics.jsonl").exists());
+
+    // The config file is the copy the run writes: the user's comments stay.
+    let run_dir = dir.join("run");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    let user_config = run_dir.join("config.toml");
+    let text = format!(
+        "# my notes\n{}",
+        std::fs::read_to_string(write_config(&dir, "run")).unwrap()
+    );
+    std::fs::write(&user_config, &text).unwrap();
+    let out = densify(&["train", "--config", user_config.to_str().unwrap()]);
+    fails_with(&out, &["config.toml", "resolved configuration"]);
+    assert_eq!(std::fs::read_to_string(&user_config).unwrap(), text);
+
+    // An earlier run's results with no checkpoint: refused with and without --resume.
+    let earlier = dir.join("earlier");
+    std::fs::create_dir_all(earlier.join("final")).unwrap();
+    std::fs::write(earlier.join("metrics.jsonl"), "{\"kind\":\"step\"}\n").unwrap();
+    std::fs::write(earlier.join("final/model.safetensors"), b"weights").unwrap();
+    let config = write_config(&dir, "earlier");
+    for extra in [None, Some("--resume")] {
+        let mut args = vec!["train", "--config", config.to_str().unwrap()];
+        args.extend(extra);
+        fails_with(
+            &densify(&args),
+            &["earlier run", "final/", "metrics.jsonl", "no checkpoint"],
+        );
+    }
+    assert_eq!(
+        std::fs::read(earlier.join("final/model.safetensors")).unwrap(),
+        b"weights"
+    );
+    assert_eq!(
+        std::fs::read_to_string(earlier.join("metrics.jsonl")).unwrap(),
+        "{\"kind\":\"step\"}\n"
+    );
+
+    // A max length beyond the model's positions names the train config and its field.
+    let config = config_with(&dir, "long", "query_max_length = 1000", None);
+    fails_with(
+        &densify(&["train", "--config", config.to_str().unwrap()]),
+        &[
+            "long.toml",
+            "`query_max_length` 1000",
+            "max_position_embeddings 128",
+        ],
+    );
+    assert!(!dir.join("long").exists());
+}
+
+/// `--resume` checks the checkpoint's `state.json` against the run: a step beyond the run's
+/// steps is an error naming the file and field (it trained "999 steps" to a NaN loss before);
+/// a finished run resumed trains nothing and reports its real final loss.
+#[test]
+fn resume_checks_the_checkpoint_against_the_run() {
+    let dir = fresh("resume-state");
+    setup(&dir);
+    let config = config_with(&dir, "short", "max_steps = 3", None);
+    let config = config.to_str().unwrap();
+    densify_testkit::succeeded(&densify(&["train", "--config", config]));
+    let final_weights = tensors(&dir.join("short"));
+    let out = densify(&["train", "--config", config, "--resume"]);
+    let stderr = densify_testkit::succeeded(&out);
+    assert!(stderr.contains("already complete"), "{stderr}");
+    assert!(!stderr.contains("NaN"), "{stderr}");
+    assert!(tensors(&dir.join("short")) == final_weights);
+
+    let newest = std::fs::read_dir(dir.join("short/checkpoints"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .max()
+        .unwrap();
+    let state_file = newest.join("state.json");
+    let state = std::fs::read_to_string(&state_file).unwrap();
+    let mut value: serde_json::Value = serde_json::from_str(&state).unwrap();
+    value["step"] = serde_json::json!(999);
+    std::fs::write(&state_file, value.to_string()).unwrap();
+    let metrics = std::fs::read(dir.join("short/metrics.jsonl")).unwrap();
+    fails_with(
+        &densify(&["train", "--config", config, "--resume"]),
+        &["state.json", "`step` is 999"],
+    );
+    assert_eq!(
+        std::fs::read(dir.join("short/metrics.jsonl")).unwrap(),
+        metrics
+    );
+    assert!(tensors(&dir.join("short")) == final_weights);
+}

@@ -32,6 +32,7 @@ impl AtomicFile {
             .to_string_lossy()
             .into_owned();
         let folder = output_folder(&destination)?;
+        refuse_special_destination(&destination)?;
         remove_stale_temporaries(&folder, &name);
         let temporary = folder.join(format!(".{name}{TMP_MARKER}{}", std::process::id()));
         let file = File::create(&temporary)?;
@@ -47,15 +48,20 @@ impl AtomicFile {
         &self.destination
     }
 
-    /// Flushes, fsyncs and renames the temporary over the destination.
+    /// Flushes, fsyncs and renames the temporary over the destination. On an error (a full
+    /// disk shows here, when the last buffered bytes are flushed) the temporary is removed and
+    /// the destination stays as it was.
     pub fn commit(mut self) -> io::Result<()> {
         let writer = self.writer.take().expect("committed once");
-        let file = writer
+        let written = writer
             .into_inner()
-            .map_err(io::IntoInnerError::into_error)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&self.temporary, &self.destination)?;
+            .map_err(io::IntoInnerError::into_error)
+            .and_then(|file| file.sync_all())
+            .and_then(|()| std::fs::rename(&self.temporary, &self.destination));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&self.temporary);
+            return Err(e);
+        }
         // The rename is durable once the folder's entry is on disk.
         if let Some(dir) = self
             .destination
@@ -145,6 +151,51 @@ pub fn output_folder(destination: &Path) -> io::Result<PathBuf> {
     }
 }
 
+/// Errors when `destination` exists and is not a regular file: the rename of a commit would
+/// replace a device node, a FIFO or a socket (say `/dev/null` given as an output) with a
+/// regular file, and a folder cannot be replaced at all.
+pub fn refuse_special_destination(destination: &Path) -> io::Result<()> {
+    match std::fs::metadata(destination) {
+        Ok(metadata) if !metadata.is_file() => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{} is {}, not a regular file; densify writes its outputs as regular files only",
+                destination.display(),
+                crate::input::kind_of(&metadata.file_type())
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Errors when an existing input lies inside `folder` (after resolving links and relative
+/// paths), or is the folder itself: for commands that write a whole folder (training runs,
+/// generated datasets), which must never hold what they read. A folder that does not exist yet
+/// holds nothing.
+pub fn refuse_folder_holding_inputs<'a>(
+    folder: &Path,
+    inputs: impl IntoIterator<Item = &'a Path>,
+) -> io::Result<()> {
+    let Ok(out) = std::fs::canonicalize(folder) else {
+        return Ok(());
+    };
+    for input in inputs {
+        if let Ok(resolved) = std::fs::canonicalize(input)
+            && resolved.starts_with(&out)
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!(
+                    "the output folder {} holds the input {}; write somewhere else",
+                    folder.display(),
+                    input.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Writes `bytes` to `path` atomically.
 pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> io::Result<()> {
     let mut file = AtomicFile::create(path)?;
@@ -220,6 +271,39 @@ mod tests {
     fn a_missing_folder_is_reported_before_writing() {
         let err = AtomicFile::create("/nonexistent-densify-dir/out.txt").unwrap_err();
         assert!(err.to_string().contains("does not exist"), "{err}");
+    }
+
+    #[test]
+    fn a_device_node_or_folder_is_never_replaced() {
+        let err = AtomicFile::create("/dev/null").unwrap_err();
+        assert!(err.to_string().contains("a character device"), "{err}");
+        let d = dir("special");
+        let err = AtomicFile::create(&d).unwrap_err();
+        assert!(err.to_string().contains("a folder"), "{err}");
+    }
+
+    #[test]
+    fn a_folder_holding_an_input_is_refused() {
+        let d = dir("holding");
+        std::fs::create_dir_all(d.join("out/final")).unwrap();
+        let model = d.join("out/final/model.safetensors");
+        std::fs::write(&model, b"x").unwrap();
+        let outside = d.join("train.jsonl");
+        std::fs::write(&outside, b"x").unwrap();
+        let err =
+            refuse_folder_holding_inputs(&d.join("out"), [outside.as_path(), model.as_path()])
+                .unwrap_err();
+        assert!(err.to_string().contains("holds the input"), "{err}");
+        // The folder given as the input itself, through a dotted path.
+        let dotted = d.join("out/./final/..");
+        assert!(refuse_folder_holding_inputs(&d.join("out"), [dotted.as_path()]).is_err());
+        assert!(refuse_folder_holding_inputs(&d.join("out"), [outside.as_path()]).is_ok());
+        // A sibling whose name starts with the folder's is not inside it.
+        std::fs::create_dir_all(d.join("out2")).unwrap();
+        let sibling = d.join("out2/x");
+        std::fs::write(&sibling, b"x").unwrap();
+        assert!(refuse_folder_holding_inputs(&d.join("out"), [sibling.as_path()]).is_ok());
+        assert!(refuse_folder_holding_inputs(&d.join("missing"), [model.as_path()]).is_ok());
     }
 
     #[test]

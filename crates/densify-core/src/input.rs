@@ -18,15 +18,23 @@ pub fn regular_file(path: &Path) -> io::Result<()> {
     if file_type.is_file() {
         return Ok(());
     }
-    let what = if file_type.is_dir() {
-        "a folder"
-    } else {
-        special_kind(&file_type)
-    };
+    let what = kind_of(&file_type);
     Err(io::Error::new(
         io::ErrorKind::InvalidInput,
         format!("is {what}, not a regular file (densify reads inputs from regular files only)"),
     ))
+}
+
+/// What a path that is not a regular file is, for messages: "a folder", "a FIFO (named
+/// pipe)", "a character device", ...
+pub(crate) fn kind_of(file_type: &std::fs::FileType) -> &'static str {
+    if file_type.is_dir() {
+        "a folder"
+    } else if file_type.is_file() {
+        "a regular file"
+    } else {
+        special_kind(file_type)
+    }
 }
 
 #[cfg(unix)]

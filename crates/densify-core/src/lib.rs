@@ -21,7 +21,10 @@ pub mod input;
 pub mod similarity;
 pub mod tensor;
 
-pub use atomic::{AtomicFile, output_folder, refuse_overwriting_input, remove_stale, write_atomic};
+pub use atomic::{
+    AtomicFile, output_folder, refuse_folder_holding_inputs, refuse_overwriting_input,
+    refuse_special_destination, remove_stale, write_atomic,
+};
 pub use backend::Backend;
 pub use config::{Config, ConfigError, InvalidField};
 pub use input::{open_regular, read_regular, read_regular_to_string, regular_file};

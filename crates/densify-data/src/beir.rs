@@ -386,14 +386,30 @@ impl Dataset {
     }
 
     /// The queries judged in `split`'s qrels, in file order (BEIR keeps every split's queries in
-    /// one file; a split is evaluated on its own qrels' queries only).
+    /// one file; a split is evaluated on its own qrels' queries only). An error when the qrels
+    /// judge none of the file's queries ([`DataError::NoQueriesInSplit`]).
     pub fn split_queries(&self, split: &str) -> Result<(Vec<Query>, Qrels)> {
         let qrels = self.qrels(split)?;
         let queries: Vec<Query> = read_queries(self.queries_path())?
             .into_iter()
             .filter(|q| qrels.query(&q.id).is_some())
             .collect();
+        if queries.is_empty() {
+            return Err(DataError::NoQueriesInSplit {
+                qrels: self.qrels_path(split),
+                queries: self.queries_path(),
+                judged: qrels.query_ids().count(),
+            });
+        }
         Ok((queries, qrels))
+    }
+
+    /// The files a command reading this dataset (and `split`'s qrels, when given) reads: the
+    /// corpus, the queries and the qrels, for the guard that keeps outputs off inputs.
+    pub fn input_files(&self, split: Option<&str>) -> Vec<PathBuf> {
+        let mut files = vec![self.corpus_path(), self.queries_path()];
+        files.extend(split.map(|s| self.qrels_path(s)));
+        files
     }
 }
 

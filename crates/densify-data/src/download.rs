@@ -7,10 +7,18 @@
 //! differs is an error and leaves nothing behind. The archive is unpacked into a temporary
 //! folder (entries that would escape it are refused), checked to hold `corpus.jsonl`, and
 //! renamed into place, so a dataset folder is either complete or absent.
+//!
+//! A server that accepts and then says nothing cannot hang a download: connecting (DNS, TCP,
+//! TLS) has [`DownloadTimeouts::connect`] (30 s), and the answer's headers and then every read
+//! of the body have [`DownloadTimeouts::read`] (60 s; `DENSIFY_DOWNLOAD_TIMEOUT_SECS` sets it).
+//! The read limit is an idle limit, not a limit on the whole transfer, so a large zip on a slow
+//! link still downloads.
 
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
 
 use md5::Md5;
 use sha2::{Digest, Sha256};
@@ -73,6 +81,60 @@ pub fn published_names() -> Vec<&'static str> {
     BEIR_DATASETS.iter().map(|d| d.name).collect()
 }
 
+/// The environment variable that sets [`DownloadTimeouts::read`], in seconds (e.g. `2` or
+/// `0.5`).
+pub const TIMEOUT_ENV: &str = "DENSIFY_DOWNLOAD_TIMEOUT_SECS";
+
+/// How long a download waits before it gives up with an error naming the URL and the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DownloadTimeouts {
+    /// Resolving the host and connecting, TLS handshake included. Default 30 s.
+    pub connect: Duration,
+    /// The longest wait for the next bytes: for the answer's headers, then for each read of the
+    /// body (an idle limit: a slow transfer that keeps sending is not cut). Default 60 s, or
+    /// `DENSIFY_DOWNLOAD_TIMEOUT_SECS`.
+    pub read: Duration,
+}
+
+impl Default for DownloadTimeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(30),
+            read: Duration::from_secs(60),
+        }
+    }
+}
+
+impl DownloadTimeouts {
+    /// The defaults, with the read timeout from `DENSIFY_DOWNLOAD_TIMEOUT_SECS` when it is set.
+    pub fn from_env() -> Result<Self> {
+        let value = std::env::var_os(TIMEOUT_ENV).map(|v| v.to_string_lossy().into_owned());
+        Self::with_read_setting(value.as_deref())
+    }
+
+    /// The defaults, with the read timeout `value` (seconds, a number > 0) when given; an error
+    /// naming `DENSIFY_DOWNLOAD_TIMEOUT_SECS` otherwise.
+    pub fn with_read_setting(value: Option<&str>) -> Result<Self> {
+        let mut timeouts = Self::default();
+        if let Some(text) = value {
+            timeouts.read = text
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                .ok_or_else(|| {
+                    DataError::Mismatch(format!(
+                        "{TIMEOUT_ENV}={text:?}: must be a number of seconds > 0 (the read \
+                         timeout of downloads; default {})",
+                        Self::default().read.as_secs_f64()
+                    ))
+                })?;
+        }
+        Ok(timeouts)
+    }
+}
+
 /// What to check a download against.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Checksum {
@@ -106,11 +168,26 @@ pub struct Downloaded {
 /// Downloads the zip at `url`, checks it against `checksum`, and unpacks the dataset folder
 /// `name` into `data_dir/name`. Refuses when that folder exists (a complete dataset is never
 /// replaced). `progress` is called with (bytes so far, total bytes when the server says).
+/// Waits at most [`DownloadTimeouts::from_env`] (connect 30 s, read 60 s or
+/// `DENSIFY_DOWNLOAD_TIMEOUT_SECS`).
 pub fn download_dataset(
     name: &str,
     url: &str,
     checksum: &Checksum,
     data_dir: &Path,
+    progress: &mut dyn FnMut(u64, Option<u64>),
+) -> Result<Downloaded> {
+    let timeouts = DownloadTimeouts::from_env()?;
+    download_dataset_with_timeouts(name, url, checksum, data_dir, &timeouts, progress)
+}
+
+/// [`download_dataset`] with explicit timeouts.
+pub fn download_dataset_with_timeouts(
+    name: &str,
+    url: &str,
+    checksum: &Checksum,
+    data_dir: &Path,
+    timeouts: &DownloadTimeouts,
     progress: &mut dyn FnMut(u64, Option<u64>),
 ) -> Result<Downloaded> {
     if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
@@ -132,7 +209,7 @@ pub fn download_dataset(
     let pid = std::process::id();
     let zip_path = data_dir.join(format!(".{name}.zip.densify-tmp-{pid}"));
     let unpack_dir = data_dir.join(format!(".{name}.densify-unpack-{pid}"));
-    let result = fetch(url, &zip_path, checksum, progress).and_then(|(bytes, sha256)| {
+    let result = fetch(url, &zip_path, checksum, timeouts, progress).and_then(|(bytes, sha256)| {
         unpack(&zip_path, &unpack_dir, name)?;
         let inner = unpack_dir.join(name);
         std::fs::rename(&inner, &folder).map_err(|e| DataError::io(&folder, e))?;
@@ -152,35 +229,68 @@ fn fetch(
     url: &str,
     path: &Path,
     checksum: &Checksum,
+    timeouts: &DownloadTimeouts,
     progress: &mut dyn FnMut(u64, Option<u64>),
 ) -> Result<(u64, String)> {
     let failed = |message: String| DataError::Mismatch(format!("{url}: {message}"));
-    let response = ureq::get(url)
-        .call()
-        .map_err(|e| failed(format!("download failed: {e}")))?;
+    let read_secs = timeouts.read.as_secs_f64();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_resolve(Some(timeouts.connect))
+        .timeout_connect(Some(timeouts.connect))
+        .timeout_send_request(Some(timeouts.read))
+        .timeout_recv_response(Some(timeouts.read))
+        .build()
+        .new_agent();
+    let response = agent.get(url).call().map_err(|e| match e {
+        ureq::Error::Timeout(which) => failed(match which {
+            ureq::Timeout::Resolve | ureq::Timeout::Connect => format!(
+                "download failed: could not connect within {} s (the connect timeout)",
+                timeouts.connect.as_secs_f64()
+            ),
+            _ => format!(
+                "download failed: the server sent no answer within {read_secs} s (the read \
+                 timeout; set {TIMEOUT_ENV} to wait longer)"
+            ),
+        }),
+        other => failed(format!("download failed: {other}")),
+    })?;
     let total = response
         .headers()
         .get("content-length")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
-    let mut body = response.into_body();
-    let mut reader = body.as_reader();
+    // ureq 3 has no limit per read, only on the whole body (which would cut large zips on slow
+    // links); a thread reads and the wait for each chunk is limited here instead. After a
+    // timeout that thread is left blocked on the silent connection until it closes.
+    let chunks = read_in_background(response.into_body().into_reader());
     let mut file = File::create(path).map_err(|e| DataError::io(path, e))?;
     let (mut sha, mut md5) = (Sha256::new(), Md5::new());
-    let mut buffer = vec![0u8; 1 << 16];
     let mut bytes = 0u64;
     loop {
-        let n = reader
-            .read(&mut buffer)
-            .map_err(|e| failed(format!("download interrupted: {e}")))?;
-        if n == 0 {
-            break;
-        }
-        sha.update(&buffer[..n]);
-        md5.update(&buffer[..n]);
-        file.write_all(&buffer[..n])
-            .map_err(|e| DataError::io(path, e))?;
-        bytes += n as u64;
+        let chunk = match chunks.recv_timeout(timeouts.read) {
+            Ok(Chunk::Data(chunk)) => chunk,
+            Ok(Chunk::End) => break,
+            Ok(Chunk::Failed(e)) => {
+                return Err(failed(format!(
+                    "download interrupted after {bytes} bytes: {e}"
+                )));
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                return Err(failed(format!(
+                    "download stalled: the server sent nothing for {read_secs} s after {bytes} \
+                     bytes (the read timeout; set {TIMEOUT_ENV} to wait longer)"
+                )));
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(failed(format!(
+                    "download interrupted after {bytes} bytes: the reading thread stopped"
+                )));
+            }
+        };
+        sha.update(&chunk);
+        md5.update(&chunk);
+        file.write_all(&chunk).map_err(|e| DataError::io(path, e))?;
+        bytes += chunk.len() as u64;
         progress(bytes, total);
     }
     file.sync_all().map_err(|e| DataError::io(path, e))?;
@@ -197,6 +307,39 @@ fn fetch(
         )));
     }
     Ok((bytes, sha256))
+}
+
+/// What the reading thread hands over.
+enum Chunk {
+    /// The next bytes of the body.
+    Data(Vec<u8>),
+    /// The body is complete.
+    End,
+    /// Reading failed.
+    Failed(std::io::Error),
+}
+
+/// Reads `reader` to its end on a thread, handing over chunks through a bounded channel (so
+/// the reader runs at most a few chunks ahead of the writer).
+fn read_in_background(mut reader: impl Read + Send + 'static) -> mpsc::Receiver<Chunk> {
+    let (sender, receiver) = mpsc::sync_channel(4);
+    std::thread::spawn(move || {
+        let mut buffer = vec![0u8; 1 << 16];
+        loop {
+            let chunk = match reader.read(&mut buffer) {
+                Ok(0) => Chunk::End,
+                Ok(n) => Chunk::Data(buffer[..n].to_vec()),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => Chunk::Failed(e),
+            };
+            let last = !matches!(chunk, Chunk::Data(_));
+            // A closed channel: the download gave up (a timeout); stop reading.
+            if sender.send(chunk).is_err() || last {
+                return;
+            }
+        }
+    });
+    receiver
 }
 
 /// Unpacks `zip_path` into `dir`, refusing entries that escape it, and checks `dir/name` is a
@@ -260,6 +403,84 @@ mod tests {
             "BEIR publishes no zip for robust04"
         );
         assert!(published_names().iter().all(|n| published(n).is_some()));
+    }
+
+    #[test]
+    fn the_read_timeout_comes_from_the_environment_setting() {
+        let default = DownloadTimeouts::with_read_setting(None).unwrap();
+        assert_eq!(default, DownloadTimeouts::default());
+        assert_eq!(default.connect, Duration::from_secs(30));
+        assert_eq!(default.read, Duration::from_secs(60));
+        let two = DownloadTimeouts::with_read_setting(Some(" 2 ")).unwrap();
+        assert_eq!(two.read, Duration::from_secs(2));
+        assert_eq!(two.connect, Duration::from_secs(30));
+        assert_eq!(
+            DownloadTimeouts::with_read_setting(Some("0.5"))
+                .unwrap()
+                .read,
+            Duration::from_millis(500)
+        );
+        for bad in ["0", "-1", "soon", "inf", "NaN", "1e300"] {
+            let err = DownloadTimeouts::with_read_setting(Some(bad))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with(&format!("DENSIFY_DOWNLOAD_TIMEOUT_SECS={bad:?}: must be")),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    /// A server on a local port that accepts one connection, writes `answer`, then holds the
+    /// connection open without a word for 5 s.
+    fn silent_server(answer: &'static [u8]) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/d.zip", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let _ = socket.write_all(answer);
+            let _ = socket.flush();
+            std::thread::sleep(Duration::from_secs(5));
+        });
+        url
+    }
+
+    #[test]
+    fn a_server_that_never_answers_times_out_naming_the_url_and_the_limit() {
+        let timeouts = DownloadTimeouts {
+            connect: Duration::from_secs(5),
+            read: Duration::from_millis(500),
+        };
+        let dir = std::env::temp_dir().join(format!("densify-download-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let checksum = Checksum::Md5("0".repeat(32));
+        for (answer, expected) in [
+            (
+                &b""[..],
+                "the server sent no answer within 0.5 s (the read timeout; set \
+                 DENSIFY_DOWNLOAD_TIMEOUT_SECS to wait longer)",
+            ),
+            (
+                &b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789"[..],
+                "download stalled: the server sent nothing for 0.5 s after 10 bytes",
+            ),
+        ] {
+            let url = silent_server(answer);
+            let started = std::time::Instant::now();
+            let err = fetch(
+                &url,
+                &dir.join("d.zip"),
+                &checksum,
+                &timeouts,
+                &mut |_, _| {},
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.starts_with(&format!("{url}: ")), "{err}");
+            assert!(err.contains(expected), "{err}");
+            assert!(started.elapsed() < Duration::from_secs(4), "{err}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -54,6 +54,19 @@ pub enum DataError {
         /// The folders searched, joined by ", ".
         searched: String,
     },
+    /// A split's qrels judge no query of the queries file: a run over them would be empty.
+    #[error(
+        "{qrels}: none of the {judged} queries judged here is in {queries}; a run over no query \
+         would be empty (is it the right split, or the right dataset?)"
+    )]
+    NoQueriesInSplit {
+        /// The split's qrels file.
+        qrels: PathBuf,
+        /// The queries file.
+        queries: PathBuf,
+        /// How many queries the qrels judge.
+        judged: usize,
+    },
     /// Two inputs that must agree in shape do not.
     #[error("{0}")]
     Mismatch(String),

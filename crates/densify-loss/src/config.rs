@@ -46,7 +46,67 @@ impl Default for LossConfig {
     }
 }
 
+/// What a loss reads from every example of a batch besides the student's scores
+/// ([`LossConfig::requirements`]), so a trainer can check its data before the first step
+/// instead of failing inside one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LossRequirements {
+    /// A candidate marked positive in every list (InfoNCE's positive, MarginMSE's anchor,
+    /// listwise distillation's contrastive term).
+    pub positive: bool,
+    /// Teacher scores (or probabilities) on every candidate.
+    pub teacher: bool,
+    /// Graded labels on every candidate.
+    pub labels: bool,
+}
+
 impl LossConfig {
+    /// The loss's `type` in a config (`"kl_distillation"`), for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::InfoNce(_) => "info_nce",
+            Self::KlDistillation(_) => "kl_distillation",
+            Self::ListwiseDistillation(_) => "listwise_distillation",
+            Self::ListNet(_) => "list_net",
+            Self::ListMle(_) => "list_mle",
+            Self::MarginMse(_) => "margin_mse",
+            Self::RankNet(_) => "rank_net",
+            Self::SyclWasserstein(_) => "sycl_wasserstein",
+            Self::Wasserstein1d(_) => "wasserstein_1d",
+        }
+    }
+
+    /// What the loss needs in every example: the targets its `forward` reads from
+    /// [`crate::ScoredLists`] (which it would otherwise miss inside a training step).
+    pub fn requirements(&self) -> LossRequirements {
+        let none = LossRequirements::default();
+        match self {
+            Self::InfoNce(_) => LossRequirements {
+                positive: true,
+                ..none
+            },
+            Self::KlDistillation(_) => LossRequirements {
+                teacher: true,
+                ..none
+            },
+            // The KL term reads the teacher; the InfoNCE term the positive (paper B's
+            // top-reranked passage), which is never guessed.
+            Self::ListwiseDistillation(_) | Self::MarginMse(_) => LossRequirements {
+                positive: true,
+                teacher: true,
+                ..none
+            },
+            Self::ListNet(_)
+            | Self::ListMle(_)
+            | Self::RankNet(_)
+            | Self::SyclWasserstein(_)
+            | Self::Wasserstein1d(_) => LossRequirements {
+                labels: true,
+                ..none
+            },
+        }
+    }
+
     /// Builds the loss.
     pub fn init(&self) -> Result<Box<dyn RankingLoss>> {
         Ok(match self {
@@ -104,6 +164,30 @@ mod tests {
                 LossConfig::from_toml_str(&c.to_toml_string(), "again").unwrap(),
                 c
             );
+        }
+    }
+
+    #[test]
+    fn names_are_the_type_tags_and_requirements_match_the_targets_read() {
+        let need = |positive, teacher, labels| LossRequirements {
+            positive,
+            teacher,
+            labels,
+        };
+        for (name, wanted) in [
+            ("info_nce", need(true, false, false)),
+            ("kl_distillation", need(false, true, false)),
+            ("listwise_distillation", need(true, true, false)),
+            ("list_net", need(false, false, true)),
+            ("list_mle", need(false, false, true)),
+            ("margin_mse", need(true, true, false)),
+            ("rank_net", need(false, false, true)),
+            ("sycl_wasserstein", need(false, false, true)),
+            ("wasserstein_1d", need(false, false, true)),
+        ] {
+            let c = LossConfig::from_toml_str(&format!("type = \"{name}\"\n"), "l.toml").unwrap();
+            assert_eq!(c.name(), name);
+            assert_eq!(c.requirements(), wanted, "{name}");
         }
     }
 

@@ -16,7 +16,9 @@
 //! | [`RankNet`] (pairwise logistic) | `rank_net.rs` | labels |
 //!
 //! All implement [`RankingLoss`] on a [`ScoredLists`] batch, so a trainer can swap them and a
-//! user can add one outside the crate; [`WeightedSum`] combines them. Configs validate on
+//! user can add one outside the crate; [`WeightedSum`] combines them.
+//! [`LossConfig::requirements`] says what each reads from every example (a positive, teacher
+//! scores, labels), so a trainer checks its data before the first step. Configs validate on
 //! `init` (a temperature <= 0 is an error); [`ScoredLists::validate`] checks a batch (shapes,
 //! lists without a valid entry, positives). Numerics use log-sum-exp forms and finite masking,
 //! so scores of ±1e4 and temperatures from 0.01 to 10 give no NaN or Inf. Values and gradients
@@ -40,7 +42,7 @@ pub mod sycl_wasserstein;
 pub mod wasserstein_1d;
 
 pub use batch::ScoredLists;
-pub use config::LossConfig;
+pub use config::{LossConfig, LossRequirements};
 pub use error::{LossError, Result};
 pub use info_nce::{InfoNce, InfoNceConfig};
 pub use kl_distillation::{KlDistillation, KlDistillationConfig, TeacherInput};

@@ -168,7 +168,8 @@ pub(crate) fn require(dir: &Path, file: &'static str, hint: &'static str) -> Res
     }
 }
 
-/// Loads config and tokenizer and checks they agree.
+/// Loads config and tokenizer and checks they agree ([`check_vocabulary`]). The tokenizer
+/// truncates to `max_length` until a caller sets the max length it checked.
 pub(crate) fn config_and_tokenizer(
     dir: &Path,
     max_length: usize,
@@ -179,24 +180,58 @@ pub(crate) fn config_and_tokenizer(
             std::io::Error::new(std::io::ErrorKind::NotFound, "model folder not found"),
         ));
     }
-    let config = BertConfig::from_file(require(
-        dir,
-        "config.json",
-        "the Hugging Face model configuration",
-    )?)?;
+    let config_path = require(dir, "config.json", "the Hugging Face model configuration")?;
+    let config = BertConfig::from_file(&config_path)?;
     let tokenizer = TextTokenizer::from_file(
         require(dir, "tokenizer.json", "a tokenizers-format tokenizer")?,
         max_length,
     )?;
-    if tokenizer.vocab_size() > config.vocab_size {
-        return Err(ModelError::Input(format!(
-            "{}: the tokenizer has {} tokens but the embedding matrix of config.json has {} rows",
-            dir.display(),
-            tokenizer.vocab_size(),
-            config.vocab_size
-        )));
-    }
+    check_vocabulary(&tokenizer, &config, &config_path)?;
     Ok((config, tokenizer))
+}
+
+/// Errors unless every id the tokenizer can produce is a row of the word embedding: its
+/// vocabulary (added tokens included), its largest id (ids need not be contiguous) and its
+/// padding id must fit in `vocab_size` of `config.json`. A larger id would index past the
+/// embedding matrix at the first batch.
+pub(crate) fn check_vocabulary(
+    tokenizer: &TextTokenizer,
+    config: &BertConfig,
+    config_path: &Path,
+) -> Result<()> {
+    let rows = config.vocab_size;
+    let count = tokenizer.vocab_size();
+    let (largest, largest_token) = tokenizer.largest_id().unwrap_or((0, String::new()));
+    let pad = tokenizer.pad_id();
+    let needed = count.max(largest as usize + 1).max(pad as usize + 1);
+    if needed <= rows {
+        return Ok(());
+    }
+    let problem = if count > rows {
+        format!(
+            "the tokenizer has {count} tokens but the embedding matrix of config.json has {rows} \
+             rows (added tokens included)"
+        )
+    } else if largest as usize >= rows {
+        format!(
+            "the tokenizer's token `{largest_token}` has id {largest} but the embedding matrix \
+             of config.json has {rows} rows (ids must be below {rows})"
+        )
+    } else {
+        format!(
+            "the tokenizer pads with id {pad} but the embedding matrix of config.json has \
+             {rows} rows (ids must be below {rows})"
+        )
+    };
+    Err(ModelError::Tokenizer {
+        path: tokenizer.path().to_path_buf(),
+        message: format!(
+            "{problem}; {}: `vocab_size` is {rows}, the tokenizer needs at least {needed}: use \
+             the tokenizer.json the model was trained with (or a config.json whose \
+             `vocab_size` covers it)",
+            crate::error::key_location(config_path, "vocab_size")
+        ),
+    })
 }
 
 /// The file beside sentence-transformers' that keeps each side's max length.
@@ -209,21 +244,38 @@ struct SideLengths {
     passage_max_length: usize,
 }
 
-/// Errors unless both max lengths are between 1 and the model's `max_position_embeddings`: a
-/// longer input would index past the position table.
-fn check_max_lengths(config_path: &Path, config: &BertConfig, s: &BiEncoderSettings) -> Result<()> {
+/// Errors unless both max lengths leave room for the tokenizer's special tokens and one token
+/// of text ([`TextTokenizer::check_max_length`], naming the setting) and are at most the
+/// model's `max_position_embeddings`: a longer input would index past the position table.
+fn check_max_lengths(
+    config_path: &Path,
+    config: &BertConfig,
+    tokenizer: &TextTokenizer,
+    s: &BiEncoderSettings,
+) -> Result<()> {
     for (name, n) in [
-        ("query max length", s.query_max_length),
-        ("passage max length", s.passage_max_length),
+        ("query_max_length", s.query_max_length),
+        ("passage_max_length", s.passage_max_length),
     ] {
-        if n == 0 || n > config.max_position_embeddings {
+        tokenizer
+            .check_max_length(name, n, false)
+            .map_err(|e| match e {
+                ModelError::Input(message) => ModelError::Input(format!(
+                    "{message} (set by --max-length, --query-max-length, --passage-max-length, \
+                 `{name}` in {LENGTHS_FILE} or max_seq_length in sentence_bert_config.json)"
+                )),
+                other => other,
+            })?;
+        if n > config.max_position_embeddings {
             return Err(ModelError::Unsupported {
                 path: config_path.to_path_buf(),
                 message: format!(
-                    "the {name} is {n} tokens, but the model has max_position_embeddings = {} \
+                    "{name} is {n} tokens, but the model has max_position_embeddings = {} \
                      (set by --max-length, --query-max-length, --passage-max-length or \
-                     max_seq_length in sentence_bert_config.json); use 1..={}",
-                    config.max_position_embeddings, config.max_position_embeddings
+                     max_seq_length in sentence_bert_config.json); use {}..={}",
+                    config.max_position_embeddings,
+                    tokenizer.least_max_length(false),
+                    config.max_position_embeddings
                 ),
             });
         }
@@ -269,7 +321,7 @@ impl BiEncoder {
             settings.passage_max_length = lengths.passage_max_length;
         }
         adjust(&mut settings);
-        check_max_lengths(&dir.join("config.json"), &config, &settings)?;
+        check_max_lengths(&dir.join("config.json"), &config, &tokenizer, &settings)?;
         let tokenizer = tokenizer.with_max_length(settings.query_max_length)?;
         let weights_path = require(
             dir,
@@ -314,7 +366,8 @@ impl BiEncoder {
         device: &Device,
     ) -> Result<Self> {
         config.check(Path::new("<random config>"))?;
-        check_max_lengths(Path::new("<random config>"), &config, &settings)?;
+        check_vocabulary(&tokenizer, &config, Path::new("<random config>"))?;
+        check_max_lengths(Path::new("<random config>"), &config, &tokenizer, &settings)?;
         let passage_tokenizer = tokenizer.with_max_length(settings.passage_max_length)?;
         let query_tokenizer = tokenizer.with_max_length(settings.query_max_length)?;
         Ok(Self {
@@ -553,6 +606,107 @@ mod tests {
         assert!(
             e.starts_with("m.toml:8:1:") && e.contains("unknown field `pooling_mode`"),
             "{e}"
+        );
+    }
+
+    /// A word-level tokenizer.json with BERT's post-processor ([CLS] text [SEP]) over
+    /// `vocab` (JSON object text), in a fresh folder.
+    fn word_level_tokenizer(name: &str, vocab: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("densify-bi-encoder-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let json = format!(
+            r#"{{"version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+"normalizer": null, "pre_tokenizer": {{"type": "Whitespace"}},
+"post_processor": {{"type": "BertProcessing", "sep": ["[SEP]", 2], "cls": ["[CLS]", 1]}},
+"decoder": null, "model": {{"type": "WordLevel", "vocab": {vocab}, "unk_token": "[UNK]"}}}}"#
+        );
+        let path = dir.join("tokenizer.json");
+        std::fs::write(&path, json).unwrap();
+        path
+    }
+
+    const VOCAB: &str = r#"{"[PAD]": 0, "[CLS]": 1, "[SEP]": 2, "[UNK]": 3, "hello": 4}"#;
+
+    #[test]
+    fn max_lengths_leave_room_for_the_special_tokens() {
+        let path = word_level_tokenizer("room", VOCAB);
+        let tokenizer = TextTokenizer::from_file(&path, 8).unwrap();
+        assert_eq!(tokenizer.encode(&["hello"]).unwrap()[0].ids, [1, 4, 2]);
+        // [CLS] and [SEP] on a text, [CLS] a [SEP] b [SEP] on a pair.
+        assert_eq!(tokenizer.special_token_count(false), 2);
+        assert_eq!(tokenizer.special_token_count(true), 3);
+        assert_eq!(tokenizer.least_max_length(false), 3);
+        assert_eq!(tokenizer.least_max_length(true), 5);
+        let err = tokenizer
+            .check_max_length("query_max_length", 1, false)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            format!(
+                "query_max_length 1 leaves no room for the 2 special tokens ([CLS] [SEP]); the \
+                 least is 3: the special tokens {} adds to every text and one token of text",
+                path.display()
+            )
+        );
+        assert!(
+            tokenizer
+                .check_max_length("query_max_length", 3, false)
+                .is_ok()
+        );
+        let err = tokenizer
+            .check_max_length("max_length", 4, true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("max_length 4 leaves no room for a (query, passage) pair and its 3 special tokens ([CLS] [SEP] [SEP]); the least is 5"),
+            "{err}"
+        );
+        // Below the special tokens, loading and re-truncating refuse instead of overflowing.
+        for n in [0, 1, 2] {
+            assert!(TextTokenizer::from_file(&path, n).is_err(), "{n}");
+            assert!(tokenizer.with_max_length(n).is_err(), "{n}");
+        }
+        let short = tokenizer.with_max_length(3).unwrap();
+        assert_eq!(short.encode(&["hello hello"]).unwrap()[0].ids, [1, 4, 2]);
+        assert!(short.encode_pairs(&[("hello", "hello")]).is_err());
+    }
+
+    #[test]
+    fn tokenizer_ids_beyond_the_embedding_matrix_are_refused() {
+        let path = word_level_tokenizer("vocab", VOCAB);
+        let config_path = path.with_file_name("config.json");
+        std::fs::write(&config_path, "{\n  \"vocab_size\": 4\n}").unwrap();
+        let tokenizer = TextTokenizer::from_file(&path, 8).unwrap();
+        assert!(check_vocabulary(&tokenizer, &BertConfig::tiny(5), &config_path).is_ok());
+        let err = check_vocabulary(&tokenizer, &BertConfig::tiny(4), &config_path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("tokenizer.json: the tokenizer has 5 tokens but the embedding matrix of config.json has 4 rows")
+                && err.contains(&format!(
+                    "{}:2: `vocab_size` is 4, the tokenizer needs at least 5",
+                    config_path.display()
+                )),
+            "{err}"
+        );
+        // Five tokens, but ids that are not contiguous: "hello" is id 40.
+        let sparse = word_level_tokenizer(
+            "sparse",
+            r#"{"[PAD]": 0, "[CLS]": 1, "[SEP]": 2, "[UNK]": 3, "hello": 40}"#,
+        );
+        let tokenizer = TextTokenizer::from_file(&sparse, 8).unwrap();
+        assert_eq!(tokenizer.vocab_size(), 5);
+        assert_eq!(tokenizer.largest_id(), Some((40, "hello".to_owned())));
+        let err = check_vocabulary(&tokenizer, &BertConfig::tiny(30), &config_path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("the tokenizer's token `hello` has id 40 but the embedding matrix of config.json has 30 rows")
+                && err.contains("the tokenizer needs at least 41"),
+            "{err}"
         );
     }
 

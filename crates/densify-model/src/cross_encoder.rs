@@ -54,6 +54,9 @@ impl CrossEncoderModel {
     }
 }
 
+/// The max length a cross-encoder's tokenizer is loaded with before the caller's is checked.
+const LOAD_LENGTH: usize = 512;
+
 /// A cross-encoder ready to score pairs.
 #[derive(Debug)]
 pub struct CrossEncoder {
@@ -72,18 +75,22 @@ impl CrossEncoder {
     /// BERT encoder checkpoint (the head and, when absent, the pooler are initialised randomly).
     pub fn load(dir: impl AsRef<Path>, max_length: usize, device: &Device) -> Result<Self> {
         let dir = dir.as_ref();
-        let (config, tokenizer) = config_and_tokenizer(dir, max_length)?;
+        // Loaded at a length every tokenizer has room for; `max_length` is set once checked.
+        let (config, tokenizer) = config_and_tokenizer(dir, LOAD_LENGTH)?;
         let config_path = dir.join("config.json");
         let unsupported = |message: String| ModelError::Unsupported {
             path: config_path.clone(),
             message,
         };
-        if max_length == 0 || max_length > config.max_position_embeddings {
+        tokenizer.check_max_length("max_length", max_length, true)?;
+        if max_length > config.max_position_embeddings {
             return Err(unsupported(format!(
-                "max length {max_length} is outside 1..={} (max_position_embeddings)",
+                "max_length {max_length} is more than the model's max_position_embeddings \
+                 ({}): a longer pair would index past the position table",
                 config.max_position_embeddings
             )));
         }
+        let tokenizer = tokenizer.with_max_length(max_length)?;
         if config.type_vocab_size < 2 {
             return Err(unsupported(format!(
                 "a cross-encoder reads (query, passage) pairs with token types 0 and 1, but \

@@ -90,8 +90,52 @@ impl ModelError {
     }
 }
 
+/// The 1-based line and column of the first `"key":` in a JSON text (a field of a flat file
+/// such as `config.json` or `1_Pooling/config.json`), if the key is written plainly.
+pub(crate) fn key_position(text: &str, key: &str) -> Option<(usize, usize)> {
+    let quoted = format!("\"{key}\"");
+    let mut from = 0;
+    while let Some(found) = text[from..].find(&quoted) {
+        let start = from + found;
+        let end = start + quoted.len();
+        if text[end..].trim_start().starts_with(':') {
+            let before = &text[..start];
+            let line = before.matches('\n').count() + 1;
+            let column = start - before.rfind('\n').map_or(0, |n| n + 1) + 1;
+            return Some((line, column));
+        }
+        from = end;
+    }
+    None
+}
+
+/// `path:line` of `key` in the JSON file at `path`, or just `path` when it cannot be found.
+pub(crate) fn key_location(path: &std::path::Path, key: &str) -> String {
+    densify_core::read_regular_to_string(path)
+        .ok()
+        .and_then(|text| key_position(&text, key))
+        .map_or_else(
+            || path.display().to_string(),
+            |(line, _)| format!("{}:{line}", path.display()),
+        )
+}
+
 /// Reads and parses a JSON file with located errors.
 pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T> {
     let text = densify_core::read_regular_to_string(path).map_err(|e| ModelError::io(path, e))?;
     serde_json::from_str(&text).map_err(|e| ModelError::json(path, &e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_position;
+
+    #[test]
+    fn keys_are_found_with_their_line_and_column() {
+        let text = "{\n  \"a\": \"vocab_size\",\n  \"vocab_size\" : 30522\n}";
+        // The value "vocab_size" on line 2 is not a key; the key is on line 3, column 3.
+        assert_eq!(key_position(text, "vocab_size"), Some((3, 3)));
+        assert_eq!(key_position(text, "a"), Some((2, 3)));
+        assert_eq!(key_position(text, "hidden_size"), None);
+    }
 }

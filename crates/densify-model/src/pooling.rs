@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use densify_core::Similarity;
 
-use crate::error::{ModelError, Result, read_json};
+use crate::error::{ModelError, Result, key_position, read_json};
 
 /// How token states become a text embedding: sentence-transformers' `Pooling` modes (one at a
 /// time; a `1_Pooling/config.json` that sets several is refused when loading).
@@ -140,6 +140,123 @@ struct ModuleEntry {
 /// is refused by name rather than silently skipped.
 const KNOWN_MODULES: [&str; 3] = ["Transformer", "Pooling", "Normalize"];
 
+/// The keys of sentence-transformers' `1_Pooling/config.json` that densify reads or accepts,
+/// with the JSON type each must have.
+const POOLING_BOOLEANS: [&str; 7] = [
+    "pooling_mode_cls_token",
+    "pooling_mode_mean_tokens",
+    "pooling_mode_max_tokens",
+    "pooling_mode_mean_sqrt_len_tokens",
+    "pooling_mode_weightedmean_tokens",
+    "pooling_mode_lasttoken",
+    "include_prompt",
+];
+
+/// The `pooling_mode` names sentence-transformers' `Pooling` takes, and their modes.
+const POOLING_MODE_NAMES: [(&str, Pooling); 6] = [
+    ("cls", Pooling::Cls),
+    ("mean", Pooling::Mean),
+    ("max", Pooling::Max),
+    ("mean_sqrt_len_tokens", Pooling::MeanSqrtLen),
+    ("weightedmean", Pooling::WeightedMean),
+    ("lasttoken", Pooling::LastToken),
+];
+
+/// Reads a `1_Pooling/config.json`: its one pooling mode (mean when it sets none). A flag
+/// that is not `true`/`false` (`"yes"`, `1`, `null`), a `word_embedding_dimension` that is not
+/// a positive integer, a `pooling_mode_*` key densify does not know (a misspelt flag would
+/// otherwise leave the default) and several modes at once are errors naming the file, and the
+/// line, column and field where there is one.
+fn read_pooling_config(path: &Path) -> Result<Pooling> {
+    let text = densify_core::read_regular_to_string(path).map_err(|e| ModelError::io(path, e))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| ModelError::json(path, &e))?;
+    let at = |key: &str, message: String| {
+        let (line, column) = key_position(&text, key).unwrap_or((1, 1));
+        ModelError::Config {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message,
+        }
+    };
+    let Some(object) = value.as_object() else {
+        return Err(ModelError::Config {
+            path: path.to_path_buf(),
+            line: 1,
+            column: 1,
+            message: format!("expected an object of pooling settings, found {value}"),
+        });
+    };
+    for (key, v) in object {
+        let key = key.as_str();
+        if POOLING_BOOLEANS.contains(&key) {
+            if !v.is_boolean() {
+                return Err(at(key, format!("`{key}` must be true or false, found {v}")));
+            }
+        } else if key == "word_embedding_dimension" {
+            if v.as_u64().is_none_or(|n| n == 0) {
+                return Err(at(
+                    key,
+                    format!("`{key}` must be a positive integer, found {v}"),
+                ));
+            }
+        } else if key == "pooling_mode" {
+            let known = v.as_str().is_some_and(|name| {
+                POOLING_MODE_NAMES
+                    .iter()
+                    .any(|(n, _)| n.eq_ignore_ascii_case(name))
+            });
+            if !known && !v.is_null() {
+                let names: Vec<&str> = POOLING_MODE_NAMES.iter().map(|(n, _)| *n).collect();
+                return Err(at(
+                    key,
+                    format!("`{key}` must be one of {}, found {v}", names.join(", ")),
+                ));
+            }
+        } else if key.starts_with("pooling_mode") {
+            return Err(at(
+                key,
+                format!(
+                    "unknown field `{key}`: densify reads {} (a misspelt flag would leave mean \
+                     pooling)",
+                    POOLING_BOOLEANS[..6].join(", ")
+                ),
+            ));
+        }
+    }
+    // `pooling_mode`, as sentence-transformers' constructor takes it, overrides the flags.
+    let named = object
+        .get("pooling_mode")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|name| {
+            POOLING_MODE_NAMES
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        });
+    if let Some((_, mode)) = named {
+        return Ok(*mode);
+    }
+    let set: Vec<Pooling> = Pooling::ALL
+        .into_iter()
+        .filter(|p| object.get(p.flag()).and_then(serde_json::Value::as_bool) == Some(true))
+        .collect();
+    match set.as_slice() {
+        [] => Ok(Pooling::Mean),
+        [one] => Ok(*one),
+        several => {
+            let flags: Vec<&str> = several.iter().map(|p| p.flag()).collect();
+            Err(ModelError::Unsupported {
+                path: path.to_path_buf(),
+                message: format!(
+                    "several pooling modes at once ({}) concatenate embeddings, which densify does not build; set one",
+                    flags.join(", ")
+                ),
+            })
+        }
+    }
+}
+
 impl SentenceTransformerSettings {
     /// Reads the sentence-transformers files of `dir`; absent files give the defaults (mean
     /// pooling, no normalisation, cosine). Unsupported modules, several pooling modes at once,
@@ -180,25 +297,7 @@ impl SentenceTransformerSettings {
         }
         let pooling_path = pooling_dir.join("config.json");
         if pooling_path.is_file() {
-            let v: serde_json::Value = read_json(&pooling_path)?;
-            let set: Vec<Pooling> = Pooling::ALL
-                .into_iter()
-                .filter(|p| v.get(p.flag()).and_then(serde_json::Value::as_bool) == Some(true))
-                .collect();
-            settings.pooling = match set.as_slice() {
-                [] => Pooling::Mean,
-                [one] => *one,
-                several => {
-                    let flags: Vec<&str> = several.iter().map(|p| p.flag()).collect();
-                    return Err(unsupported(
-                        &pooling_path,
-                        format!(
-                            "several pooling modes at once ({}) concatenate embeddings, which densify does not build; set one",
-                            flags.join(", ")
-                        ),
-                    ));
-                }
-            };
+            settings.pooling = read_pooling_config(&pooling_path)?;
         }
         let bert_config = dir.join("sentence_bert_config.json");
         if bert_config.is_file() {
@@ -354,5 +453,80 @@ mod reading_tests {
                 .to_string();
             assert!(err.contains(expected), "{name}: {err}");
         }
+    }
+
+    #[test]
+    fn pooling_fields_of_the_wrong_type_are_located_errors() {
+        let text = |flag: &str| {
+            format!(
+                "{{\n  \"word_embedding_dimension\": 384,\n  \"pooling_mode_cls_token\": false,\n  {flag}\n}}"
+            )
+        };
+        for (i, (name, line, expected)) in [
+            (
+                "\"pooling_mode_mean_tokens\": \"yes\"",
+                4,
+                "`pooling_mode_mean_tokens` must be true or false, found \"yes\"",
+            ),
+            (
+                "\"pooling_mode_mean_tokens\": 1",
+                4,
+                "`pooling_mode_mean_tokens` must be true or false, found 1",
+            ),
+            (
+                "\"include_prompt\": null",
+                4,
+                "`include_prompt` must be true or false, found null",
+            ),
+            (
+                "\"pooling_mode_mean_token\": true",
+                4,
+                "unknown field `pooling_mode_mean_token`",
+            ),
+            (
+                "\"pooling_mode\": \"average\"",
+                4,
+                "`pooling_mode` must be one of cls, mean, max",
+            ),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let dir = folder(
+                &format!("type-{i}"),
+                &[("1_Pooling/config.json", text(name).as_str())],
+            );
+            let err = SentenceTransformerSettings::read(&dir)
+                .unwrap_err()
+                .to_string();
+            let at = format!("1_Pooling/config.json:{line}:3: ");
+            assert!(err.contains(&at) && err.contains(expected), "{name}: {err}");
+        }
+        let dimension = folder(
+            "type-dim",
+            &[(
+                "1_Pooling/config.json",
+                "{\"word_embedding_dimension\": \"384\", \"pooling_mode_cls_token\": true}",
+            )],
+        );
+        let err = SentenceTransformerSettings::read(&dimension)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("config.json:1:2: `word_embedding_dimension` must be a positive integer"),
+            "{err}"
+        );
+        // sentence-transformers' `pooling_mode` string sets the mode.
+        let named = folder(
+            "type-named",
+            &[(
+                "1_Pooling/config.json",
+                r#"{"pooling_mode": "CLS", "pooling_mode_mean_tokens": false}"#,
+            )],
+        );
+        assert_eq!(
+            SentenceTransformerSettings::read(&named).unwrap().pooling,
+            Pooling::Cls
+        );
     }
 }

@@ -21,6 +21,8 @@ pub struct TextPipeline {
 impl TextPipeline {
     /// The pipeline of `settings` (prefixes and max lengths) over `tokenizer`.
     pub fn new(tokenizer: &TextTokenizer, settings: &BiEncoderSettings) -> Result<Self> {
+        tokenizer.check_max_length("query_max_length", settings.query_max_length, false)?;
+        tokenizer.check_max_length("passage_max_length", settings.passage_max_length, false)?;
         Ok(Self {
             query: tokenizer.with_max_length(settings.query_max_length)?,
             passage: tokenizer.with_max_length(settings.passage_max_length)?,

@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use tokenizers::{EncodeInput, PaddingParams, Tokenizer, TruncationParams, TruncationStrategy};
+use tokenizers::{
+    EncodeInput, PaddingParams, PostProcessor, Tokenizer, TruncationParams, TruncationStrategy,
+};
 
 use crate::error::{ModelError, Result};
 
@@ -36,6 +38,92 @@ pub struct TextTokenizer {
     path: PathBuf,
     max_length: usize,
     pad_id: u32,
+    special: SpecialTokens,
+}
+
+/// The special tokens the tokenizer's post-processor adds to every input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SpecialTokens {
+    /// How many it adds to a single text (BERT: 2, `[CLS]` and `[SEP]`).
+    single: usize,
+    /// How many it adds to a pair (BERT: 3).
+    pair: usize,
+    /// Their names on a single text, when they could be read (`[CLS] [SEP]`).
+    single_names: String,
+    /// Their names on a pair (`[CLS] [SEP] [SEP]`).
+    pair_names: String,
+}
+
+impl SpecialTokens {
+    /// Reads the post-processor's counts (what `tokenizers` subtracts from a max length) and
+    /// the tokens an empty input gets. `inner` must have no truncation or padding set.
+    fn read(inner: &Tokenizer) -> Self {
+        fn names(inner: &Tokenizer, input: EncodeInput<'_>) -> String {
+            inner
+                .encode(input, true)
+                .map(|e| e.get_tokens().join(" "))
+                .unwrap_or_default()
+        }
+        let count = |pair: bool| {
+            inner
+                .get_post_processor()
+                .map_or(0, |p| p.added_tokens(pair))
+        };
+        Self {
+            single: count(false),
+            pair: count(true),
+            single_names: names(inner, EncodeInput::Single("".into())),
+            pair_names: names(inner, EncodeInput::Dual("".into(), "".into())),
+        }
+    }
+
+    /// `2 special tokens ([CLS] [SEP])`.
+    fn describe(&self, pair: bool) -> String {
+        let (n, names) = if pair {
+            (self.pair, &self.pair_names)
+        } else {
+            (self.single, &self.single_names)
+        };
+        let noun = if n == 1 { "token" } else { "tokens" };
+        if names.is_empty() || names.split(' ').count() != n {
+            format!("{n} special {noun}")
+        } else {
+            format!("{n} special {noun} ({names})")
+        }
+    }
+}
+
+/// Errors unless `max_length` leaves room for the special tokens and at least one token of
+/// text (of each text, for a pair); `setting` names where the length came from.
+fn check_room(
+    special: &SpecialTokens,
+    tokenizer_path: &Path,
+    setting: &str,
+    max_length: usize,
+    pair: bool,
+) -> Result<()> {
+    let least = if pair {
+        special.pair + 2
+    } else {
+        special.single + 1
+    };
+    if max_length >= least {
+        return Ok(());
+    }
+    let described = special.describe(pair);
+    let path = tokenizer_path.display();
+    Err(ModelError::Input(if pair {
+        format!(
+            "{setting} {max_length} leaves no room for a (query, passage) pair and its \
+             {described}; the least is {least}: the special tokens {path} adds to a pair and \
+             one token of each text"
+        )
+    } else {
+        format!(
+            "{setting} {max_length} leaves no room for the {described}; the least is {least}: \
+             the special tokens {path} adds to every text and one token of text"
+        )
+    }))
 }
 
 impl TextTokenizer {
@@ -63,6 +151,13 @@ impl TextTokenizer {
                 bad("the tokenizer has no padding settings and no [PAD] or <pad> token".into())
             })?;
         inner.with_padding(None::<PaddingParams>);
+        // No truncation while the special tokens are counted: `tokenizers` subtracts their
+        // number from a max length (an overflow when the max length is smaller).
+        inner
+            .with_truncation(None)
+            .map_err(|e| bad(e.to_string()))?;
+        let special = SpecialTokens::read(&inner);
+        check_room(&special, path, "the max length", max_length, false)?;
         inner
             .with_truncation(Some(TruncationParams {
                 max_length,
@@ -75,11 +170,37 @@ impl TextTokenizer {
             path: path.to_path_buf(),
             max_length,
             pad_id,
+            special,
         })
     }
 
-    /// The same tokenizer with another max length.
+    /// How many special tokens the tokenizer adds to a single text (`pair` false; BERT: 2,
+    /// `[CLS]` and `[SEP]`) or to a pair (BERT: 3).
+    pub fn special_token_count(&self, pair: bool) -> usize {
+        if pair {
+            self.special.pair
+        } else {
+            self.special.single
+        }
+    }
+
+    /// The least max length that leaves room for the special tokens and one token of text (of
+    /// each text, for a pair).
+    pub fn least_max_length(&self, pair: bool) -> usize {
+        self.special_token_count(pair) + if pair { 2 } else { 1 }
+    }
+
+    /// Errors unless `max_length` is at least [`TextTokenizer::least_max_length`]; the error
+    /// names `setting` (`query_max_length`, `max_length`, ...), the special tokens and the
+    /// least length.
+    pub fn check_max_length(&self, setting: &str, max_length: usize, pair: bool) -> Result<()> {
+        check_room(&self.special, &self.path, setting, max_length, pair)
+    }
+
+    /// The same tokenizer with another max length (at least
+    /// [`TextTokenizer::least_max_length`] for single texts).
     pub fn with_max_length(&self, max_length: usize) -> Result<Self> {
+        self.check_max_length("the max length", max_length, false)?;
         let mut copy = self.clone();
         copy.inner
             .with_truncation(Some(TruncationParams {
@@ -108,6 +229,21 @@ impl TextTokenizer {
     /// Vocabulary size, added tokens included.
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)
+    }
+
+    /// The largest id the tokenizer can produce (added tokens included) and its token. Ids need
+    /// not be contiguous, so this can exceed [`TextTokenizer::vocab_size`] - 1.
+    pub fn largest_id(&self) -> Option<(u32, String)> {
+        self.inner
+            .get_vocab(true)
+            .into_iter()
+            .max_by_key(|(_, id)| *id)
+            .map(|(token, id)| (id, token))
+    }
+
+    /// The id padded positions get.
+    pub fn pad_id(&self) -> u32 {
+        self.pad_id
     }
 
     /// The id of a token, e.g. `[MASK]`.
@@ -165,8 +301,16 @@ impl TextTokenizer {
         )
     }
 
-    /// Encodes `(first, second)` pairs, as cross-encoders read them.
+    /// Encodes `(first, second)` pairs, as cross-encoders read them (an error when the max
+    /// length leaves no room for a pair's special tokens).
     pub fn encode_pairs(&self, pairs: &[(&str, &str)]) -> Result<Vec<Encoded>> {
+        check_room(
+            &self.special,
+            &self.path,
+            "the max length",
+            self.max_length,
+            true,
+        )?;
         self.run(
             pairs
                 .iter()

@@ -96,13 +96,34 @@ impl FewShotPool {
             let mut docs: Vec<(&String, &i32)> = judged.iter().filter(|(_, g)| **g > 0).collect();
             docs.sort();
             for (doc, _) in docs {
-                if let Some(text) = texts.get(doc) {
-                    examples.push(FewShotExample {
-                        passage: text.clone(),
-                        query: query.text.clone(),
-                        kind: None,
-                    });
-                }
+                // A judged passage outside the corpus: the qrels and the corpus do not belong
+                // together (an error naming the qrels line, never a silently smaller pool).
+                let Some(text) = texts.get(doc) else {
+                    let qrels_path = dataset.qrels_path(split);
+                    let message = format!(
+                        "query `{}`: the judged passage `{doc}` is not in the corpus ({}), so it \
+                         cannot be a few-shot example",
+                        query.id,
+                        dataset.corpus_path().display()
+                    );
+                    return Err(
+                        match densify_train::mine::judgement_line(&qrels_path, &query.id, doc) {
+                            Some(line) => SynthError::Parse {
+                                path: qrels_path,
+                                line,
+                                message,
+                            },
+                            None => {
+                                SynthError::Invalid(format!("{}: {message}", qrels_path.display()))
+                            }
+                        },
+                    );
+                };
+                examples.push(FewShotExample {
+                    passage: text.clone(),
+                    query: query.text.clone(),
+                    kind: None,
+                });
             }
         }
         if examples.is_empty() {

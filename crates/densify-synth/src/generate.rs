@@ -11,8 +11,12 @@
 //!
 //! Re-running with the same output skips every request already in the JSONL (kept or dropped),
 //! so an interrupted run resumes where it stopped; the BEIR files are rewritten atomically from
-//! the whole JSONL at the end of each run.
+//! the whole JSONL at the end of each run. A row whose id is already on an earlier line (two
+//! runs appending to one folder, a hand edit) is skipped, counted once and reported against
+//! the JSONL with its line ([`GenerationSummary::duplicates`]). When no row is kept, no BEIR
+//! file (and no `qrels/` folder) is written.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::time::Instant;
@@ -27,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use crate::clean::{CleanConfig, DropReason, clean_document, clean_query};
 use crate::error::{Result, SynthError};
 use crate::generator::{Generated, Generator, Provenance};
-use crate::jsonl_store::JsonlStore;
+use crate::jsonl_store::{JsonlStore, Recovered};
 use crate::passage::Passage;
 use crate::pool::run_concurrently;
 use crate::query_type::QueryType;
@@ -139,6 +143,9 @@ pub struct GenerationSummary {
     pub kept: BTreeMap<String, usize>,
     /// Dropped rows per group and reason, earlier runs included.
     pub dropped: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Rows of the JSONL skipped because their id is on an earlier line, one message each
+    /// (`out/generated_queries.jsonl:7: row `d1-title-0` repeats line 3; ...`).
+    pub duplicates: Vec<String>,
     /// Seconds of this run.
     pub seconds: f64,
 }
@@ -200,6 +207,17 @@ impl std::fmt::Display for GenerationSummary {
                 write!(f, " ({})", reasons.join(", "))?;
             }
             writeln!(f)?;
+        }
+        const SHOWN: usize = 10;
+        for message in self.duplicates.iter().take(SHOWN) {
+            writeln!(f, "  {message}")?;
+        }
+        if self.duplicates.len() > SHOWN {
+            writeln!(
+                f,
+                "  ... and {} more repeated row(s)",
+                self.duplicates.len() - SHOWN
+            )?;
         }
         Ok(())
     }
@@ -306,6 +324,8 @@ pub fn generate_queries(
 
 /// A row of a generation run's JSONL.
 trait GeneratedRow: Serialize + serde::de::DeserializeOwned {
+    /// The row's id (one request).
+    fn id(&self) -> &str;
     /// The group the summary counts it in (query type, or `level N`).
     fn group(&self) -> String;
     /// Why cleaning dropped it, if it did.
@@ -313,6 +333,9 @@ trait GeneratedRow: Serialize + serde::de::DeserializeOwned {
 }
 
 impl GeneratedRow for QueryRow {
+    fn id(&self) -> &str {
+        &self.id
+    }
     fn group(&self) -> String {
         self.kind.name().to_owned()
     }
@@ -322,12 +345,44 @@ impl GeneratedRow for QueryRow {
 }
 
 impl GeneratedRow for DocumentRow {
+    fn id(&self) -> &str {
+        &self.id
+    }
     fn group(&self) -> String {
         format!("level {}", self.level)
     }
     fn dropped(&self) -> Option<DropReason> {
         self.dropped
     }
+}
+
+/// What [`read_rows`] gives: the store, the rows, what reopening found, and one message per
+/// repeated row.
+type ReadRows<R> = (JsonlStore, Vec<R>, Recovered, Vec<String>);
+
+/// The rows of a generation run's JSONL (see [`JsonlStore::open`]), each id once: a row whose
+/// id is on an earlier line is left out, with a message naming the file, its line and the
+/// first line.
+fn read_rows<R: GeneratedRow>(path: &Path) -> Result<ReadRows<R>> {
+    let (store, numbered, recovered) = JsonlStore::open_numbered::<R>(path)?;
+    let mut first_line: HashMap<String, usize> = HashMap::new();
+    let mut rows = Vec::with_capacity(numbered.len());
+    let mut duplicates = Vec::new();
+    for (line, row) in numbered {
+        match first_line.entry(row.id().to_owned()) {
+            Entry::Occupied(first) => duplicates.push(format!(
+                "{}:{line}: row `{}` repeats line {}; the later row is skipped and counted once",
+                path.display(),
+                row.id(),
+                first.get()
+            )),
+            Entry::Vacant(slot) => {
+                slot.insert(line);
+                rows.push(row);
+            }
+        }
+    }
+    Ok((store, rows, recovered, duplicates))
 }
 
 /// A generation run over its JSONL: the rows of earlier runs (counted in the summary), then
@@ -343,10 +398,11 @@ impl<R: GeneratedRow> ResumedRun<R> {
     /// Opens (or creates) `path`, cutting a torn last line off.
     fn open(path: &Path) -> Result<Self> {
         let started = Instant::now();
-        let (store, rows, recovered) = JsonlStore::open::<R>(path)?;
+        let (store, rows, recovered, duplicates) = read_rows::<R>(path)?;
         let mut summary = GenerationSummary {
             resumed: rows.len(),
             torn_bytes: recovered.torn_bytes,
+            duplicates,
             ..Default::default()
         };
         for row in &rows {
@@ -402,9 +458,10 @@ impl<R: GeneratedRow> ResumedRun<R> {
 
 /// Writes the BEIR dataset of the kept queries: `corpus.jsonl` (the `corpus` given),
 /// `queries.jsonl` (with `type` and `passage_id` in `metadata`) and `qrels/train.tsv` (each
-/// query judged 1 on its source passage).
+/// query judged 1 on its source passage). A row whose id is on an earlier line is skipped (the
+/// run's summary reports it). With no kept row it is an error and nothing is written.
 pub fn export_queries(rows_path: &Path, corpus: &[Document], output: &Path) -> Result<usize> {
-    let (_, rows, _) = JsonlStore::open::<QueryRow>(rows_path)?;
+    let (_, rows, _, _) = read_rows::<QueryRow>(rows_path)?;
     let ids: HashSet<&str> = corpus.iter().map(|d| d.id.as_str()).collect();
     let mut queries = Vec::new();
     let mut qrels = Qrels::new();
@@ -429,14 +486,16 @@ pub fn export_queries(rows_path: &Path, corpus: &[Document], output: &Path) -> R
 }
 
 fn write_beir(output: &Path, corpus: &[Document], queries: &[Query], qrels: &Qrels) -> Result<()> {
-    std::fs::create_dir_all(output.join("qrels")).map_err(|e| SynthError::io(output, e))?;
-    densify_data::beir::write_corpus(output.join("corpus.jsonl"), corpus)?;
+    // Checked before anything is written: no corpus, no empty `qrels/`.
     if queries.is_empty() {
         return Err(SynthError::Invalid(format!(
-            "{}: no row was kept, so there is no dataset to write (see the drop counts)",
+            "{}: no row was kept, so there is no dataset to write (see the drop counts); \
+             nothing was written",
             output.display()
         )));
     }
+    std::fs::create_dir_all(output.join("qrels")).map_err(|e| SynthError::io(output, e))?;
+    densify_data::beir::write_corpus(output.join("corpus.jsonl"), corpus)?;
     densify_data::beir::write_queries(output.join("queries.jsonl"), queries)?;
     qrels.write_beir(output.join("qrels").join("train.tsv"))?;
     Ok(())
@@ -514,9 +573,10 @@ pub fn generate_documents(
 /// Writes the graded documents as a BEIR dataset (corpus of the kept documents, their queries,
 /// `qrels/train.tsv` with the levels as grades) and as `train.jsonl`: one list per query with
 /// at least two kept documents, ordered by level, `label` = level, the highest level
-/// positive. Returns the number of lists.
+/// positive. Returns the number of lists. A row whose id is on an earlier line is skipped (the
+/// run's summary reports it). With no kept row it is an error and nothing is written.
 pub fn export_documents(rows_path: &Path, output: &Path) -> Result<usize> {
-    let (_, rows, _) = JsonlStore::open::<DocumentRow>(rows_path)?;
+    let (_, rows, _, _) = read_rows::<DocumentRow>(rows_path)?;
     let mut by_query: BTreeMap<&str, Vec<&DocumentRow>> = BTreeMap::new();
     for row in rows.iter().filter(|r| r.dropped.is_none()) {
         by_query.entry(row.query_id.as_str()).or_default().push(row);
@@ -611,6 +671,69 @@ mod tests {
             "{e}"
         );
         assert!(!dir.join("queries.jsonl").exists(), "nothing is written");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn fresh(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("densify-gen-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn corpus() -> Vec<Document> {
+        vec![Document {
+            id: "d1".into(),
+            title: String::new(),
+            text: "text".into(),
+            metadata: None,
+        }]
+    }
+
+    #[test]
+    fn with_no_kept_row_nothing_is_written() {
+        let dir = fresh("none-kept");
+        let rows = dir.join("generated_queries.jsonl");
+        let mut dropped = row("q1", "d1");
+        dropped.dropped = Some(DropReason::TooLong);
+        dropped.text = String::new();
+        std::fs::write(&rows, serde_json::to_string(&dropped).unwrap() + "\n").unwrap();
+        let out = dir.join("out");
+        let e = export_queries(&rows, &corpus(), &out)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("no row was kept") && e.contains("nothing was written"),
+            "{e}"
+        );
+        assert!(!out.exists(), "no corpus.jsonl, no qrels/");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_repeated_row_is_reported_against_its_file_and_line_and_counted_once() {
+        let dir = fresh("repeated");
+        let rows = dir.join("generated_queries.jsonl");
+        let lines: Vec<String> = [row("q1", "d1"), row("q2", "d1"), row("q1", "d1")]
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap())
+            .collect();
+        std::fs::write(&rows, lines.join("\n") + "\n").unwrap();
+        let run = ResumedRun::<QueryRow>::open(&rows).unwrap();
+        assert_eq!(run.rows.len(), 2);
+        assert_eq!(run.summary.resumed, 2);
+        assert_eq!(run.summary.total_kept(), 2, "q1 is counted once");
+        assert_eq!(run.summary.duplicates.len(), 1);
+        let message = &run.summary.duplicates[0];
+        assert!(
+            message.contains("generated_queries.jsonl:3: row `q1` repeats line 1"),
+            "{message}"
+        );
+        assert!(run.summary.to_string().contains(message.as_str()));
+        drop(run);
+        // The export keeps the first row: no duplicate query id in queries.jsonl.
+        let n = export_queries(&rows, &corpus(), &dir).unwrap();
+        assert_eq!(n, 2);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -29,10 +29,25 @@ pub struct Recovered {
     pub torn_bytes: usize,
 }
 
+/// Rows of a file, each with its 1-based line number.
+pub type NumberedRows<T> = Vec<(usize, T)>;
+
 impl JsonlStore {
     /// Opens (or creates) `path`, cutting off a torn last line and parsing every row; a row
     /// that is not a `T` is an error naming the file and line (nothing is changed then).
     pub fn open<T: DeserializeOwned>(path: &Path) -> Result<(Self, Vec<T>, Recovered)> {
+        let (store, rows, recovered) = Self::open_numbered::<T>(path)?;
+        Ok((
+            store,
+            rows.into_iter().map(|(_, row)| row).collect(),
+            recovered,
+        ))
+    }
+
+    /// [`JsonlStore::open`], each row with its 1-based line number (for messages about it).
+    pub fn open_numbered<T: DeserializeOwned>(
+        path: &Path,
+    ) -> Result<(Self, NumberedRows<T>, Recovered)> {
         let io = |e| SynthError::io(path, e);
         if path.exists() {
             densify_core::regular_file(path).map_err(io)?;
@@ -65,7 +80,7 @@ impl JsonlStore {
                     line: i + 1,
                     message,
                 })?;
-            rows.push(row);
+            rows.push((i + 1, row));
         }
         let torn_bytes = bytes.len() - complete;
         if torn_bytes > 0 {

@@ -1,6 +1,9 @@
 //! An OpenAI-compatible HTTP client (chat and completions endpoints) with a concurrency-safe
 //! retry policy: exponential backoff with jitter on 429, 5xx, timeouts and connection errors,
 //! honouring `Retry-After`; other 4xx answers (a refused key, an unknown model) fail at once.
+//! The base URL is checked once, before any request ([`check_base_url`]: an `http://` or
+//! `https://` scheme and a host), and a request that cannot even be built (a malformed URL or
+//! header) fails at once: neither is retried.
 //!
 //! Works with llama.cpp's `llama-server`, vLLM, Ollama (`/v1`), TGI's Messages API and hosted
 //! APIs; the settings each needs are in `docs/synthetic-data.md`.
@@ -112,15 +115,82 @@ impl Config for LlmConfig {
             ));
         }
         if let Some(url) = &self.base_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
+            && let Err(problem) = check_base_url(url)
         {
             return Err(InvalidField::new(
                 "base_url",
-                format!("must start with http:// or https://, found `{url}`"),
+                format!("{problem}, found `{url}`"),
             ));
         }
         Ok(())
     }
+}
+
+/// Checks that `url` can be an API base URL: `http://` or `https://`, then a host (a name, an
+/// IPv4 address or a bracketed IPv6 address), an optional numeric port, and an optional path;
+/// no spaces. The error says what is wrong, as a predicate of the URL (`must start with
+/// http:// or https:// (did you mean `http://localhost:8080/v1`?)`).
+pub fn check_base_url(url: &str) -> std::result::Result<(), String> {
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("must not contain spaces or control characters".into());
+    }
+    let lower = url.to_ascii_lowercase();
+    let Some(scheme_len) = ["http://", "https://"]
+        .into_iter()
+        .find(|scheme| lower.starts_with(scheme))
+        .map(str::len)
+    else {
+        let hint = if url.contains("://") {
+            String::new()
+        } else {
+            format!(" (did you mean `http://{url}`?)")
+        };
+        return Err(format!("must start with http:// or https://{hint}"));
+    };
+    let rest = &url[scheme_len..];
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (host, port) = match host_port.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((host, "")) => (host, None),
+            Some((host, after)) => match after.strip_prefix(':') {
+                Some(port) => (host, Some(port)),
+                None => {
+                    return Err(format!(
+                        "has `{after}` after its IPv6 address, where a port or a path should be"
+                    ));
+                }
+            },
+            None => return Err("has an IPv6 address with no closing `]`".into()),
+        },
+        None => match host_port.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (host_port, None),
+        },
+    };
+    if host.is_empty() {
+        return Err("names no host (expected http://HOST[:PORT]/v1)".into());
+    }
+    let host_ok = if host_port.starts_with('[') {
+        host.chars()
+            .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+    } else {
+        host.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '%'))
+    };
+    if !host_ok {
+        return Err(format!(
+            "names `{host}`, which is not a host name or address"
+        ));
+    }
+    if let Some(port) = port
+        && port.parse::<u16>().is_err()
+    {
+        return Err(format!(
+            "has the port `{port}`, which is not a number from 0 to 65535"
+        ));
+    }
+    Ok(())
 }
 
 impl LlmConfig {
@@ -186,7 +256,9 @@ impl std::fmt::Debug for OpenAiClient {
 }
 
 impl OpenAiClient {
-    /// A client for `config`; fails when no base URL is set there or in `OPENAI_BASE_URL`.
+    /// A client for `config`; fails when no base URL is set there or in `OPENAI_BASE_URL`, or
+    /// when that URL is malformed ([`check_base_url`]; the error names where it came from and
+    /// its value), so nothing is sent to a URL no retry can reach.
     pub fn new(config: LlmConfig) -> Result<Self> {
         config
             .validate()
@@ -196,6 +268,18 @@ impl OpenAiClient {
                 "llm.base_url is not set and OPENAI_BASE_URL is empty: name an OpenAI-compatible server (for example http://127.0.0.1:8080/v1)".into(),
             )
         })?;
+        // Once, before any request: a malformed URL would otherwise fail every attempt.
+        if let Err(problem) = check_base_url(&base) {
+            let origin = if config.base_url.is_some() {
+                "llm.base_url (or --base-url)"
+            } else {
+                "OPENAI_BASE_URL"
+            };
+            return Err(SynthError::Invalid(format!(
+                "{origin} = `{base}` is not a usable base URL: it {problem}; it should look like \
+                 http://127.0.0.1:8080/v1"
+            )));
+        }
         let path = match config.endpoint {
             Endpoint::Chat => "chat/completions",
             Endpoint::Completions => "completions",
@@ -289,6 +373,8 @@ impl OpenAiClient {
             let wait = retry_after.unwrap_or_else(|| self.backoff(attempt));
             let wait = wait.min(Duration::from_secs_f64(self.config.max_backoff_secs));
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            // One line per retry, whatever the message holds.
+            let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
             self.log(&format!(
                 "{}: {message} after {:.1} s; retry {attempt}/{} in {:.2} s",
                 self.url,
@@ -320,6 +406,19 @@ impl OpenAiClient {
                     format!("timed out (limit {} s)", self.config.timeout_secs),
                     None,
                 ));
+            }
+            // The request cannot be built (a malformed URL or header): no retry can help.
+            Err(
+                e @ (ureq::Error::BadUri(_)
+                | ureq::Error::Http(_)
+                | ureq::Error::RequireHttpsOnly(_)
+                | ureq::Error::InvalidProxyUrl),
+            ) => {
+                return Err(SynthError::Invalid(format!(
+                    "{}: the request could not be made: {e} (check llm.base_url or \
+                     OPENAI_BASE_URL, and llm.api_key or OPENAI_API_KEY); not retried",
+                    self.url
+                )));
             }
             Err(e) => return Ok(Outcome::Retry(connection_message(&e), None)),
         };
@@ -397,8 +496,11 @@ fn connection_message(e: &ureq::Error) -> String {
     }
 }
 
+/// The start of an answer's body on one line (whitespace, line breaks included, collapsed), so
+/// each retry is one log line.
 fn snippet(text: &str) -> String {
-    let t: String = text.trim().chars().take(300).collect();
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let t: String = one_line.chars().take(300).collect();
     if t.is_empty() {
         "(empty body)".into()
     } else {
@@ -461,6 +563,58 @@ mod tests {
             ..LlmConfig::default()
         };
         assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn base_urls_are_checked_once_before_any_request() {
+        for good in [
+            "http://127.0.0.1:8080/v1",
+            "https://api.openai.com/v1",
+            "HTTP://localhost",
+            "http://[::1]:8080/v1",
+            "http://user:key@host.example:443/v1/",
+        ] {
+            assert_eq!(check_base_url(good), Ok(()), "{good}");
+        }
+        for (bad, expected) in [
+            (
+                "localhost:8080/v1",
+                "must start with http:// or https:// (did you mean `http://localhost:8080/v1`?)",
+            ),
+            ("ftp://host/v1", "must start with http:// or https://"),
+            ("http:///v1", "names no host"),
+            (
+                "http://host:80a/v1",
+                "the port `80a`, which is not a number",
+            ),
+            ("http://ho st/v1", "spaces"),
+            ("http://[::1/v1", "no closing `]`"),
+        ] {
+            let e = check_base_url(bad).unwrap_err();
+            assert!(e.contains(expected), "{bad}: {e}");
+        }
+        // A bad OPENAI_BASE_URL is named with its value when the client is built. The
+        // environment is not touched here (tests run in parallel): a config value gives the
+        // same check, which `validate` reports first.
+        let e = OpenAiClient::new(LlmConfig {
+            base_url: Some("http://:8080/v1".into()),
+            ..LlmConfig::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("base_url") && e.contains("`http://:8080/v1`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn snippets_are_one_line() {
+        assert_eq!(
+            snippet("  <html>\n<body>busy</body>\r\n</html> "),
+            "<html> <body>busy</body> </html>"
+        );
+        assert_eq!(snippet(" \n "), "(empty body)");
     }
 
     #[test]

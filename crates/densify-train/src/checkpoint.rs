@@ -108,6 +108,18 @@ pub fn latest(folder: &Path) -> Option<PathBuf> {
     complete(folder).pop().map(|(_, path)| path)
 }
 
+/// Reads a checkpoint's `state.json` alone (cheap: a resumed run checks it against its plan
+/// before loading the records).
+pub fn read_state(checkpoint: &Path) -> Result<LoopState> {
+    let state_path = checkpoint.join("state.json");
+    let text = densify_core::read_regular_to_string(&state_path)
+        .map_err(|e| TrainError::io(&state_path, e))?;
+    serde_json::from_str(&text).map_err(|e| TrainError::Checkpoint {
+        path: checkpoint.to_path_buf(),
+        message: format!("state.json: {e}"),
+    })
+}
+
 /// Reads a checkpoint into `model` and `optimizer` (built as for a fresh run).
 pub fn load<M: Module>(
     checkpoint: &Path,
@@ -118,11 +130,7 @@ pub fn load<M: Module>(
         path: checkpoint.to_path_buf(),
         message,
     };
-    let state_path = checkpoint.join("state.json");
-    let text = densify_core::read_regular_to_string(&state_path)
-        .map_err(|e| TrainError::io(&state_path, e))?;
-    let state: LoopState =
-        serde_json::from_str(&text).map_err(|e| failed(format!("state.json: {e}")))?;
+    let state = read_state(checkpoint)?;
     let model = model
         .try_load_file(checkpoint.join("model.bpk"))
         .map_err(|e| failed(format!("model.bpk: {e}")))?;

@@ -46,20 +46,193 @@ pub enum TrainError {
         /// The ids of the batch's examples, joined by ", ".
         examples: String,
     },
+    /// An example lacks a target its loss reads (a positive, teacher scores, labels: the
+    /// loss's [`densify_loss::LossConfig::requirements`]); found before the first step.
+    #[error("{}: {}", example_place(.file, .line, .example), missing_message(.missing, .loss))]
+    MissingTarget {
+        /// The examples' file (training or dev JSONL, or the qrels split pairs come from).
+        file: PathBuf,
+        /// The example's 1-based line (0 for examples built from qrels).
+        line: usize,
+        /// The example's id.
+        example: String,
+        /// The loss, as its config's `type` names it.
+        loss: &'static str,
+        /// What the example lacks.
+        missing: MissingTarget,
+    },
+    /// An input of the run (the model, the examples) lies in the output folder the run writes.
+    #[error("{config}: `{field}`: {source}")]
+    InputInOutput {
+        /// The train config file.
+        config: PathBuf,
+        /// The config field naming the input.
+        field: &'static str,
+        /// What holds what (from `densify_core::refuse_folder_holding_inputs`).
+        source: std::io::Error,
+    },
+    /// The train config file is the copy of the resolved configuration the run writes into
+    /// its output folder, and rewriting it would change it.
+    #[error(
+        "{config}: this file is where the run writes its resolved configuration (`output` = \
+         {output}), and rewriting it would change it (comments, order, defaults): keep the \
+         config file outside the output folder, or set another `output`"
+    )]
+    ConfigInOutput {
+        /// The train config file.
+        config: PathBuf,
+        /// The output folder.
+        output: PathBuf,
+    },
+    /// The output folder holds an earlier run that has no checkpoint to resume from.
+    #[error(
+        "{output} holds an earlier run ({found}) and no checkpoint to resume it from, so \
+         training would replace it: set another `output`, or delete {output} to train afresh"
+    )]
+    EarlierRun {
+        /// The output folder.
+        output: PathBuf,
+        /// What is there (`final/, metrics.jsonl`).
+        found: String,
+    },
+    /// A checkpoint's `state.json` does not fit the run being resumed.
+    #[error("{path}: `{field}` is {found}, {problem}")]
+    CheckpointState {
+        /// The `state.json` file.
+        path: PathBuf,
+        /// The field at fault.
+        field: &'static str,
+        /// Its value.
+        found: String,
+        /// Why it does not fit, and what to do.
+        problem: String,
+    },
+    /// A max length of the train config exceeds the model's position table.
+    #[error(
+        "{config}: `{field}` {value}{note} exceeds the model's max_position_embeddings {max} \
+         ({model}); set it to at most {max}"
+    )]
+    LengthBeyondModel {
+        /// The train config file.
+        config: PathBuf,
+        /// The config field.
+        field: &'static str,
+        /// Its value.
+        value: usize,
+        /// `" (the default)"` when the field is not set, else empty.
+        note: &'static str,
+        /// The model's `max_position_embeddings`.
+        max: usize,
+        /// The model's `config.json`.
+        model: PathBuf,
+    },
+    /// A cross-encoder teacher folder whose checkpoint has no classification head: a new
+    /// random head would give random teacher scores, different in every run.
+    #[error(
+        "{dir}: the model has no classification head (classifier.weight is not in \
+         model.safetensors); it is not a cross-encoder, and a new random head would give random \
+         teacher scores: pass a trained cross-encoder, or score with it as a bi-encoder \
+         (`densify score --kind bi`; `kind = \"bi_encoder\"` in a filter's teacher stage)"
+    )]
+    NotACrossEncoder {
+        /// The model folder.
+        dir: PathBuf,
+    },
     /// The inputs do not fit the configuration (an empty training set, lists too short, ...).
     #[error("{0}")]
     Invalid(String),
+}
+
+/// What an example lacks for its loss ([`TrainError::MissingTarget`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissingTarget {
+    /// No candidate is marked `positive`.
+    Positive,
+    /// No teacher scores.
+    Teacher,
+    /// No labels.
+    Labels,
+}
+
+/// The message for an example that lacks `missing`, under `loss`.
+fn missing_message(missing: &MissingTarget, loss: &str) -> String {
+    match missing {
+        MissingTarget::Positive => format!(
+            "no candidate is marked `positive`; the loss `{loss}` needs a positive on every \
+             example"
+        ),
+        MissingTarget::Teacher => format!(
+            "the loss `{loss}` needs teacher scores on every example; this one has none \
+             (`densify score` adds them)"
+        ),
+        MissingTarget::Labels => {
+            format!("the loss `{loss}` needs labels on every example; this one has none")
+        }
+    }
+}
+
+/// `file:line`, or `file (example `id`)` for an example read from no line.
+fn example_place(file: &std::path::Path, line: &usize, example: &str) -> String {
+    if *line > 0 {
+        format!("{}:{line}", file.display())
+    } else {
+        format!("{} (example `{example}`)", file.display())
+    }
 }
 
 /// A `Result` whose error is [`TrainError`].
 pub type Result<T> = std::result::Result<T, TrainError>;
 
 impl TrainError {
-    /// An [`TrainError::Io`] for `path`.
+    /// A [`TrainError::Io`] for `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_targets_name_file_line_and_loss() {
+        let missing = |line, missing| TrainError::MissingTarget {
+            file: PathBuf::from("train.jsonl"),
+            line,
+            example: "q7".into(),
+            loss: "kl_distillation",
+            missing,
+        };
+        assert_eq!(
+            missing(17, MissingTarget::Teacher).to_string(),
+            "train.jsonl:17: the loss `kl_distillation` needs teacher scores on every example; \
+             this one has none (`densify score` adds them)"
+        );
+        assert_eq!(
+            missing(0, MissingTarget::Positive).to_string(),
+            "train.jsonl (example `q7`): no candidate is marked `positive`; the loss \
+             `kl_distillation` needs a positive on every example"
+        );
+        assert_eq!(
+            missing(3, MissingTarget::Labels).to_string(),
+            "train.jsonl:3: the loss `kl_distillation` needs labels on every example; this one \
+             has none"
+        );
+        let e = TrainError::LengthBeyondModel {
+            config: PathBuf::from("train.toml"),
+            field: "query_max_length",
+            value: 1000,
+            note: "",
+            max: 512,
+            model: PathBuf::from("m/config.json"),
+        };
+        assert_eq!(
+            e.to_string(),
+            "train.toml: `query_max_length` 1000 exceeds the model's max_position_embeddings 512 \
+             (m/config.json); set it to at most 512"
+        );
     }
 }

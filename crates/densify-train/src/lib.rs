@@ -34,7 +34,7 @@ pub mod score;
 pub mod trainer;
 
 pub use config::{Architecture, OptimizerConfig, TrainConfig};
-pub use error::{Result, TrainError};
+pub use error::{MissingTarget, Result, TrainError};
 pub use example::{Candidate, TrainingExample};
 pub use mine::{MineConfig, MineReport, Sampling, mine};
 pub use schedule::LinearSchedule;

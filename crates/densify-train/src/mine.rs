@@ -18,15 +18,24 @@
 //! The output is one training example per kept pair: the positive first, then the negatives
 //! best first, with the run's scores as `teacher` when `output_scores` (and the positive's
 //! score is known). The run is read once; memory is the run plus the output.
+//!
+//! Every document a mined list holds comes from the run or the pairs, so both are checked
+//! against the corpus before mining ([`check_run_in_corpus`], [`check_examples_in_corpus`]):
+//! a run over another corpus is an error naming the run file, its line and the id, never a
+//! training list naming documents the trainer cannot find. [`write_examples_no_leftover`]
+//! writes the output without leaving a temporary behind on any failure.
 
 use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::path::Path;
 
-use densify_core::{Config, InvalidField};
-use densify_data::Run;
+use densify_core::{AtomicFile, Config, InvalidField};
+use densify_data::{DataError, Run};
 use rand::SeedableRng;
 use rand::seq::IndexedRandom;
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Result, TrainError};
 use crate::example::{Candidate, TrainingExample};
 
 /// How negatives are picked among the candidates that pass the filters.
@@ -105,7 +114,7 @@ densify_core::setters!(MineConfig {
 });
 
 impl Config for MineConfig {
-    fn validate(&self) -> Result<(), InvalidField> {
+    fn validate(&self) -> std::result::Result<(), InvalidField> {
         if self.num_negatives == 0 {
             return Err(InvalidField::new(
                 "num_negatives",
@@ -274,6 +283,165 @@ pub fn mine(
     (out, report)
 }
 
+/// The document ids of a BEIR `corpus.jsonl` (streamed; the texts are not kept).
+pub fn corpus_ids(corpus_path: &Path) -> Result<HashSet<String>> {
+    let mut ids = HashSet::new();
+    densify_data::beir::for_each_document(corpus_path, |d| {
+        ids.insert(d.id);
+        Ok(())
+    })?;
+    Ok(ids)
+}
+
+/// Errors unless every document `run` (read from `run_path`) names is in the corpus
+/// (`in_corpus`; `corpus_path` only names it in the message). The error names the run file,
+/// the first offending line in file order, the query and the document id:
+/// `run.trec:17: query `q3`: document `d99` is not in the corpus (data/corpus.jsonl); ...`.
+pub fn check_run_in_corpus(
+    run: &Run,
+    run_path: &Path,
+    corpus_path: &Path,
+    in_corpus: impl Fn(&str) -> bool,
+) -> Result<()> {
+    let Some((query, doc)) = run.iter().find_map(|(q, docs)| {
+        docs.iter()
+            .find(|d| !in_corpus(&d.doc_id))
+            .map(|d| (q.to_owned(), d.doc_id.clone()))
+    }) else {
+        return Ok(());
+    };
+    let message = |query: &str, doc: &str| {
+        format!(
+            "query `{query}`: document `{doc}` is not in the corpus ({}); the run must rank \
+             this dataset's documents",
+            corpus_path.display()
+        )
+    };
+    // The run keeps no line numbers: the file is read again, only on this error path, for the
+    // first line (`query Q0 doc rank score tag`) naming a document outside the corpus.
+    let scan = densify_data::lines::for_each_line(run_path, |number, line| {
+        let mut fields = line.split_ascii_whitespace();
+        if let (Some(q), Some(_), Some(d)) = (fields.next(), fields.next(), fields.next())
+            && !in_corpus(d)
+        {
+            return Err(DataError::parse(run_path, number, message(q, d)));
+        }
+        Ok(())
+    });
+    Err(match scan {
+        Err(e @ DataError::Parse { .. }) => e.into(),
+        // The file changed since it was read, or cannot be read again: no line to name.
+        _ => TrainError::Invalid(format!("{}: {}", run_path.display(), message(&query, &doc))),
+    })
+}
+
+/// Errors unless every candidate of `examples` is in the corpus (`in_corpus`; `corpus_path`
+/// only names it in the message). `source` is the file the examples came from: a training
+/// JSONL, whose line each example keeps (`examples.jsonl:4: `candidates[1].doc_id`: document
+/// `x` is not in the corpus (...)`), or, for examples built from qrels
+/// ([`crate::example::pairs_from_qrels`], line 0), the qrels file, in which the judgement's
+/// line is looked up.
+pub fn check_examples_in_corpus(
+    examples: &[TrainingExample],
+    source: &Path,
+    corpus_path: &Path,
+    in_corpus: impl Fn(&str) -> bool,
+) -> Result<()> {
+    for e in examples {
+        let Some((i, c)) = e
+            .candidates
+            .iter()
+            .enumerate()
+            .find(|(_, c)| !in_corpus(&c.doc_id))
+        else {
+            continue;
+        };
+        let corpus = corpus_path.display();
+        if e.line > 0 {
+            return Err(DataError::parse(
+                source,
+                e.line,
+                format!(
+                    "`candidates[{i}].doc_id`: document `{}` is not in the corpus ({corpus})",
+                    c.doc_id
+                ),
+            )
+            .into());
+        }
+        let message = format!(
+            "query `{}`: the judged document `{}` is not in the corpus ({corpus}); the qrels \
+             and the corpus do not belong together",
+            e.query_id, c.doc_id
+        );
+        return Err(match judgement_line(source, &e.query_id, &c.doc_id) {
+            Some(line) => DataError::parse(source, line, message).into(),
+            None => TrainError::Invalid(format!("{}: {message}", source.display())),
+        });
+    }
+    Ok(())
+}
+
+/// The 1-based line of a qrels file (TREC `query 0 doc grade` or BEIR `query doc grade`)
+/// judging `doc` for `query`, if there is one (for messages).
+pub fn judgement_line(path: &Path, query: &str, doc: &str) -> Option<usize> {
+    let mut found = None;
+    // The reader stops at the first error its callback returns: the match is one.
+    let _ = densify_data::lines::for_each_line(path, |number, line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (q, d) = match fields.as_slice() {
+            [q, _, d, _] | [q, d, _] => (*q, *d),
+            _ => return Ok(()),
+        };
+        if q == query && d == doc {
+            found = Some(number);
+            return Err(DataError::Mismatch("found".into()));
+        }
+        Ok(())
+    });
+    found
+}
+
+/// Writes `examples` as training JSONL (the schema of [`crate::example::write_examples`])
+/// through [`AtomicFile`], leaving neither a changed destination nor a temporary behind on any
+/// failure (a full disk, a failed fsync or rename).
+///
+/// The content is flushed while the writer is still held, so a failed write or flush (a full
+/// disk) drops an uncommitted `AtomicFile`, whose `Drop` removes the temporary. Should the
+/// commit itself fail (fsync, rename), this process's temporary of `path` is removed here as
+/// well: a densify-core whose `AtomicFile::commit` takes its writer before the fsync and the
+/// rename leaves it, as its `Drop` then sees a committed file.
+pub fn write_examples_no_leftover(path: &Path, examples: &[TrainingExample]) -> Result<()> {
+    let mut bytes = Vec::new();
+    for example in examples {
+        serde_json::to_writer(&mut bytes, example)
+            .map_err(|e| TrainError::io(path, std::io::Error::other(e)))?;
+        bytes.push(b'\n');
+    }
+    let mut file = AtomicFile::create(path).map_err(|e| TrainError::io(path, e))?;
+    let written = file.write_all(&bytes).and_then(|()| file.flush());
+    if let Err(e) = written {
+        drop(file); // uncommitted: its Drop removes the temporary
+        return Err(TrainError::io(path, e));
+    }
+    if let Err(e) = file.commit() {
+        remove_own_temporary(path);
+        return Err(TrainError::io(path, e));
+    }
+    Ok(())
+}
+
+/// Removes `.<name>.densify-tmp-<pid>` of this process (and of dead writers) beside `path`:
+/// the temporary densify-core's `AtomicFile` names (see its module docs).
+fn remove_own_temporary(path: &Path) {
+    let (Some(name), Ok(folder)) = (path.file_name(), densify_core::output_folder(path)) else {
+        return;
+    };
+    densify_core::remove_stale(
+        &folder,
+        &format!(".{}.densify-tmp-", name.to_string_lossy()),
+    );
+}
+
 /// FNV-1a of `bytes` (a stable per-pair seed component).
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
@@ -369,6 +537,100 @@ mod tests {
         let (b, _) = mine(&pairs[..1], &run(), &config);
         assert_eq!(a, b);
         assert_eq!(a[0].candidates.len(), 3);
+    }
+
+    fn temp(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("densify-mine-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_run_or_pair_outside_the_corpus_names_its_file_and_line() {
+        let dir = temp("corpus");
+        let run_path = dir.join("run.trec");
+        std::fs::write(
+            &run_path,
+            "q1 Q0 a 1 9 t\nq1 Q0 p1 2 8 t\nq2 Q0 b 1 3 t\nq2 Q0 gone 2 2 t\n",
+        )
+        .unwrap();
+        let run = Run::from_file(&run_path).unwrap();
+        let corpus = Path::new("corpus.jsonl");
+        let ids: HashSet<&str> = ["a", "b", "p1", "x"].into_iter().collect();
+        let err = check_run_in_corpus(&run, &run_path, corpus, |d| ids.contains(d))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "run.trec:4: query `q2`: document `gone` is not in the corpus (corpus.jsonl)"
+            ),
+            "{err}"
+        );
+        let all: HashSet<&str> = ["a", "b", "p1", "gone"].into_iter().collect();
+        check_run_in_corpus(&run, &run_path, corpus, |d| all.contains(d)).unwrap();
+
+        // Pairs from a training JSONL carry their line.
+        let mut pairs = vec![pair("q1", "p1"), pair("q2", "nope")];
+        pairs[1].line = 7;
+        let err = check_examples_in_corpus(&pairs, Path::new("pairs.jsonl"), corpus, |d| {
+            ids.contains(d)
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains(
+                "pairs.jsonl:7: `candidates[0].doc_id`: document `nope` is not in the corpus"
+            ),
+            "{err}"
+        );
+        // Pairs from qrels: the judgement's line is looked up (BEIR header on line 1).
+        let qrels = dir.join("train.tsv");
+        std::fs::write(
+            &qrels,
+            "query-id\tcorpus-id\tscore\nq1\tp1\t1\nq2\tnope\t1\n",
+        )
+        .unwrap();
+        pairs[1].line = 0;
+        let err = check_examples_in_corpus(&pairs, &qrels, corpus, |d| ids.contains(d))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "train.tsv:3: query `q2`: the judged document `nope` is not in the corpus"
+            ),
+            "{err}"
+        );
+        assert_eq!(judgement_line(&qrels, "q1", "p1"), Some(2));
+        assert_eq!(judgement_line(&qrels, "q1", "nope"), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_output_is_written_whole_and_a_failure_leaves_no_temporary() {
+        let dir = temp("write");
+        let path = dir.join("mined.jsonl");
+        write_examples_no_leftover(&path, &[pair("q1", "p1")]).unwrap();
+        let written = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            written,
+            "{\"id\":\"q1#p1\",\"query_id\":\"q1\",\"query\":\"text\",\"candidates\":[{\"doc_id\":\"p1\",\"positive\":true}]}\n"
+        );
+        // A rename that fails (the destination is a non-empty folder): the error names the
+        // output and only the folder is left.
+        let blocked = dir.join("blocked");
+        std::fs::create_dir_all(blocked.join("inside")).unwrap();
+        let err = write_examples_no_leftover(&blocked, &[pair("q1", "p1")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("blocked"), "{err}");
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["blocked", "mined.jsonl"]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -40,14 +40,43 @@ impl Teacher {
     /// Loads a teacher of `kind` from its folder (Hugging Face / sentence-transformers
     /// layout). `max_length` bounds a cross-encoder's (query, document) pairs in tokens; a
     /// bi-encoder keeps its own max lengths.
+    ///
+    /// A cross-encoder whose checkpoint has no classification head is an error
+    /// ([`not_a_cross_encoder`]): the loader would start a random head.
     pub fn load(kind: TeacherKind, dir: &Path, max_length: usize, device: &Device) -> Result<Self> {
         Ok(match kind {
             TeacherKind::CrossEncoder => {
-                Self::Cross(Box::new(CrossEncoder::load(dir, max_length, device)?))
+                let model = CrossEncoder::load(dir, max_length, device)?;
+                if model.new_head {
+                    return Err(not_a_cross_encoder(dir));
+                }
+                Self::Cross(Box::new(model))
             }
             TeacherKind::BiEncoder => Self::Bi(Box::new(BiEncoder::load(dir, device, |_| {})?)),
         })
     }
+}
+
+/// The error for a cross-encoder teacher folder whose checkpoint has no classification head.
+pub fn not_a_cross_encoder(dir: &Path) -> TrainError {
+    TrainError::NotACrossEncoder {
+        dir: dir.to_path_buf(),
+    }
+}
+
+/// Errors unless every candidate of `examples` has a text in `texts`, naming the file the
+/// examples were read from and the example's line (`lists.jsonl:3: `candidates[1].doc_id`:
+/// document `x` is not in the corpus (corpus.jsonl)`). Run it before loading a teacher, so a
+/// wrong corpus fails at once.
+pub fn check_texts(
+    examples: &[TrainingExample],
+    texts: &HashMap<String, String>,
+    examples_path: &Path,
+    corpus_path: &Path,
+) -> Result<()> {
+    crate::mine::check_examples_in_corpus(examples, examples_path, corpus_path, |d| {
+        texts.contains_key(d)
+    })
 }
 
 /// Scores every candidate of `examples` with `teacher`, overwriting their `teacher` fields.
@@ -60,18 +89,25 @@ pub fn score_examples(
     device: &Device,
     progress: &mut dyn FnMut(usize),
 ) -> Result<()> {
-    let text = |id: &str| {
-        texts
-            .get(id)
-            .map(String::as_str)
-            .ok_or_else(|| TrainError::Invalid(format!("document `{id}` is not in the corpus")))
+    let text = |e: &TrainingExample, id: &str| {
+        texts.get(id).map(String::as_str).ok_or_else(|| {
+            let line = if e.line > 0 {
+                format!(" (line {})", e.line)
+            } else {
+                String::new()
+            };
+            TrainError::Invalid(format!(
+                "example `{}`{line}: document `{id}` is not in the corpus",
+                e.id
+            ))
+        })
     };
     let scores: Vec<f32> = match teacher {
         Teacher::Cross(model) => {
             let mut pairs = Vec::new();
             for e in examples.iter() {
                 for c in &e.candidates {
-                    pairs.push((e.query.as_str(), text(&c.doc_id)?));
+                    pairs.push((e.query.as_str(), text(e, &c.doc_id)?));
                 }
             }
             let mut out = Vec::with_capacity(pairs.len());
@@ -88,7 +124,7 @@ pub fn score_examples(
                 for c in &e.candidates {
                     if !doc_index.contains_key(c.doc_id.as_str()) {
                         doc_index.insert(c.doc_id.as_str(), docs.len());
-                        docs.push(text(&c.doc_id)?);
+                        docs.push(text(e, &c.doc_id)?);
                     }
                 }
             }
@@ -124,4 +160,64 @@ pub fn score_examples(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::example::Candidate;
+
+    #[test]
+    fn a_bare_encoder_is_refused_as_a_cross_encoder_teacher() {
+        let dir = std::env::temp_dir().join(format!("densify-score-bare-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        densify_testkit::tiny_bi_encoder(&dir, 1);
+        let device = Device::flex();
+        let err = Teacher::load(TeacherKind::CrossEncoder, &dir, 64, &device)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no classification head (classifier.weight")
+                && err.contains("not a cross-encoder")
+                && err.contains("--kind bi"),
+            "{err}"
+        );
+        assert!(matches!(
+            Teacher::load(TeacherKind::BiEncoder, &dir, 64, &device),
+            Ok(Teacher::Bi(_))
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_document_outside_the_corpus_names_the_file_and_line() {
+        let example = TrainingExample {
+            id: "q1".into(),
+            query_id: "q1".into(),
+            query: "thing".into(),
+            candidates: ["d1", "nope"]
+                .into_iter()
+                .map(|d| Candidate {
+                    doc_id: d.into(),
+                    positive: d == "d1",
+                    teacher: None,
+                    label: None,
+                })
+                .collect(),
+            line: 3,
+        };
+        let texts: HashMap<String, String> = [("d1".to_owned(), "text".to_owned())].into();
+        let err = check_texts(
+            &[example],
+            &texts,
+            Path::new("lists.jsonl"),
+            Path::new("corpus.jsonl"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "lists.jsonl:3: `candidates[1].doc_id`: document `nope` is not in the corpus (corpus.jsonl)"
+        );
+    }
 }

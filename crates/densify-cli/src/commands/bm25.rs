@@ -1,9 +1,10 @@
 //! `densify bm25`: the lexical baseline over a BEIR dataset.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use densify::core::Config;
+use densify_data::{Qrels, Query};
 use densify_eval::bm25::{Bm25Config, Bm25Index};
 
 use crate::args::{CliResult, DatasetArgs, OutputArgs, print_default_evaluation};
@@ -29,7 +30,7 @@ pub struct Args {
     #[arg(long)]
     evaluate: bool,
     /// Search these queries (a BEIR queries.jsonl, e.g. from `densify noise-queries`) instead
-    /// of the dataset's own; only those judged in the split are used.
+    /// of the dataset's own; every one must be judged in the split's qrels.
     #[arg(long)]
     queries: Option<PathBuf>,
 }
@@ -44,23 +45,52 @@ pub fn run(args: Args) -> CliResult {
         return Err("--k: must be at least 1".into());
     }
     let dataset = args.data.open()?;
-    let mut inputs = vec![dataset.corpus_path(), dataset.queries_path()];
+    let mut inputs = args.data.input_files(&dataset);
     inputs.extend(args.queries.clone());
     args.output.check(inputs.iter().map(PathBuf::as_path))?;
+    let split = &args.data.split;
+    // Queries read before the corpus is indexed, so a wrong file or split fails at once.
+    let (queries, qrels, missing) = match &args.queries {
+        None => {
+            let (queries, qrels) = dataset.split_queries(split)?;
+            (queries, qrels, 0)
+        }
+        Some(path) => {
+            let qrels = dataset.qrels(split)?;
+            let file = densify_data::beir::read_queries(path)?;
+            let (queries, missing) =
+                judged_queries(file, &qrels, path, &dataset.qrels_path(split), split)?;
+            (queries, qrels, missing)
+        }
+    };
     let started = Instant::now();
     let bar = spinner("reading and indexing the corpus");
     let index = Bm25Index::for_dataset(&dataset, config)?;
     bar.set_message("searching");
-    let (mut queries, qrels) = dataset.split_queries(&args.data.split)?;
-    if let Some(path) = &args.queries {
-        queries = densify_data::beir::read_queries(path)?
-            .into_iter()
-            .filter(|q| qrels.query(&q.id).is_some())
-            .collect();
-    }
     let run = index.search_queries(&queries, args.k);
+    if run.iter().all(|(_, docs)| docs.is_empty()) {
+        bar.finish_and_clear();
+        return Err(format!(
+            "none of the {} queries shares a term with the corpus ({}, {} documents): the run \
+             would be empty",
+            queries.len(),
+            dataset.corpus_path().display(),
+            index.len()
+        )
+        .into());
+    }
     run.write_trec(&args.output.output, "densify-bm25")?;
     bar.finish_and_clear();
+    if let (Some(path), true) = (&args.queries, missing > 0) {
+        eprintln!(
+            "note: {missing} of the {} queries judged in {} are not in {}; the run (and \
+             --evaluate) cover the other {}",
+            qrels.len(),
+            dataset.qrels_path(split).display(),
+            path.display(),
+            queries.len()
+        );
+    }
     eprintln!(
         "BM25: {} documents, {} {} queries, top {} -> {} ({:.1} s)",
         index.len(),
@@ -74,4 +104,92 @@ pub fn run(args: Args) -> CliResult {
         print_default_evaluation(&qrels, &run)?;
     }
     Ok(())
+}
+
+/// The queries of a `--queries` file (`path`) for a split whose judgements are `qrels` (read
+/// from `qrels_path`), and how many judged queries the file lacks. Every query of the file
+/// must be judged: an unknown id is an error naming the first one, and a file with none judged
+/// would give an empty run.
+fn judged_queries(
+    queries: Vec<Query>,
+    qrels: &Qrels,
+    path: &Path,
+    qrels_path: &Path,
+    split: &str,
+) -> Result<(Vec<Query>, usize), String> {
+    let unknown: Vec<&str> = queries
+        .iter()
+        .filter(|q| qrels.query(&q.id).is_none())
+        .map(|q| q.id.as_str())
+        .collect();
+    if let Some(first) = unknown.first() {
+        let (path, qrels_path) = (path.display(), qrels_path.display());
+        return Err(if unknown.len() == queries.len() {
+            format!(
+                "--queries {path}: none of its {} queries is judged in {qrels_path} (split \
+                 `{split}`; the first is `{first}`): a run over no query would be empty (is it \
+                 the right split, or the right dataset?)",
+                queries.len()
+            )
+        } else {
+            format!(
+                "--queries {path}: query `{first}` is not judged in {qrels_path} (split \
+                 `{split}`), nor are {} more of its {} queries; give the split's queries only \
+                 (`densify noise-queries --split {split}` writes them)",
+                unknown.len() - 1,
+                queries.len()
+            )
+        });
+    }
+    let missing = qrels.len().saturating_sub(queries.len());
+    Ok((queries, missing))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(id: &str) -> Query {
+        Query {
+            id: id.into(),
+            text: format!("text of {id}"),
+            metadata: None,
+        }
+    }
+
+    #[test]
+    fn queries_must_be_judged_in_the_split() {
+        let mut qrels = Qrels::new();
+        qrels.insert("q1", "d1", 1);
+        qrels.insert("q2", "d2", 1);
+        qrels.insert("q3", "d3", 1);
+        let select = |ids: Vec<&str>| {
+            judged_queries(
+                ids.into_iter().map(query).collect(),
+                &qrels,
+                Path::new("noisy.jsonl"),
+                Path::new("qrels/test.tsv"),
+                "test",
+            )
+        };
+        // Two of the three judged queries: kept, one missing.
+        let (kept, missing) = select(vec!["q1", "q3"]).unwrap();
+        assert_eq!(
+            kept.iter().map(|q| q.id.as_str()).collect::<Vec<_>>(),
+            ["q1", "q3"]
+        );
+        assert_eq!(missing, 1);
+        assert_eq!(
+            select(vec!["q1", "x", "q2", "y"]).unwrap_err(),
+            "--queries noisy.jsonl: query `x` is not judged in qrels/test.tsv (split `test`), nor \
+             are 1 more of its 4 queries; give the split's queries only (`densify noise-queries \
+             --split test` writes them)"
+        );
+        assert_eq!(
+            select(vec!["x", "y"]).unwrap_err(),
+            "--queries noisy.jsonl: none of its 2 queries is judged in qrels/test.tsv (split \
+             `test`; the first is `x`): a run over no query would be empty (is it the right \
+             split, or the right dataset?)"
+        );
+    }
 }

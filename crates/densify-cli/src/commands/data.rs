@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 use densify_data::download::{
-    BEIR_BASE_URL, Checksum, download_dataset, published, published_names,
+    BEIR_BASE_URL, Checksum, DownloadTimeouts, download_dataset_with_timeouts, published,
+    published_names,
 };
 
 use crate::args::CliResult;
@@ -19,6 +20,8 @@ pub struct Args {
 #[derive(Subcommand)]
 enum DataCommand {
     /// Download a published BEIR dataset zip, check its checksum, unpack it into the data folder.
+    /// Gives up with an error after 30 s without a connection, or 60 s without a byte from the
+    /// server ($DENSIFY_DOWNLOAD_TIMEOUT_SECS sets the latter, in seconds).
     Download(DownloadArgs),
 }
 
@@ -49,6 +52,8 @@ pub fn run(args: Args) -> CliResult {
 }
 
 fn download(args: DownloadArgs) -> CliResult {
+    // A bad $DENSIFY_DOWNLOAD_TIMEOUT_SECS is refused before anything else.
+    let timeouts = DownloadTimeouts::from_env()?;
     let pinned = published(&args.name);
     let checksum = match (&args.sha256, &args.md5, &pinned) {
         (Some(s), _, _) => Checksum::Sha256(s.to_lowercase()),
@@ -82,13 +87,21 @@ fn download(args: DownloadArgs) -> CliResult {
         .progress_chars("=> "),
     );
     bar.set_message(args.name.clone());
-    let done = download_dataset(&args.name, &url, &checksum, &data_dir, &mut |n, total| {
-        if let Some(total) = total {
-            bar.set_length(total);
-        }
-        bar.set_position(n);
-    })?;
+    let done = download_dataset_with_timeouts(
+        &args.name,
+        &url,
+        &checksum,
+        &data_dir,
+        &timeouts,
+        &mut |n, total| {
+            if let Some(total) = total {
+                bar.set_length(total);
+            }
+            bar.set_position(n);
+        },
+    );
     bar.finish_and_clear();
+    let done = done?;
     eprintln!(
         "{}: {} bytes from {url}, sha256 {} -> {}",
         args.name,

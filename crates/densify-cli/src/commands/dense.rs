@@ -1,5 +1,6 @@
 //! `densify dense`: zero-shot dense retrieval over a BEIR dataset.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use densify_eval::search::{ExactSearchConfig, search_embeddings};
@@ -34,11 +35,9 @@ pub fn run(args: Args) -> CliResult {
     }
     let device = args.model.device.device()?;
     let dataset = args.data.open()?;
-    args.output.check([
-        dataset.corpus_path().as_path(),
-        dataset.queries_path().as_path(),
-        dataset.qrels_path(&args.data.split).as_path(),
-    ])?;
+    let mut inputs = args.data.input_files(&dataset);
+    inputs.extend(args.model.input_files());
+    args.output.check(inputs.iter().map(PathBuf::as_path))?;
     let model = args.model.load(&device)?;
     let started = Instant::now();
     let (queries, qrels) = dataset.split_queries(&args.data.split)?;

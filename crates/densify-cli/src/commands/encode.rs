@@ -1,5 +1,6 @@
 //! `densify encode`: a dataset's corpus or queries to an embeddings file.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::ValueEnum;
@@ -34,11 +35,9 @@ pub struct Args {
 pub fn run(args: Args) -> CliResult {
     let device = args.model.device.device()?;
     let dataset = args.data.open()?;
-    args.output.check([
-        dataset.corpus_path().as_path(),
-        dataset.queries_path().as_path(),
-        args.model.model.as_path(),
-    ])?;
+    let mut inputs = args.data.input_files(&dataset);
+    inputs.extend(args.model.input_files());
+    args.output.check(inputs.iter().map(PathBuf::as_path))?;
     let model = args.model.load(&device)?;
     let started = Instant::now();
     let (items, side, label) = match args.what {

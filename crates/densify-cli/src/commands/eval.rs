@@ -43,6 +43,18 @@ pub fn run(args: Args) -> CliResult {
     let measures = parse_measures(&args.measures)?;
     let qrels = Qrels::from_file(&args.qrels)?;
     let run = Run::from_file(&args.run)?;
+    // Under -c every judged query would count as 0 and the figures would look like a result.
+    if run.iter().all(|(q, _)| qrels.query(q).is_none()) {
+        return Err(format!(
+            "--run {}: none of its {} queries is judged in --qrels {} (the first is `{}`): \
+             there is nothing to evaluate (is it the run of this dataset and split?)",
+            args.run.display(),
+            run.len(),
+            args.qrels.display(),
+            run.iter().next().map_or("", |(q, _)| q)
+        )
+        .into());
+    }
     let config = EvalConfig {
         precision: if args.full_precision {
             ScorePrecision::F64

@@ -49,8 +49,9 @@ pub fn run(args: Args) -> CliResult {
     let device = args.device.device()?;
     let dataset = Dataset::find(dataset)?;
     refuse_dataset_folder(&dataset, output)?;
-    let items = load_items(&dataset, &args.split)?;
     let texts: HashMap<String, String> = dataset.corpus_items()?.into_iter().collect();
+    let corpus_path = dataset.corpus_path();
+    let items = load_items(&dataset, &args.split, &texts)?;
     let bar = crate::progress::bar(0, "pairs");
     let mut progress = |_: &str, done: usize, total: usize| {
         bar.set_length(total as u64);
@@ -58,6 +59,7 @@ pub fn run(args: Args) -> CliResult {
     };
     let mut context = FilterContext {
         texts: &texts,
+        corpus_path: &corpus_path,
         device: &device,
         progress: &mut progress,
     };

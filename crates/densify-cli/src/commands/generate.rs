@@ -131,8 +131,12 @@ fn run_common(args: Common, documents: bool) -> CliResult {
     let progress = bar(0, if documents { "documents" } else { "queries" });
     if let Some(g) = &llm {
         let p = progress.clone();
-        g.client()
-            .set_log(move |line| p.println(format!("retry: {line}")));
+        // Every retry, one line on stderr, whether or not stderr is a terminal (a hidden bar's
+        // `println` prints nothing; `suspend` clears a visible bar around the line).
+        g.client().set_log(move |line| {
+            let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
+            p.suspend(|| eprintln!("retry: {line}"));
+        });
         eprintln!(
             "generate: {} with model `{}`, {concurrency} request(s) at once",
             g.client().url(),
@@ -148,8 +152,9 @@ fn run_common(args: Common, documents: bool) -> CliResult {
         progress.set_position(done as u64);
     };
     std::fs::create_dir_all(output).map_err(|e| format!("{}: {e}", output.display()))?;
-    std::fs::write(output.join("generate.toml"), config.to_toml_string())
-        .map_err(|e| format!("{}: {e}", output.join("generate.toml").display()))?;
+    let settings = output.join("generate.toml");
+    densify::core::write_atomic(&settings, config.to_toml_string().as_bytes())
+        .map_err(|e| format!("{}: {e}", settings.display()))?;
     // The corpus is read once: it gives the passages and, afterwards, the exported corpus.
     let corpus = if documents {
         Vec::new()

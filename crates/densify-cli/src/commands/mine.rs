@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 use densify::core::Config;
 use densify_data::Run;
-use densify_train::example::{pairs_from_qrels, read_examples, write_examples};
+use densify_train::example::{pairs_from_qrels, read_examples};
+use densify_train::mine::{
+    check_examples_in_corpus, check_run_in_corpus, corpus_ids, write_examples_no_leftover,
+};
 use densify_train::{MineConfig, Sampling, mine};
 
 use crate::args::{CliResult, DatasetArgs, OutputArgs};
@@ -100,16 +103,27 @@ pub fn run(args: Args) -> CliResult {
 
     let dataset = args.data.open()?;
     let corpus = dataset.corpus_path();
+    let dataset_inputs = args.data.input_files(&dataset);
     let mut inputs = vec![args.run.as_path(), corpus.as_path()];
-    if let Some(e) = &args.examples {
-        inputs.push(e.as_path());
+    match &args.examples {
+        Some(e) => inputs.push(e.as_path()),
+        None => inputs.extend(dataset_inputs.iter().map(PathBuf::as_path)),
     }
     args.output.check(inputs)?;
-    let pairs = match &args.examples {
-        Some(path) => read_examples(path)?,
-        None => pairs_from_qrels(&dataset, &args.data.split)?,
+    let (pairs, pairs_source) = match &args.examples {
+        Some(path) => (read_examples(path)?, path.clone()),
+        None => (
+            pairs_from_qrels(&dataset, &args.data.split)?,
+            dataset.qrels_path(&args.data.split),
+        ),
     };
     let run = Run::from_file(&args.run)?;
+    // Every document of a mined list comes from the pairs or the run: both must be the
+    // corpus's, or the training file would name documents the trainer cannot find.
+    let ids = corpus_ids(&corpus)?;
+    check_examples_in_corpus(&pairs, &pairs_source, &corpus, |d| ids.contains(d))?;
+    check_run_in_corpus(&run, &args.run, &corpus, |d| ids.contains(d))?;
+    drop(ids);
     let (examples, report) = mine(&pairs, &run, &config);
     if examples.is_empty() {
         return Err(format!(
@@ -119,7 +133,7 @@ pub fn run(args: Args) -> CliResult {
         )
         .into());
     }
-    write_examples(&args.output.output, &examples)?;
+    write_examples_no_leftover(&args.output.output, &examples)?;
     eprintln!(
         "mine: {} pairs -> {} examples with {} negatives -> {} (dropped: {} with fewer than {} \
          negatives; {} queries not in the run; {} without a positive in the run, so no margin)",

@@ -2,6 +2,7 @@
 
 use densify_data::Query;
 use densify_noise::{NoiseOp, WordVocab, noisy_queries};
+use std::path::PathBuf;
 
 use crate::args::{CliResult, DatasetArgs, OutputArgs};
 
@@ -29,10 +30,8 @@ pub fn run(args: Args) -> CliResult {
     let op: NoiseOp = serde_json::from_str(&args.op).map_err(|e| format!("--op: {e}"))?;
     op.validate().map_err(|e| format!("--op: {e}"))?;
     let dataset = args.data.open()?;
-    args.output.check([
-        dataset.queries_path().as_path(),
-        dataset.corpus_path().as_path(),
-    ])?;
+    let inputs = args.data.input_files(&dataset);
+    args.output.check(inputs.iter().map(PathBuf::as_path))?;
     let (queries, _) = dataset.split_queries(&args.data.split)?;
     // `replace` draws from the words of the split's own queries.
     let vocab = WordVocab::from_texts(&args.mask_token, queries.iter().map(|q| q.text.as_str()));

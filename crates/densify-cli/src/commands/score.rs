@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use densify_train::example::{read_examples, write_examples};
-use densify_train::score::{Teacher, TeacherKind, score_examples};
+use densify_train::example::read_examples;
+use densify_train::mine::write_examples_no_leftover;
+use densify_train::score::{Teacher, TeacherKind, check_texts, score_examples};
 
 use crate::args::{CliResult, DeviceArgs, OutputArgs, positive_usize};
 use crate::progress::bar;
@@ -30,7 +31,8 @@ pub struct Args {
     /// The teacher's model folder.
     #[arg(long)]
     teacher: PathBuf,
-    /// The teacher's kind.
+    /// The teacher's kind. A cross-encoder must have its classification head
+    /// (`classifier.weight`); a bare encoder is refused (score with it as `--kind bi`).
     #[arg(long, value_enum, default_value_t = Kind::Cross)]
     kind: Kind,
     /// Max tokens of a (query, document) pair for a cross-encoder.
@@ -50,10 +52,13 @@ pub fn run(args: Args) -> CliResult {
     let device = args.device.device()?;
     let dataset = densify_data::Dataset::find(&args.dataset)?;
     let corpus_path = dataset.corpus_path();
-    args.output
-        .check([args.examples.as_path(), corpus_path.as_path()])?;
+    let mut inputs = vec![args.examples.clone(), corpus_path.clone()];
+    inputs.extend(crate::args::model_files(&args.teacher));
+    args.output.check(inputs.iter().map(PathBuf::as_path))?;
     let mut examples = read_examples(&args.examples)?;
     let texts: HashMap<String, String> = dataset.corpus_items()?.into_iter().collect();
+    // Before the teacher loads: a document outside the corpus names the file and line.
+    check_texts(&examples, &texts, &args.examples, &corpus_path)?;
     let kind = match args.kind {
         Kind::Cross => TeacherKind::CrossEncoder,
         Kind::Bi => TeacherKind::BiEncoder,
@@ -70,7 +75,7 @@ pub fn run(args: Args) -> CliResult {
         &mut |n| progress.set_position(n as u64),
     )?;
     progress.finish_and_clear();
-    write_examples(&args.output.output, &examples)?;
+    write_examples_no_leftover(&args.output.output, &examples)?;
     eprintln!(
         "score: {} examples, {pairs} pairs scored -> {}",
         examples.len(),

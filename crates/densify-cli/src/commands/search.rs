@@ -54,6 +54,19 @@ pub fn run(args: Args) -> CliResult {
     let queries = Embeddings::read(&args.queries)?;
     let corpus = Embeddings::read(&args.corpus)?;
     corpus.check_same_dim(&args.corpus, &queries, &args.queries)?;
+    // A run over no query (or no document) would be an empty file and a success.
+    for (flag, path, table, what) in [
+        ("--queries", &args.queries, &queries, "query"),
+        ("--corpus", &args.corpus, &corpus, "document"),
+    ] {
+        if table.is_empty() {
+            return Err(format!(
+                "{flag} {}: the embeddings file holds no {what} (0 rows): the run would be empty",
+                path.display()
+            )
+            .into());
+        }
+    }
     let started = Instant::now();
     let bar = spinner(&format!(
         "searching {} queries in {} documents",

@@ -49,6 +49,10 @@ pub fn run(args: Args) -> CliResult {
     }
     let device = args.device.device()?;
     let mut trainer = Trainer::new(config.clone(), &device)?.resuming(args.resume);
+    if let Some(path) = &args.config {
+        // Errors name the file, and the run never writes its config copy over it.
+        trainer = trainer.config_file(path);
+    }
     if !args.data_parallel.is_empty() {
         let mut devices = vec![device];
         for name in &args.data_parallel {
@@ -69,8 +73,31 @@ pub fn run(args: Args) -> CliResult {
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
+    // The loss only when one is known (a run found complete reads it from metrics.jsonl).
+    let loss = if summary.final_loss.is_finite() {
+        format!(", final loss {:.4}", summary.final_loss)
+    } else {
+        String::new()
+    };
+    let ndcg = summary
+        .dev_ndcg
+        .map(|n| format!(", dev nDCG@10 {n:.4}"))
+        .unwrap_or_default();
+    if summary.already_complete {
+        eprintln!(
+            "train: the run in {} is already complete at step {}{loss}{ndcg}; nothing trained \
+             -> {}",
+            config.output.display(),
+            summary.steps,
+            summary.final_model.display(),
+        );
+        if let Some((ndcg, best)) = &summary.best {
+            eprintln!("train: best dev nDCG@10 {ndcg:.4} -> {}", best.display());
+        }
+        return Ok(());
+    }
     eprintln!(
-        "train: {} steps{} in {:.1} s, final loss {:.4} -> {}{}",
+        "train: {} steps{} in {:.1} s{loss} -> {}{ndcg}",
         summary.steps,
         if summary.resumed_from > 0 {
             format!(" (resumed at {})", summary.resumed_from)
@@ -78,12 +105,7 @@ pub fn run(args: Args) -> CliResult {
             String::new()
         },
         summary.train_seconds,
-        summary.final_loss,
         summary.final_model.display(),
-        summary
-            .dev_ndcg
-            .map(|n| format!(", dev nDCG@10 {n:.4}"))
-            .unwrap_or_default()
     );
     if let Some((ndcg, best)) = &summary.best {
         eprintln!("train: best dev nDCG@10 {ndcg:.4} -> {}", best.display());

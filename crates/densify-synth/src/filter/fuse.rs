@@ -1,6 +1,8 @@
 //! Candidate lists by reciprocal rank fusion of several retrievers' runs (k = 60, Cormack et
 //! al. 2009; paper B fuses three retrievers' top 100). Queries whose fused list is shorter than
 //! `min_candidates` are dropped; the source passage is marked positive where it is in the list.
+//! A run naming a document that is not in the corpus is an error (file, line, id): its
+//! documents become training lists.
 
 use std::path::PathBuf;
 
@@ -11,7 +13,7 @@ use densify_eval::fusion::{RrfConfig, reciprocal_rank_fusion};
 use densify_train::Candidate;
 use serde::{Deserialize, Serialize};
 
-use super::{FilterItem, StageReport};
+use super::{FilterContext, FilterItem, StageReport, read_run};
 use crate::error::Result;
 
 /// Settings of the fusion stage.
@@ -60,16 +62,18 @@ impl FuseConfig {
     }
 }
 
-/// Sets each item's candidates to its fused list.
+/// Sets each item's candidates to its fused list. Every run's documents must be in the
+/// corpus (`context.texts`).
 pub fn apply(
     items: Vec<FilterItem>,
     config: &FuseConfig,
+    context: &FilterContext<'_>,
 ) -> Result<(Vec<FilterItem>, StageReport)> {
     let runs: Vec<Run> = config
         .runs
         .iter()
-        .map(Run::from_file)
-        .collect::<Result<_, _>>()?;
+        .map(|p| read_run(p, context))
+        .collect::<Result<_>>()?;
     let refs: Vec<&Run> = runs.iter().collect();
     let fused = reciprocal_rank_fusion(
         &refs,

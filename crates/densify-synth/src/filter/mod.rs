@@ -11,6 +11,10 @@
 //! The stages run in the order written (`[[stages]]` in TOML), after which the survivors are
 //! split into train and dev by query id ([`split`]). The input is a BEIR dataset whose qrels
 //! name each query's source passage (what `densify generate queries` writes).
+//!
+//! Drops by reason are the stages' verdicts on good inputs. Inputs that do not belong to the
+//! dataset are errors instead, naming the file, line and id: a source passage (qrels) or a
+//! run's document (`round_trip`, `fuse`) that is not in the corpus.
 
 pub mod fuse;
 pub mod percentile;
@@ -18,7 +22,7 @@ pub mod round_trip;
 pub mod split;
 pub mod teacher;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use densify_core::config::{Config, InvalidField};
@@ -191,9 +195,16 @@ impl std::fmt::Display for StageReport {
 
 /// Reads the queries to filter from a BEIR dataset: `split`'s qrels name each query's source
 /// passage (exactly one judged-relevant passage per query); the group is the query's
-/// `metadata.type`, else `all`.
-pub fn load_items(dataset: &Dataset, split: &str) -> Result<Vec<FilterItem>> {
+/// `metadata.type`, else `all`. `texts` is the dataset's corpus (id -> text): a source passage
+/// that is not in it is an error naming the qrels file, its line and the id (the qrels and
+/// the corpus do not belong together; such a query would train on a missing document).
+pub fn load_items(
+    dataset: &Dataset,
+    split: &str,
+    texts: &HashMap<String, String>,
+) -> Result<Vec<FilterItem>> {
     let (queries, qrels) = dataset.split_queries(split)?;
+    let qrels_path = dataset.qrels_path(split);
     let mut items = Vec::with_capacity(queries.len());
     for q in queries {
         let judged = qrels.query(&q.id).map(|m| {
@@ -211,6 +222,24 @@ pub fn load_items(dataset: &Dataset, split: &str) -> Result<Vec<FilterItem>> {
                 )));
             }
         };
+        if !texts.contains_key(&source) {
+            let message = format!(
+                "query `{}`: its source passage `{source}` is not in the corpus ({}); the \
+                 qrels and the corpus do not belong together",
+                q.id,
+                dataset.corpus_path().display()
+            );
+            return Err(
+                match densify_train::mine::judgement_line(&qrels_path, &q.id, &source) {
+                    Some(line) => SynthError::Parse {
+                        path: qrels_path.clone(),
+                        line,
+                        message,
+                    },
+                    None => SynthError::Invalid(format!("{}: {message}", qrels_path.display())),
+                },
+            );
+        }
         let group = q
             .metadata
             .as_ref()
@@ -232,11 +261,23 @@ pub fn load_items(dataset: &Dataset, split: &str) -> Result<Vec<FilterItem>> {
 /// Everything a stage may need besides its config.
 pub struct FilterContext<'a> {
     /// The corpus texts (id -> text the model sees).
-    pub texts: &'a std::collections::HashMap<String, String>,
+    pub texts: &'a HashMap<String, String>,
+    /// The corpus file (named in errors about documents that are not in it).
+    pub corpus_path: &'a Path,
     /// The device teachers run on.
     pub device: &'a burn::tensor::Device,
     /// Reports each stage's progress (pairs scored, ...).
     pub progress: &'a mut dyn FnMut(&str, usize, usize),
+}
+
+/// Reads a stage's run file, checking that every document it names is in the corpus (an error
+/// naming the run file, its line and the id otherwise).
+pub(crate) fn read_run(path: &Path, context: &FilterContext<'_>) -> Result<densify_data::Run> {
+    let run = densify_data::Run::from_file(path)?;
+    densify_train::mine::check_run_in_corpus(&run, path, context.corpus_path, |d| {
+        context.texts.contains_key(d)
+    })?;
+    Ok(run)
 }
 
 /// Runs the stages over `items` in order, returning the survivors and one report per stage.
@@ -248,8 +289,8 @@ pub fn run_stages(
     let mut reports = Vec::new();
     for stage in stages {
         let (kept, report) = match stage {
-            FilterStage::RoundTrip(c) => round_trip::apply(items, c)?,
-            FilterStage::Fuse(c) => fuse::apply(items, c)?,
+            FilterStage::RoundTrip(c) => round_trip::apply(items, c, context)?,
+            FilterStage::Fuse(c) => fuse::apply(items, c, context)?,
             FilterStage::Teacher(c) => teacher::apply(items, c, context)?,
             FilterStage::PercentileCut(c) => percentile::apply(items, c),
         };
@@ -303,4 +344,88 @@ pub fn write_filtered(
         }
     }
     Ok((train.len(), dev.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn dataset(name: &str, qrels: &str) -> (PathBuf, Dataset, HashMap<String, String>) {
+        let dir =
+            std::env::temp_dir().join(format!("densify-filter-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("qrels")).unwrap();
+        std::fs::write(
+            dir.join("corpus.jsonl"),
+            "{\"_id\": \"d1\", \"text\": \"one\"}\n{\"_id\": \"d2\", \"text\": \"two\"}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("queries.jsonl"),
+            "{\"_id\": \"q1\", \"text\": \"first\"}\n{\"_id\": \"q2\", \"text\": \"second\"}\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("qrels").join("train.tsv"), qrels).unwrap();
+        let dataset = Dataset::open(&dir).unwrap();
+        let texts = dataset.corpus_items().unwrap().into_iter().collect();
+        (dir, dataset, texts)
+    }
+
+    #[test]
+    fn a_source_or_a_run_document_outside_the_corpus_names_the_file_line_and_id() {
+        let (dir, dataset, texts) = dataset(
+            "corpus",
+            "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\tgone\t1\n",
+        );
+        let err = load_items(&dataset, "train", &texts)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("train.tsv:3: query `q2`: its source passage `gone` is not in the corpus"),
+            "{err}"
+        );
+
+        std::fs::write(
+            dir.join("qrels").join("train.tsv"),
+            "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n",
+        )
+        .unwrap();
+        let items = load_items(&dataset, "train", &texts).unwrap();
+        assert_eq!(items.len(), 2);
+        let run = dir.join("run.trec");
+        std::fs::write(&run, "q1 Q0 d1 1 2 t\nq1 Q0 d2 2 1 t\nq2 Q0 d9 1 3 t\n").unwrap();
+        let corpus_path = dataset.corpus_path();
+        let device = burn::tensor::Device::flex();
+        let mut progress = |_: &str, _: usize, _: usize| {};
+        let mut context = FilterContext {
+            texts: &texts,
+            corpus_path: &corpus_path,
+            device: &device,
+            progress: &mut progress,
+        };
+        let fuse = [FilterStage::Fuse(FuseConfig {
+            runs: vec![run.clone()],
+            k: 60.0,
+            depth: 10,
+            min_candidates: 1,
+        })];
+        let err = run_stages(items.clone(), &fuse, &mut context)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("run.trec:3: query `q2`: document `d9` is not in the corpus"),
+            "{err}"
+        );
+        let round_trip = [FilterStage::RoundTrip(RoundTripConfig {
+            runs: vec![run],
+            top_k: 1,
+        })];
+        let err = run_stages(items, &round_trip, &mut context)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("run.trec:3:") && err.contains("`d9`"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -10,7 +10,7 @@ use densify_data::Run;
 use densify_data::run::ScorePrecision;
 use serde::{Deserialize, Serialize};
 
-use super::{FilterItem, StageReport};
+use super::{FilterContext, FilterItem, StageReport, read_run};
 use crate::error::Result;
 
 /// Settings of the round-trip stage.
@@ -41,15 +41,17 @@ impl RoundTripConfig {
     }
 }
 
-/// Keeps the items whose source is in the top `k` of every run.
+/// Keeps the items whose source is in the top `k` of every run. A run naming a document that
+/// is not in the corpus (`context.texts`) is an error naming the run file, its line and the id.
 pub fn apply(
     items: Vec<FilterItem>,
     config: &RoundTripConfig,
+    context: &FilterContext<'_>,
 ) -> Result<(Vec<FilterItem>, StageReport)> {
     let runs: Vec<(String, Run)> = config
         .runs
         .iter()
-        .map(|p| Ok((p.display().to_string(), Run::from_file(p)?)))
+        .map(|p| Ok((p.display().to_string(), read_run(p, context)?)))
         .collect::<Result<_>>()?;
     // rank of each (query, doc) in each run, 1-based, trec_eval order
     let ranks: Vec<HashMap<&str, HashMap<&str, usize>>> = runs

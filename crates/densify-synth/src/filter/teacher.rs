@@ -18,7 +18,8 @@ use crate::error::Result;
 pub struct TeacherConfig {
     /// The teacher's folder (Hugging Face layout). Required.
     pub model: PathBuf,
-    /// `cross_encoder` (default) or `bi_encoder`.
+    /// `cross_encoder` (default; the folder must hold a trained classification head,
+    /// `classifier.weight`: a bare encoder is refused) or `bi_encoder`.
     #[serde(default = "default_kind")]
     pub kind: TeacherKind,
     /// Longest (query, passage) pair of a cross-encoder in tokens. Default 512.

@@ -3,12 +3,13 @@
 //! the targets a loss reads for a batch of them.
 
 use std::collections::{HashMap, HashSet};
+use std::path::Path;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use densify_loss::{LossConfig, ScoredLists};
 
 use crate::config::TrainConfig;
-use crate::error::{Result, TrainError};
+use crate::error::{MissingTarget, Result, TrainError};
 use crate::example::TrainingExample;
 
 /// An example as a step uses it: texts in list order (the first positive first).
@@ -62,17 +63,39 @@ pub(crate) fn corpus_index(items: &[(String, String)]) -> HashMap<&str, &str> {
         .collect()
 }
 
-/// Checks the examples against the corpus and the configuration and lays each out as a list of
-/// `list_size` documents, the first positive first.
+/// What `example` lacks of what `loss` reads ([`LossConfig::requirements`]), the positive
+/// first: checked before the first step, so no step meets a batch without its targets and no
+/// list without a positive has column 0 taken for one.
+pub(crate) fn missing_target(
+    example: &TrainingExample,
+    loss: &LossConfig,
+) -> Option<MissingTarget> {
+    let needs = loss.requirements();
+    let all = |f: fn(&crate::Candidate) -> bool| example.candidates.iter().all(f);
+    if needs.positive && example.positives().next().is_none() {
+        Some(MissingTarget::Positive)
+    } else if needs.teacher && !all(|c| c.teacher.is_some()) {
+        Some(MissingTarget::Teacher)
+    } else if needs.labels && !all(|c| c.label.is_some()) {
+        Some(MissingTarget::Labels)
+    } else {
+        None
+    }
+}
+
+/// Checks the examples against the corpus, the configuration and what the loss reads, and
+/// lays each out as a list of `list_size` documents, the first positive first. `source` is
+/// the file the examples come from, for messages.
 pub(crate) fn build_lists(
     examples: &[TrainingExample],
     corpus: &HashMap<&str, &str>,
     config: &TrainConfig,
-    source: &str,
+    source: &Path,
 ) -> Result<Vec<StepList>> {
+    let shown = source.display();
     if examples.is_empty() {
         return Err(TrainError::Invalid(format!(
-            "{source}: no training examples"
+            "{shown}: no training examples"
         )));
     }
     let mut positives_of: HashMap<&str, HashSet<String>> = HashMap::new();
@@ -86,15 +109,11 @@ pub(crate) fn build_lists(
     }
     let place = |e: &TrainingExample| {
         if e.line > 0 {
-            format!("{source}:{}", e.line)
+            format!("{shown}:{}", e.line)
         } else {
-            format!("{source} (example `{}`)", e.id)
+            format!("{shown} (example `{}`)", e.id)
         }
     };
-    let needs_positive = matches!(
-        config.loss,
-        LossConfig::InfoNce(_) | LossConfig::MarginMse(_)
-    );
     examples
         .iter()
         .map(|e| {
@@ -118,15 +137,17 @@ pub(crate) fn build_lists(
                     config.list_size
                 )));
             }
-            let first = e.positives().next();
-            if needs_positive && first.is_none() {
-                return Err(TrainError::Invalid(format!(
-                    "{}: no candidate is marked `positive`, which the {} loss needs",
-                    place(e),
-                    config.loss.init().map(|l| l.name()).unwrap_or("configured")
-                )));
+            if let Some(missing) = missing_target(e, &config.loss) {
+                return Err(TrainError::MissingTarget {
+                    file: source.to_path_buf(),
+                    line: e.line,
+                    example: e.id.clone(),
+                    loss: config.loss.name(),
+                    missing,
+                });
             }
-            let first = first.unwrap_or(0);
+            // Without a positive (a loss that reads none), the list keeps its order.
+            let first = e.positives().next().unwrap_or(0);
             let order: Vec<usize> = std::iter::once(first)
                 .chain((0..e.candidates.len()).filter(|&i| i != first))
                 .take(config.list_size)
@@ -157,4 +178,63 @@ pub(crate) fn build_lists(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Candidate;
+    use densify_core::Config;
+
+    fn example(positive: bool, teacher: Option<f64>, label: Option<f64>) -> TrainingExample {
+        let candidate = |doc_id: &str, positive| Candidate {
+            doc_id: doc_id.into(),
+            positive,
+            teacher,
+            label,
+        };
+        TrainingExample {
+            id: "q1".into(),
+            query_id: "q1".into(),
+            query: "q".into(),
+            candidates: vec![candidate("a", positive), candidate("b", false)],
+            line: 3,
+        }
+    }
+
+    fn loss(name: &str) -> LossConfig {
+        LossConfig::from_toml_str(&format!("type = \"{name}\"\n"), "l.toml").unwrap()
+    }
+
+    #[test]
+    fn each_loss_asks_for_what_it_reads() {
+        let bare = example(false, None, None);
+        let scored = example(false, Some(1.0), None);
+        let marked = example(true, Some(1.0), Some(2.0));
+        for name in ["info_nce", "kl_distillation", "margin_mse", "list_net"] {
+            assert_eq!(missing_target(&marked, &loss(name)), None, "{name}");
+        }
+        assert_eq!(
+            missing_target(&bare, &loss("kl_distillation")),
+            Some(MissingTarget::Teacher)
+        );
+        assert_eq!(missing_target(&scored, &loss("kl_distillation")), None);
+        // Listwise distillation's InfoNCE term never takes column 0 for an unmarked positive.
+        assert_eq!(
+            missing_target(&scored, &loss("listwise_distillation")),
+            Some(MissingTarget::Positive)
+        );
+        assert_eq!(
+            missing_target(&example(true, None, None), &loss("margin_mse")),
+            Some(MissingTarget::Teacher)
+        );
+        assert_eq!(
+            missing_target(&scored, &loss("rank_net")),
+            Some(MissingTarget::Labels)
+        );
+        assert_eq!(
+            missing_target(&bare, &loss("info_nce")),
+            Some(MissingTarget::Positive)
+        );
+    }
 }

@@ -75,7 +75,8 @@ pub struct TrainSummary {
     pub steps: usize,
     /// The step the run started from (0, or the resumed checkpoint's).
     pub resumed_from: usize,
-    /// The last step's loss.
+    /// The last step's loss (for a run found complete, the last one `metrics.jsonl` records;
+    /// NaN only when that file records none).
     pub final_loss: f64,
     /// Seconds spent in this run's steps (no loading, no evaluation).
     pub train_seconds: f64,
@@ -86,12 +87,18 @@ pub struct TrainSummary {
     /// The best dev nDCG@10 and the folder of that model (`best/`, Hugging Face layout),
     /// when there is a dev evaluation.
     pub best: Option<(f64, PathBuf)>,
+    /// The resumed checkpoint was the run's end (its last step, or stopped by
+    /// `eval.patience`): nothing was trained; `final/` was kept, or exported from that
+    /// checkpoint when missing.
+    pub already_complete: bool,
 }
 
 /// Trains a bi-encoder or a cross-encoder as [`TrainConfig`] says, on an autodiff device.
 #[derive(Debug)]
 pub struct Trainer {
     config: TrainConfig,
+    /// The file `config` was read from, for messages; never written.
+    config_file: Option<PathBuf>,
     device: Device,
     resume: bool,
     /// Data parallel: the devices sharing each step, `device` first (empty: one device).
@@ -111,6 +118,7 @@ impl Trainer {
             })?;
         Ok(Self {
             config,
+            config_file: None,
             device: autodiff(device),
             resume: false,
             peers: Vec::new(),
@@ -144,16 +152,41 @@ impl Trainer {
         self
     }
 
+    /// The file the configuration was read from (`densify train --config`): errors about
+    /// its fields name it, and the run refuses to write its copy of the configuration
+    /// (`config.toml` in the output folder) over it.
+    #[must_use]
+    pub fn config_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config_file = Some(path.into());
+        self
+    }
+
+    /// The config file as messages name it (`<train config>` for a config built in code).
+    fn config_name(&self) -> PathBuf {
+        self.config_file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("<train config>"))
+    }
+
     /// The checkpoint folder.
     pub fn checkpoints(&self) -> PathBuf {
         self.config.output.join("checkpoints")
     }
 
     /// Runs the training; `report` is called after every step.
+    ///
+    /// Refused before anything is written: an output folder holding an input of the run (the
+    /// model, the examples, the config file at the path of the copy it writes), an earlier run
+    /// there without `--resume` (with checkpoints) or with nothing to resume (without), a
+    /// resumed checkpoint whose `state.json` does not fit this run, and examples lacking what
+    /// the loss reads. A resumed checkpoint at the run's end trains nothing
+    /// ([`TrainSummary::already_complete`]).
     pub fn run(&self, report: &mut dyn FnMut(StepReport)) -> Result<TrainSummary> {
         let config = &self.config;
         let output = &config.output;
-        std::fs::create_dir_all(output).map_err(|e| TrainError::io(output, e))?;
+        // Nothing is written before these checks: the output folder holds no input of the
+        // run and no earlier run that would be replaced.
+        refuse_inputs_in_output(config, self.config_file.as_deref())?;
         let latest = checkpoint::latest(&self.checkpoints());
         if latest.is_some() && !self.resume {
             return Err(TrainError::Invalid(format!(
@@ -162,12 +195,12 @@ impl Trainer {
                 self.checkpoints().display()
             )));
         }
-        densify_core::write_atomic(
-            output.join("config.toml"),
-            config.to_toml_string().as_bytes(),
-        )
-        .map_err(|e| TrainError::io(output.join("config.toml"), e))?;
+        if latest.is_none() {
+            refuse_earlier_run(output)?;
+        }
 
+        // The inputs are read and checked (examples against the corpus and the loss) before
+        // the output folder is made, so a bad input leaves nothing behind.
         let Prepared {
             lists,
             dev,
@@ -177,6 +210,7 @@ impl Trainer {
             loss,
             in_batch,
         } = self.prepare()?;
+        std::fs::create_dir_all(output).map_err(|e| TrainError::io(output, e))?;
         let (lists, loss) = (lists.as_slice(), loss.as_ref());
         // burn's sync server for the data parallel devices, stopped when dropped.
         let _collective = (!self.peers.is_empty()).then(|| data_parallel::collective(&self.peers));
@@ -203,29 +237,53 @@ impl Trainer {
             best_ndcg: None,
             evaluations_since_best: 0,
         };
+        // A resumed checkpoint is checked against this run's plan before anything is loaded
+        // or written; one at the run's end is complete: nothing is trained.
+        let mut complete = false;
         if let Some(path) = latest.filter(|_| self.resume) {
-            let (m, o, s) = checkpoint::load(&path, model, optimizer)?;
-            if s.total_steps != total_steps || s.seed != config.seed {
-                return Err(TrainError::Invalid(format!(
-                    "{}: the checkpoint is of a run with {} steps and seed {}, this config gives \
-                     {total_steps} steps and seed {}",
-                    path.display(),
-                    s.total_steps,
-                    s.seed,
-                    config.seed
-                )));
+            let saved = checkpoint::read_state(&path)?;
+            let state_file = path.join("state.json");
+            let name = self.config_name();
+            check_state(config, &name, &state_file, &saved, total_steps, last_step)?;
+            complete = is_complete(config, &saved, last_step);
+            if complete && output.join("final").is_dir() {
+                let logged = Logged::read(&output.join("metrics.jsonl"), saved.step);
+                return Ok(TrainSummary {
+                    steps: saved.step,
+                    resumed_from: saved.step,
+                    final_loss: logged.loss.unwrap_or(f64::NAN),
+                    train_seconds: 0.0,
+                    final_model: output.join("final"),
+                    dev_ndcg: logged.ndcg,
+                    best: saved.best_ndcg.map(|n| (n, output.join("best"))),
+                    already_complete: true,
+                });
             }
-            (model, optimizer, state) = (m, o, s);
+            (model, optimizer, state) = checkpoint::load(&path, model, optimizer)?;
         }
+        write_config_copy(config)?;
         let resumed_from = state.step;
+        // What the log holds of a complete run (read before `open` rewrites it).
+        let logged = if complete {
+            Logged::read(&output.join("metrics.jsonl"), resumed_from)
+        } else {
+            Logged::default()
+        };
         let mut log = MetricsLog::open(
             &output.join("metrics.jsonl"),
             resumed_from,
             resumed_from == 0,
         )?;
+        // A complete run whose final model is missing (killed after its last checkpoint)
+        // trains no step; it is finished from that checkpoint.
+        let stop = if complete { state.step } else { last_step };
 
-        let mut final_loss = f64::NAN;
-        let mut dev_ndcg = None;
+        let mut final_loss = if complete {
+            logged.loss.unwrap_or(f64::NAN)
+        } else {
+            f64::NAN
+        };
+        let mut dev_ndcg = complete.then_some(logged.ndcg).flatten();
         let mut train_seconds = 0.0;
         let eval_every = config.eval.as_ref().map_or(0, |e| e.every_steps);
         // A dev evaluation, logged; a new best dev nDCG@10 exports the model to `best/`.
@@ -258,9 +316,9 @@ impl Trainer {
         };
         let (model, optimizer) = std::thread::scope(|scope| -> Result<_> {
             let (mut model, mut optimizer) = (model, optimizer);
-            let upcoming = &plan[state.step.min(last_step)..last_step];
+            let upcoming = &plan[state.step.min(stop)..stop];
             let loaded_steps = loader.spawn(scope, upcoming, config.prefetch_steps);
-            while state.step < last_step {
+            while state.step < stop {
                 let step = state.step;
                 let PlannedStep { epoch, batches } = &plan[step];
                 let loaded = loaded_steps
@@ -345,8 +403,11 @@ impl Trainer {
             }
             Ok((model, optimizer))
         })?;
-        save_checkpoint(&model, &optimizer, &state)?;
-        if config.eval.is_some() {
+        if !complete {
+            save_checkpoint(&model, &optimizer, &state)?;
+        }
+        // A complete run evaluated at its last step already keeps that record.
+        if config.eval.is_some() && !(complete && logged.eval_at_step) {
             dev_ndcg = Some(evaluate(&mut encoder, &model, &mut log, &mut state)?);
         }
         self.plot()?;
@@ -360,6 +421,7 @@ impl Trainer {
             final_model,
             dev_ndcg,
             best: state.best_ndcg.map(|n| (n, output.join("best"))),
+            already_complete: complete,
         })
     }
 
@@ -391,17 +453,55 @@ impl Trainer {
         )
     }
 
-    /// Loads the dataset, the examples (checked against the corpus), the dev data and the
-    /// model.
+    /// Errors when a max length the config sets exceeds the model's `max_position_embeddings`
+    /// (from its `config.json`), naming the config file and field: checked before the model
+    /// loads, whose own message names the model's files and other commands' flags.
+    fn check_lengths(&self) -> Result<()> {
+        let config = &self.config;
+        let model_config = config.model.join("config.json");
+        if !model_config.is_file() {
+            return Ok(()); // the loader says what is missing
+        }
+        let max = densify_model::BertConfig::from_file(&model_config)?.max_position_embeddings;
+        let lengths: Vec<(&'static str, usize, &'static str)> = match config.architecture {
+            Architecture::BiEncoder => [
+                ("query_max_length", config.query_max_length),
+                ("passage_max_length", config.passage_max_length),
+            ]
+            .into_iter()
+            .filter_map(|(field, value)| value.map(|v| (field, v, "")))
+            .collect(),
+            Architecture::CrossEncoder => vec![match config.pair_max_length {
+                Some(n) => ("pair_max_length", n, ""),
+                None => ("pair_max_length", DEFAULT_PAIR_MAX_LENGTH, " (the default)"),
+            }],
+        };
+        match lengths.into_iter().find(|&(_, value, _)| value > max) {
+            Some((field, value, note)) => Err(TrainError::LengthBeyondModel {
+                config: self.config_name(),
+                field,
+                value,
+                note,
+                max,
+                model: model_config,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Loads the dataset, the examples (checked against the corpus and what the loss reads),
+    /// the dev data and the model.
     fn prepare(&self) -> Result<Prepared> {
         let config = &self.config;
+        // Before the corpus is read: a config error is found in a moment.
+        self.check_lengths()?;
         let dataset = Dataset::find(&config.dataset)?;
         let corpus = dataset.corpus_items()?;
         let (examples, source) = match &config.examples {
-            Some(path) => (read_examples(path)?, path.display().to_string()),
+            Some(path) => (read_examples(path)?, path.clone()),
             None => (
                 pairs_from_qrels(&dataset, &config.split)?,
-                dataset.qrels_path(&config.split).display().to_string(),
+                dataset.qrels_path(&config.split),
             ),
         };
         let lists = build_lists(&examples, &corpus_index(&corpus), config, &source)?;
@@ -418,12 +518,12 @@ impl Trainer {
                     None => (Dataset::open(dataset.root())?, corpus),
                 };
                 let (examples, source) = match &eval.examples {
-                    Some(path) => (read_examples(path)?, path.display().to_string()),
+                    Some(path) => (read_examples(path)?, path.clone()),
                     None if config.examples.is_none() && config.list_size == 1 => (
                         pairs_from_qrels(&dev_dataset, &eval.split)?,
-                        dev_dataset.qrels_path(&eval.split).display().to_string(),
+                        dev_dataset.qrels_path(&eval.split),
                     ),
-                    None => (Vec::new(), String::new()),
+                    None => (Vec::new(), PathBuf::new()),
                 };
                 let lists = if examples.is_empty() {
                     Vec::new()
@@ -469,7 +569,7 @@ impl Trainer {
                 (Encoder::Bi(Box::new(bi)), text, noise)
             }
             Architecture::CrossEncoder => {
-                let max = config.pair_max_length.unwrap_or(512);
+                let max = config.pair_max_length.unwrap_or(DEFAULT_PAIR_MAX_LENGTH);
                 let mut cross = CrossEncoder::load(&config.model, max, &self.device)?;
                 if !config.dropout {
                     cross.model = cross.model.clone().without_dropout();
@@ -557,6 +657,198 @@ impl Trainer {
         let batch = plan[0].batches[0].clone();
         let loaded = loader.load(&batch, 0)?;
         Ok((prepared, batch, loaded))
+    }
+}
+
+/// Refuses an output folder holding an input of the run (the model, the training or dev
+/// examples: `final/`, `best/` or a checkpoint could overwrite them), and a config file
+/// (`config_file`) that is the copy the run writes (`config.toml` in the output folder)
+/// unless it already reads exactly as the copy would, so the user's file stays byte for byte.
+fn refuse_inputs_in_output(config: &TrainConfig, config_file: Option<&Path>) -> Result<()> {
+    let output = &config.output;
+    let name = || config_file.map_or_else(|| PathBuf::from("<train config>"), Path::to_path_buf);
+    let mut inputs: Vec<(&'static str, &Path)> = vec![("model", config.model.as_path())];
+    if let Some(path) = &config.examples {
+        inputs.push(("examples", path.as_path()));
+    }
+    if let Some(path) = config.eval.as_ref().and_then(|e| e.examples.as_ref()) {
+        inputs.push(("eval.examples", path.as_path()));
+    }
+    for (field, path) in inputs {
+        densify_core::refuse_folder_holding_inputs(output, [path]).map_err(|source| {
+            TrainError::InputInOutput {
+                config: name(),
+                field,
+                source,
+            }
+        })?;
+    }
+    if let Some(file) = config_file {
+        let copy = output.join("config.toml");
+        let is_the_copy = densify_core::refuse_overwriting_input(&copy, [file]).is_err();
+        if is_the_copy && !copy_is_current(config, &copy) {
+            return Err(TrainError::ConfigInOutput {
+                config: file.to_path_buf(),
+                output: output.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Refuses an output folder holding an earlier run's results (`final/`, `best/`,
+/// `metrics.jsonl`) with no checkpoint to resume from: a run would replace them.
+fn refuse_earlier_run(output: &Path) -> Result<()> {
+    let found: Vec<&str> = ["final/", "best/", "metrics.jsonl"]
+        .into_iter()
+        .filter(|name| output.join(name.trim_end_matches('/')).exists())
+        .collect();
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(TrainError::EarlierRun {
+        output: output.to_path_buf(),
+        found: found.join(", "),
+    })
+}
+
+/// Whether `copy` already holds exactly the resolved configuration a run of `config` writes.
+fn copy_is_current(config: &TrainConfig, copy: &Path) -> bool {
+    densify_core::read_regular(copy).ok().as_deref() == Some(config.to_toml_string().as_bytes())
+}
+
+/// Writes the resolved configuration to `config.toml` in the output folder, unless it already
+/// reads so (a run resumed with that copy as its config file leaves it as it is).
+fn write_config_copy(config: &TrainConfig) -> Result<()> {
+    let copy = config.output.join("config.toml");
+    if copy_is_current(config, &copy) {
+        return Ok(());
+    }
+    densify_core::write_atomic(&copy, config.to_toml_string().as_bytes())
+        .map_err(|e| TrainError::io(&copy, e))
+}
+
+/// Errors unless the checkpoint state `saved` (read from `path`) belongs to this run of
+/// `config` (read from `config_name`): its seed and schedule length, and a step within the
+/// steps this run plans (`total_steps`, `last_step` under `max_steps`), naming the field at
+/// fault.
+fn check_state(
+    config: &TrainConfig,
+    config_name: &Path,
+    path: &Path,
+    saved: &LoopState,
+    total_steps: usize,
+    last_step: usize,
+) -> Result<()> {
+    let fault = |field: &'static str, found: usize, problem: String| -> Result<()> {
+        Err(TrainError::CheckpointState {
+            path: path.to_path_buf(),
+            field,
+            found: found.to_string(),
+            problem,
+        })
+    };
+    let name = config_name.display();
+    let elsewhere = "resume with the run's own config, or train into another output folder";
+    if saved.step > saved.total_steps {
+        return fault(
+            "step",
+            saved.step,
+            format!(
+                "beyond the run's {} steps (`total_steps`): the checkpoint is damaged; delete its \
+                 folder to resume from an earlier one, or train into another output folder",
+                saved.total_steps
+            ),
+        );
+    }
+    if saved.total_steps != total_steps {
+        return fault(
+            "total_steps",
+            saved.total_steps,
+            format!(
+                "but {name} plans {total_steps} steps (from its examples, epochs, batch_size, \
+                 max_tokens_per_batch and gradient_accumulation_steps): {elsewhere}"
+            ),
+        );
+    }
+    if saved.seed != config.seed {
+        return Err(TrainError::CheckpointState {
+            path: path.to_path_buf(),
+            field: "seed",
+            found: saved.seed.to_string(),
+            problem: format!("but the `seed` of {name} is {}: {elsewhere}", config.seed),
+        });
+    }
+    if saved.step > last_step {
+        return fault(
+            "step",
+            saved.step,
+            format!(
+                "beyond this run's last step {last_step} (`max_steps` of {name}): raise \
+                 `max_steps` to continue, or train into another output folder"
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// Whether the checkpoint state `saved` is the end of this run of `config`: its last step, or
+/// stopped by `eval.patience` (the loop stops there and checkpoints no later).
+fn is_complete(config: &TrainConfig, saved: &LoopState, last_step: usize) -> bool {
+    let patience = config.eval.as_ref().map_or(0, |e| e.patience);
+    saved.step == last_step || (patience > 0 && saved.evaluations_since_best >= patience)
+}
+
+/// A cross-encoder's max pair length when the config sets none.
+const DEFAULT_PAIR_MAX_LENGTH: usize = 512;
+
+/// What `metrics.jsonl` holds of a run up to a step: for a run found complete on resume.
+#[derive(Debug, Default, PartialEq)]
+struct Logged {
+    /// The last step record's loss.
+    loss: Option<f64>,
+    /// The last evaluation's nDCG@10.
+    ndcg: Option<f64>,
+    /// Whether an evaluation is recorded at the step itself.
+    eval_at_step: bool,
+}
+
+impl Logged {
+    /// Reads the records of steps up to `step` (nothing when the file is missing or
+    /// unreadable: the figures are then unknown).
+    fn read(metrics: &Path, step: usize) -> Self {
+        let text = densify_core::read_regular_to_string(metrics).unwrap_or_default();
+        Self::parse(&text, step)
+    }
+
+    fn parse(text: &str, step: usize) -> Self {
+        let mut logged = Self::default();
+        for line in text.lines() {
+            let Ok(record) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            let Some(at) = record["step"].as_u64().map(|s| s as usize) else {
+                continue;
+            };
+            if at > step {
+                continue;
+            }
+            match record["kind"].as_str() {
+                Some("step") => {
+                    if let Some(loss) = record["loss"].as_f64() {
+                        logged.loss = Some(loss);
+                    }
+                }
+                Some("eval") => {
+                    if let Some(ndcg) = record["ndcg@10"].as_f64() {
+                        logged.ndcg = Some(ndcg);
+                    }
+                    logged.eval_at_step |= at == step;
+                }
+                _ => {}
+            }
+        }
+        logged
     }
 }
 
@@ -695,4 +987,139 @@ impl burn::module::ModuleVisitor for NamedGradients<'_> {
 /// Reads a `TrainConfig` file (TOML or JSON) with located errors.
 pub fn read_config(path: &Path) -> Result<TrainConfig> {
     Ok(TrainConfig::from_file(path)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("densify-trainer-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn config_in(root: &Path) -> TrainConfig {
+        TrainConfig {
+            model: root.join("model"),
+            output: root.join("out"),
+            dataset: "d".into(),
+            ..TrainConfig::default()
+        }
+    }
+
+    #[test]
+    fn inputs_inside_the_output_folder_are_refused_by_field() {
+        let root = dir("inputs");
+        let mut c = config_in(&root);
+        std::fs::create_dir_all(root.join("out/final")).unwrap();
+        std::fs::create_dir_all(root.join("model")).unwrap();
+        refuse_inputs_in_output(&c, None).unwrap();
+        c.model = root.join("out/final");
+        let e = refuse_inputs_in_output(&c, Some(Path::new("t.toml")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("t.toml: `model`: the output folder ")
+                && e.ends_with("; write somewhere else"),
+            "{e}"
+        );
+        c.model = root.join("model");
+        std::fs::write(root.join("out/train.jsonl"), "{}\n").unwrap();
+        c.examples = Some(root.join("out/train.jsonl"));
+        let e = refuse_inputs_in_output(&c, None).unwrap_err().to_string();
+        assert!(e.starts_with("<train config>: `examples`: "), "{e}");
+    }
+
+    #[test]
+    fn a_config_file_at_the_copy_s_path_stays_byte_for_byte() {
+        let root = dir("copy");
+        let c = config_in(&root);
+        std::fs::create_dir_all(&c.output).unwrap();
+        let file = c.output.join("config.toml");
+        let mine = format!("# my run\n{}", c.to_toml_string());
+        std::fs::write(&file, &mine).unwrap();
+        let e = refuse_inputs_in_output(&c, Some(file.as_path())).unwrap_err();
+        assert!(matches!(e, TrainError::ConfigInOutput { .. }), "{e}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), mine);
+        // The run's own copy given back as the config file (a resume): accepted, left alone.
+        std::fs::write(&file, c.to_toml_string()).unwrap();
+        refuse_inputs_in_output(&c, Some(file.as_path())).unwrap();
+        write_config_copy(&c).unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), c.to_toml_string());
+        refuse_inputs_in_output(&c, Some(root.join("elsewhere.toml").as_path())).unwrap();
+    }
+
+    #[test]
+    fn an_earlier_run_without_checkpoints_is_refused_naming_what_is_there() {
+        let out = dir("earlier").join("out");
+        refuse_earlier_run(&out).unwrap();
+        std::fs::create_dir_all(out.join("final")).unwrap();
+        std::fs::write(out.join("config.toml"), "").unwrap();
+        std::fs::write(out.join("metrics.jsonl"), "").unwrap();
+        let e = refuse_earlier_run(&out).unwrap_err().to_string();
+        assert!(
+            e.contains("holds an earlier run (final/, metrics.jsonl) and no checkpoint")
+                && e.contains("delete"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn checkpoint_states_are_checked_against_the_run() {
+        let c = TrainConfig::default();
+        let state = |step, total_steps, seed| LoopState {
+            step,
+            total_steps,
+            seed,
+            best_ndcg: None,
+            evaluations_since_best: 0,
+        };
+        let check = |s: LoopState, last: usize| {
+            let (config, path) = (Path::new("train.toml"), Path::new("ck/state.json"));
+            check_state(&c, config, path, &s, 12, last).map_err(|e| e.to_string())
+        };
+        assert_eq!(check(state(5, 12, 42), 12), Ok(()));
+        let e = check(state(999, 12, 42), 12).unwrap_err();
+        assert!(
+            e.starts_with("ck/state.json: `step` is 999, beyond the run's 12 steps"),
+            "{e}"
+        );
+        let e = check(state(5, 20, 42), 12).unwrap_err();
+        assert!(
+            e.starts_with("ck/state.json: `total_steps` is 20, but train.toml plans 12 steps"),
+            "{e}"
+        );
+        let e = check(state(5, 12, 7), 12).unwrap_err();
+        assert!(
+            e.starts_with("ck/state.json: `seed` is 7, but the `seed` of train.toml is 42"),
+            "{e}"
+        );
+        let e = check(state(8, 12, 42), 5).unwrap_err();
+        assert!(
+            e.contains("`step` is 8, beyond this run's last step 5 (`max_steps`"),
+            "{e}"
+        );
+        assert!(is_complete(&c, &state(12, 12, 42), 12));
+        assert!(is_complete(&c, &state(5, 12, 42), 5));
+        assert!(!is_complete(&c, &state(11, 12, 42), 12));
+    }
+
+    #[test]
+    fn the_log_gives_a_complete_run_s_last_figures() {
+        let text = "{\"kind\":\"step\",\"step\":1,\"loss\":0.5}\n\
+                    {\"kind\":\"eval\",\"step\":1,\"ndcg@10\":0.25}\n\
+                    {\"kind\":\"step\",\"step\":2,\"loss\":0.125}\n\
+                    torn\n\
+                    {\"kind\":\"step\",\"step\":3,\"loss\":9}\n";
+        let logged = |loss, ndcg, eval_at_step| Logged {
+            loss: Some(loss),
+            ndcg: Some(ndcg),
+            eval_at_step,
+        };
+        assert_eq!(Logged::parse(text, 2), logged(0.125, 0.25, false));
+        assert_eq!(Logged::parse(text, 1), logged(0.5, 0.25, true));
+        assert_eq!(Logged::parse("", 4), Logged::default());
+    }
 }
