@@ -47,6 +47,9 @@ enum Command {
     Generate(commands::generate::Args),
     /// Filter synthetic queries: round trip, fusion, teacher top-1, percentile cut, train/dev split.
     Filter(commands::filter::Args),
+    /// A recipe end to end from one TOML (`recipe run FILE`, `recipe status DIR`,
+    /// `recipe --print-config adapt`), resumable at any point.
+    Recipe(commands::recipe::Args),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
         Command::Score(args) => commands::score::run(args),
         Command::Generate(args) => commands::generate::run(args),
         Command::Filter(args) => commands::filter::run(args),
+        Command::Recipe(args) => commands::recipe::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

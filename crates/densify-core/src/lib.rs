@@ -18,6 +18,7 @@ pub mod backend;
 pub mod config;
 pub mod device;
 pub mod input;
+pub mod progress;
 pub mod similarity;
 pub mod tensor;
 
@@ -28,6 +29,7 @@ pub use atomic::{
 pub use backend::Backend;
 pub use config::{Config, ConfigError, InvalidField};
 pub use input::{open_regular, read_regular, read_regular_to_string, regular_file};
+pub use progress::{NoProgress, Progress};
 pub use similarity::Similarity;
 pub use tensor::{l2_normalize, lowest_finite, mask_logits, masked_logit};
 

@@ -26,6 +26,7 @@ pub mod jsonl_store;
 pub mod openai;
 pub mod passage;
 pub mod pool;
+pub mod query_dataset;
 pub mod query_type;
 pub mod template;
 
@@ -39,5 +40,6 @@ pub use generator::{Generated, Generator, LlmGenerator, PromptConfig, Provenance
 pub use inverse_cloze::{InverseClozeConfig, InverseClozeGenerator};
 pub use openai::{Endpoint, LlmConfig, OpenAiClient};
 pub use passage::Passage;
+pub use query_dataset::{QueryDatasetReport, generate_query_dataset};
 pub use query_type::QueryType;
 pub use template::Template;

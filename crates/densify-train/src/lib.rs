@@ -15,7 +15,8 @@
 //!   ([`Trainer::data_parallel`], burn's collective all-reduce: burn's CUDA backend);
 //! - [`mine`]: hard negatives from any retriever's run (`densify mine`);
 //! - [`score`]: teacher scores (cross-encoder or bi-encoder) stored in the examples
-//!   (`densify score`);
+//!   (`densify score`); [`hybrid`]: the label-free teacher (BM25 and the base bi-encoder,
+//!   normalised per list and mixed);
 //! - [`log`]: one JSONL record per step and per evaluation; [`plot`]: `training.svg` of loss
 //!   and dev nDCG@10 against steps.
 //!
@@ -25,6 +26,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod error;
 pub mod example;
+pub mod hybrid;
 pub mod log;
 pub mod mine;
 pub mod optimizer;

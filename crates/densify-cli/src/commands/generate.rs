@@ -108,6 +108,9 @@ fn run_common(args: Common, documents: bool) -> CliResult {
     };
     let dataset = Dataset::find(dataset)?;
     refuse_dataset_folder(&dataset, output)?;
+    if !documents {
+        return run_queries(&dataset, &config, output);
+    }
     let kind = config.resolved_kind();
     if kind == GeneratorKind::InverseCloze
         && args.types.is_empty()
@@ -216,18 +219,49 @@ fn run_common(args: Common, documents: bool) -> CliResult {
     Ok(())
 }
 
+/// `densify generate queries`: the library's one call, with a progress bar and retry lines.
+fn run_queries(dataset: &Dataset, config: &SynthConfig, output: &Path) -> CliResult {
+    let progress = bar(0, "queries");
+    if config.resolved_kind() == GeneratorKind::InverseCloze {
+        eprintln!(
+            "generate: no LLM configured (llm.base_url / OPENAI_BASE_URL): inverse-cloze pseudo-queries"
+        );
+    }
+    let p = progress.clone();
+    // Every retry, one line on stderr, whether or not stderr is a terminal (a hidden bar's
+    // `println` prints nothing; `suspend` clears a visible bar around the line).
+    let log = move |line: &str| {
+        let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
+        p.suspend(|| eprintln!("retry: {line}"));
+    };
+    let mut on_progress = |done: usize, total: usize| {
+        progress.set_length(total as u64);
+        progress.set_position(done as u64);
+    };
+    let report =
+        densify_synth::generate_query_dataset(dataset, config, output, log, &mut on_progress);
+    progress.finish_and_clear();
+    let rows = output.join("generated_queries.jsonl");
+    let report = report.map_err(|e| {
+        format!("{e}\n(every answer received before the failure is kept in {}; run the same command again to resume)", rows.display())
+    })?;
+    eprint!("{}", report.summary);
+    if report.requests > 0 {
+        eprintln!(
+            "  http: {} request(s) to {}",
+            report.requests, report.generator
+        );
+    }
+    eprintln!(
+        "generate: {} queries -> BEIR dataset {}",
+        report.exported,
+        output.display()
+    );
+    Ok(())
+}
+
 /// The output folder must not be the input dataset's own folder (its corpus would be replaced).
 pub fn refuse_dataset_folder(dataset: &Dataset, output: &Path) -> CliResult {
-    let same = match (dataset.root().canonicalize(), output.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    };
-    if same {
-        return Err(format!(
-            "--output {}: is the input dataset's folder; choose another folder",
-            output.display()
-        )
-        .into());
-    }
-    Ok(())
+    densify_synth::query_dataset::refuse_dataset_folder(dataset, output)
+        .map_err(|e| format!("--output {e}").into())
 }

@@ -10,6 +10,7 @@ pub mod fuse;
 pub mod generate;
 pub mod mine;
 pub mod noise_queries;
+pub mod recipe;
 pub mod score;
 pub mod search;
 pub mod train;

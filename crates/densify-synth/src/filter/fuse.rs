@@ -20,7 +20,9 @@ use crate::error::Result;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FuseConfig {
-    /// TREC run files to fuse. Required.
+    /// TREC run files to fuse. Required by `densify filter`; a recipe fills in its own
+    /// candidate runs when none is given.
+    #[serde(default)]
     pub runs: Vec<PathBuf>,
     /// The rank constant. Default 60.
     #[serde(default = "default_k")]
@@ -31,6 +33,12 @@ pub struct FuseConfig {
     /// Queries with fewer candidates are dropped. Default 20 (paper B's list size).
     #[serde(default = "default_min")]
     pub min_candidates: usize,
+    /// When a query's source passage is not among its fused candidates, put it first in place
+    /// of the last one, so every list has its positive (what GPL- and InPars-style training
+    /// on generated queries assumes). Default false: paper B picks its positive with the
+    /// teacher instead (its `teacher` stage).
+    #[serde(default)]
+    pub insert_source: bool,
 }
 
 fn default_k() -> f64 {
@@ -101,6 +109,19 @@ pub fn apply(
                 label: None,
             })
             .collect();
+        if config.insert_source && !item.candidates.iter().any(|c| c.positive) {
+            item.candidates.pop();
+            item.candidates.insert(
+                0,
+                Candidate {
+                    doc_id: item.source.clone(),
+                    positive: true,
+                    teacher: None,
+                    label: None,
+                },
+            );
+            report.inserted_sources += 1;
+        }
         kept.push(item);
     }
     report.kept = kept.len();

@@ -158,6 +158,8 @@ pub struct StageReport {
     pub kept: usize,
     /// Queries dropped, by reason.
     pub dropped: BTreeMap<String, usize>,
+    /// Lists the `fuse` stage gave their source passage (`insert_source`).
+    pub inserted_sources: usize,
 }
 
 impl StageReport {
@@ -188,6 +190,9 @@ impl std::fmt::Display for StageReport {
                 .map(|(r, n)| format!("{n} {r}"))
                 .collect();
             write!(f, "  dropped: {}", reasons.join(", "))?;
+        }
+        if self.inserted_sources > 0 {
+            write!(f, "  source passage inserted: {}", self.inserted_sources)?;
         }
         Ok(())
     }
@@ -410,6 +415,7 @@ mod tests {
             k: 60.0,
             depth: 10,
             min_candidates: 1,
+            insert_source: false,
         })];
         let err = run_stages(items.clone(), &fuse, &mut context)
             .unwrap_err()

@@ -18,7 +18,9 @@ use crate::error::Result;
 #[serde(deny_unknown_fields)]
 pub struct RoundTripConfig {
     /// TREC run files of the synthetic queries over the corpus, one per retriever (from
-    /// `densify dense`, `densify bm25`, or any other tool). Required.
+    /// `densify dense`, `densify bm25`, or any other tool). Required by `densify filter`; a
+    /// recipe fills in its own candidate runs when none is given.
+    #[serde(default)]
     pub runs: Vec<PathBuf>,
     /// The source passage must rank at or above this in every run. Default 20 (paper B).
     #[serde(default = "default_top_k")]

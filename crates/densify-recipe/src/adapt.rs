@@ -1,0 +1,517 @@
+//! The `adapt` recipe: a retriever adapted to a corpus with no labels at all.
+//!
+//! ```text
+//! generate    synthetic queries for sampled passages (an LLM, or inverse cloze without one)
+//! candidates  BM25 and the base model's exact search over the corpus, top `depth` per query
+//! filter      the filter stages (RRF fusion of both runs into lists, the source passage as
+//!             positive; round trip or cuts when configured), split into train and dev
+//! teacher     the hybrid teacher's scores on every list (BM25 and the base model, normalised
+//!             per list and mixed), with its ceiling check on the dev lists
+//! train       listwise distillation with token noise from the base model
+//! evaluate    base and adapted model on every split with qrels, and on noised test queries
+//! ```
+//!
+//! The dev split is synthetic (no label is used anywhere); the evaluation's qrels only score.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+use densify_core::{Config, Progress};
+use densify_data::Dataset;
+use densify_eval::bm25::Bm25Index;
+use densify_eval::search::{ExactSearchConfig, search_embeddings};
+use densify_eval::{Measure, Qrels, Run, ScoredDoc, evaluate};
+use densify_model::{BiEncoder, Side};
+use densify_synth::filter::{FilterContext, load_items, run_stages, write_filtered};
+use densify_train::example::{read_examples, write_examples};
+use densify_train::hybrid::{combine, hybrid_signals};
+use densify_train::{Trainer, TrainingExample};
+use serde::Serialize;
+
+use crate::config::{RecipeConfig, RecipeKind};
+use crate::driver::{Counts, Driver, Stage, StageOutcome};
+use crate::error::{RecipeError, Result};
+use crate::evaluate::{Candidate, ResultRow, evaluate_models, markdown_table, qrels_splits};
+
+/// What a run of a recipe gives.
+#[derive(Debug, Clone)]
+pub struct RecipeReport {
+    /// Each stage and how it ended in this invocation.
+    pub stages: Vec<(&'static str, StageOutcome)>,
+    /// The before/after table's rows.
+    pub results: Vec<ResultRow>,
+    /// The table as Markdown (also in `evaluate/results.md`).
+    pub table: String,
+    /// The adapted model's folder.
+    pub model: PathBuf,
+}
+
+fn toml_of<T: Serialize>(value: &T) -> String {
+    // Resolved values, so a default that changes between versions changes the hash.
+    serde_json::to_string(value).expect("a configuration serialises")
+}
+
+/// Runs the recipe of `config` (read from `config_file`, for messages) on `device`, skipping
+/// the stages the run folder's manifest shows up to date.
+pub fn run_recipe(
+    config: &RecipeConfig,
+    config_file: &Path,
+    device: &Device,
+    progress: &mut dyn Progress,
+) -> Result<RecipeReport> {
+    if config.recipe != RecipeKind::Adapt {
+        return Err(RecipeError::NotRunnable {
+            config: config_file.to_path_buf(),
+            recipe: config.recipe.name().to_owned(),
+        });
+    }
+    config
+        .validate()
+        .map_err(|invalid| densify_core::ConfigError::Invalid {
+            path: config_file.to_path_buf(),
+            line: None,
+            invalid,
+        })?;
+    let dataset = Dataset::find(&config.dataset)?;
+    let out = &config.output;
+    // The run folder never holds what the run reads.
+    densify_core::refuse_folder_holding_inputs(
+        out,
+        [config.model.as_path(), dataset.root(), config_file],
+    )
+    .map_err(|e| RecipeError::io(out, e))?;
+    let mut driver = Driver::open(out, config.recipe.name())?;
+    let mut stages = Vec::new();
+    let synthetic = out.join("generate");
+    let candidates = out.join("candidates");
+    let filtered = out.join("filter");
+    let teacher = out.join("teacher");
+
+    // 1. Synthetic queries.
+    let outcome = driver.run(
+        Stage {
+            name: "generate",
+            config: toml_of(&config.generate),
+            inputs: vec![("corpus", dataset.corpus_path())],
+            outputs: vec!["generate/queries.jsonl", "generate/qrels/train.tsv"],
+        },
+        progress,
+        |folder, _, counts, progress| generate(&dataset, config, folder, counts, progress),
+    )?;
+    stages.push(("generate", outcome));
+
+    // 2. BM25 and dense candidates.
+    let outcome = driver.run(
+        Stage {
+            name: "candidates",
+            config: toml_of(&config.candidates),
+            inputs: vec![
+                ("queries", synthetic.join("queries.jsonl")),
+                ("qrels", synthetic.join("qrels/train.tsv")),
+                ("corpus", dataset.corpus_path()),
+                ("model", config.model.clone()),
+            ],
+            outputs: vec![
+                "candidates/bm25.trec",
+                "candidates/dense.trec",
+                "candidates/base_corpus.embeddings",
+            ],
+        },
+        progress,
+        |folder, _, counts, progress| {
+            retrieve_candidates(&synthetic, config, device, folder, counts, progress)
+        },
+    )?;
+    stages.push(("candidates", outcome));
+
+    // 3. Filter stages into lists, split into train and dev.
+    let runs = config.candidate_runs();
+    let filter = config.resolved_filter();
+    let outcome = driver.run(
+        Stage {
+            name: "filter",
+            config: toml_of(&filter),
+            inputs: vec![
+                ("queries", synthetic.join("queries.jsonl")),
+                ("qrels", synthetic.join("qrels/train.tsv")),
+                ("bm25", runs[0].clone()),
+                ("dense", runs[1].clone()),
+            ],
+            outputs: vec![
+                "filter/train.jsonl",
+                "filter/dev.jsonl",
+                "filter/queries.jsonl",
+            ],
+        },
+        progress,
+        |folder, _, counts, progress| {
+            filter_lists(&synthetic, &filter, device, folder, counts, progress)
+        },
+    )?;
+    stages.push(("filter", outcome));
+
+    // 4. The hybrid teacher, and its ceiling check on the dev lists.
+    let outcome = driver.run(
+        Stage {
+            name: "teacher",
+            config: toml_of(&config.teacher),
+            inputs: vec![
+                ("train", filtered.join("train.jsonl")),
+                ("dev", filtered.join("dev.jsonl")),
+                ("model", config.model.clone()),
+            ],
+            outputs: vec!["teacher/train.jsonl", "teacher/dev.jsonl"],
+        },
+        progress,
+        |folder, _, counts, progress| {
+            score_lists(&filtered, config, device, folder, counts, progress)
+        },
+    )?;
+    stages.push(("teacher", outcome));
+
+    // 5. The student.
+    let train = config.resolved_train();
+    let outcome = driver.run(
+        Stage {
+            name: "train",
+            config: toml_of(&train),
+            inputs: vec![
+                ("train", teacher.join("train.jsonl")),
+                ("dev", teacher.join("dev.jsonl")),
+                ("model", config.model.clone()),
+            ],
+            outputs: vec!["train/final/model.safetensors"],
+        },
+        progress,
+        |folder, resume, counts, progress| {
+            train_student(&train, device, folder, resume, counts, progress)
+        },
+    )?;
+    stages.push(("train", outcome));
+
+    // 6. Before and after.
+    let adapted = adapted_model(out);
+    let splits = if config.evaluate.splits.is_empty() {
+        qrels_splits(&dataset)?
+    } else {
+        config.evaluate.splits.clone()
+    };
+    let mut inputs = vec![
+        ("model", config.model.clone()),
+        ("adapted", adapted.clone()),
+        ("corpus", dataset.corpus_path()),
+    ];
+    let qrels_paths: Vec<PathBuf> = splits.iter().map(|s| dataset.qrels_path(s)).collect();
+    inputs.extend(qrels_paths.iter().map(|p| ("qrels", p.clone())));
+    let outcome = driver.run(
+        Stage {
+            name: "evaluate",
+            config: toml_of(&(&config.evaluate, &splits)),
+            inputs,
+            outputs: vec!["evaluate/results.json", "evaluate/results.md"],
+        },
+        progress,
+        |folder, _, counts, progress| {
+            let models = [
+                Candidate {
+                    name: "base".into(),
+                    folder: config.model.clone(),
+                    corpus_embeddings: Some(candidates.join("base_corpus.embeddings")),
+                },
+                Candidate {
+                    name: "adapted".into(),
+                    folder: adapted.clone(),
+                    corpus_embeddings: None,
+                },
+            ];
+            let rows = evaluate_models(
+                &dataset,
+                &models,
+                &splits,
+                &config.evaluate,
+                device,
+                progress,
+            )?;
+            for r in &rows {
+                counts.insert(format!("{}_{}_ndcg10", r.model, r.split), r.ndcg_at_10);
+            }
+            let json = serde_json::to_string_pretty(&rows).expect("rows serialise") + "\n";
+            write(&folder.join("results.json"), json.as_bytes())?;
+            write(&folder.join("results.md"), markdown_table(&rows).as_bytes())
+        },
+    )?;
+    stages.push(("evaluate", outcome));
+    let results = crate::evaluate::read_results(&out.join("evaluate/results.json"))?;
+    Ok(RecipeReport {
+        stages,
+        table: markdown_table(&results),
+        results,
+        model: adapted,
+    })
+}
+
+/// The adapted model: the best dev model when the training evaluated on dev, else the final.
+fn adapted_model(out: &Path) -> PathBuf {
+    let best = out.join("train/best");
+    if best.join("model.safetensors").is_file() {
+        best
+    } else {
+        out.join("train/final")
+    }
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    densify_core::write_atomic(path, bytes).map_err(|e| RecipeError::io(path, e))
+}
+
+fn generate(
+    dataset: &Dataset,
+    config: &RecipeConfig,
+    folder: &Path,
+    counts: &mut Counts,
+    progress: &mut dyn Progress,
+) -> Result<()> {
+    progress.start("generating queries", None);
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    let report = densify_synth::generate_query_dataset(
+        dataset,
+        &config.generate,
+        folder,
+        move |line| {
+            let _ = lines_tx.send(line.to_owned());
+        },
+        &mut |done, _| progress.set(done as u64),
+    );
+    progress.finish();
+    for line in lines_rx.try_iter() {
+        progress.note(&format!("retry: {line}"));
+    }
+    let report = report?;
+    counts.insert("requested".into(), report.summary.requested as f64);
+    counts.insert("resumed".into(), report.summary.resumed as f64);
+    counts.insert("kept".into(), report.summary.total_kept() as f64);
+    counts.insert("dropped".into(), report.summary.total_dropped() as f64);
+    counts.insert("queries".into(), report.exported as f64);
+    counts.insert("llm_requests".into(), report.requests as f64);
+    progress.note(&format!(
+        "generate: {} queries ({}) -> {}",
+        report.exported,
+        report.generator,
+        folder.display()
+    ));
+    Ok(())
+}
+
+fn retrieve_candidates(
+    synthetic: &Path,
+    config: &RecipeConfig,
+    device: &Device,
+    folder: &Path,
+    counts: &mut Counts,
+    progress: &mut dyn Progress,
+) -> Result<()> {
+    let dataset = Dataset::open(synthetic)?;
+    let (queries, _) = dataset.split_queries("train")?;
+    let depth = config.candidates.depth;
+    progress.start("BM25 candidates", None);
+    let index = Bm25Index::for_dataset(&dataset, config.candidates.bm25)?;
+    let bm25 = index.search_queries(&queries, depth);
+    progress.finish();
+    bm25.write_trec(folder.join("bm25.trec"), "densify-bm25")?;
+    let model = BiEncoder::load(&config.model, device, |_| {})?;
+    let corpus = dataset.corpus_items()?;
+    let settings = crate::config::EvaluateConfig {
+        batch_size: config.candidates.batch_size,
+        ..Default::default()
+    };
+    let corpus_embeddings = crate::evaluate::encode(
+        &model,
+        &corpus,
+        Side::Passage,
+        &settings,
+        device,
+        progress,
+        "base model: corpus",
+    )?;
+    corpus_embeddings.write(folder.join("base_corpus.embeddings"))?;
+    let items: Vec<(String, String)> = queries
+        .iter()
+        .map(|q| (q.id.clone(), q.text.clone()))
+        .collect();
+    let query_embeddings = crate::evaluate::encode(
+        &model,
+        &items,
+        Side::Query,
+        &settings,
+        device,
+        progress,
+        "base model: synthetic queries",
+    )?;
+    let search = ExactSearchConfig::new()
+        .with_k(depth)
+        .with_similarity(model.settings.similarity);
+    let dense = search_embeddings(&query_embeddings, &corpus_embeddings, search, device)?;
+    dense.write_trec(folder.join("dense.trec"), "densify-dense")?;
+    counts.insert("queries".into(), queries.len() as f64);
+    counts.insert("corpus".into(), corpus.len() as f64);
+    Ok(())
+}
+
+fn filter_lists(
+    synthetic: &Path,
+    filter: &densify_synth::FilterConfig,
+    device: &Device,
+    folder: &Path,
+    counts: &mut Counts,
+    progress: &mut dyn Progress,
+) -> Result<()> {
+    let dataset = Dataset::open(synthetic)?;
+    let texts: HashMap<String, String> = dataset.corpus_items()?.into_iter().collect();
+    let corpus_path = dataset.corpus_path();
+    let items = load_items(&dataset, "train", &texts)?;
+    counts.insert("queries".into(), items.len() as f64);
+    progress.start("filter stages", None);
+    let mut on_progress = |_: &str, done: usize, _: usize| progress.set(done as u64);
+    let mut context = FilterContext {
+        texts: &texts,
+        corpus_path: &corpus_path,
+        device,
+        progress: &mut on_progress,
+    };
+    let (kept, reports) = run_stages(items, &filter.stages, &mut context)?;
+    progress.finish();
+    for report in &reports {
+        progress.note(&format!("  {report}"));
+        counts.insert(format!("kept_after_{}", report.stage), report.kept as f64);
+    }
+    let (train, dev) = write_filtered(&kept, &dataset, &filter.split, folder)?;
+    counts.insert("train_lists".into(), train as f64);
+    counts.insert("dev_lists".into(), dev as f64);
+    Ok(())
+}
+
+/// nDCG@10 of ranking each list by `scores`, judged by its positives.
+fn list_ndcg(examples: &[TrainingExample], scores: &[Vec<f64>]) -> Result<f64> {
+    let mut qrels = Qrels::new();
+    let mut run = Run::new();
+    for (e, s) in examples.iter().zip(scores) {
+        for c in e.candidates.iter().filter(|c| c.positive) {
+            qrels.insert(&e.id, &c.doc_id, 1);
+        }
+        let docs = e
+            .candidates
+            .iter()
+            .zip(s)
+            .map(|(c, &score)| ScoredDoc {
+                doc_id: c.doc_id.clone(),
+                score,
+            })
+            .collect();
+        run.set_query(&e.id, docs);
+    }
+    let evaluation = evaluate(&qrels, &run, &[Measure::NdcgCut(10)], Default::default())?;
+    Ok(evaluation.mean(Measure::NdcgCut(10)).unwrap_or(0.0))
+}
+
+fn score_lists(
+    filtered: &Path,
+    config: &RecipeConfig,
+    device: &Device,
+    folder: &Path,
+    counts: &mut Counts,
+    progress: &mut dyn Progress,
+) -> Result<()> {
+    let dataset = Dataset::open(filtered)?;
+    let texts: HashMap<String, String> = dataset.corpus_items()?.into_iter().collect();
+    let model = BiEncoder::load(&config.model, device, |_| {})?;
+    for part in ["train", "dev"] {
+        let mut examples = read_examples(filtered.join(format!("{part}.jsonl")))?;
+        let total: usize = examples.iter().map(|e| 1 + e.candidates.len()).sum();
+        progress.start(&format!("teacher: {part} lists"), Some(total as u64));
+        let signals = hybrid_signals(
+            &examples,
+            &texts,
+            &model,
+            &config.teacher,
+            device,
+            &mut |n| progress.set(n as u64),
+        )?;
+        progress.finish();
+        let teacher: Vec<Vec<f64>> = signals
+            .iter()
+            .map(|(l, d)| combine(l, d, config.teacher.bm25_weight))
+            .collect();
+        if part == "dev" {
+            // The ceiling check: does the teacher rank the dev lists better than the base
+            // model it is meant to improve?
+            let lexical: Vec<Vec<f64>> = signals.iter().map(|(l, _)| l.clone()).collect();
+            let dense: Vec<Vec<f64>> = signals.iter().map(|(_, d)| d.clone()).collect();
+            let (t, b, l) = (
+                list_ndcg(&examples, &teacher)?,
+                list_ndcg(&examples, &dense)?,
+                list_ndcg(&examples, &lexical)?,
+            );
+            counts.insert("dev_ndcg10_teacher".into(), t);
+            counts.insert("dev_ndcg10_base".into(), b);
+            counts.insert("dev_ndcg10_bm25".into(), l);
+            progress.note(&format!(
+                "teacher: dev lists nDCG@10 {t:.4} (base model {b:.4}, BM25 {l:.4})"
+            ));
+            if t <= b {
+                progress.note(
+                    "teacher: warning: the teacher does not rank the synthetic dev lists better \
+                     than the base model; distilling it may not help (try another \
+                     `teacher.bm25_weight`, or a cross-encoder teacher)",
+                );
+            }
+        }
+        for (e, scores) in examples.iter_mut().zip(&teacher) {
+            for (c, &t) in e.candidates.iter_mut().zip(scores) {
+                c.teacher = Some(t);
+            }
+        }
+        write_examples(folder.join(format!("{part}.jsonl")), &examples)?;
+        counts.insert(format!("{part}_lists"), examples.len() as f64);
+    }
+    Ok(())
+}
+
+fn train_student(
+    train: &densify_train::TrainConfig,
+    device: &Device,
+    folder: &Path,
+    resume: bool,
+    counts: &mut Counts,
+    progress: &mut dyn Progress,
+) -> Result<()> {
+    // A run killed before its first checkpoint has nothing to resume from: start afresh.
+    let has_checkpoint =
+        std::fs::read_dir(folder.join("checkpoints")).is_ok_and(|mut d| d.next().is_some());
+    if resume && !has_checkpoint {
+        std::fs::remove_dir_all(folder).map_err(|e| RecipeError::io(folder, e))?;
+    }
+    let trainer = Trainer::new(train.clone(), device)?.resuming(resume && has_checkpoint);
+    let mut started = false;
+    let summary = trainer.run(&mut |report| {
+        if !started {
+            progress.start("training", Some(report.last_step as u64));
+            started = true;
+        }
+        progress.set(report.step as u64);
+    })?;
+    if started {
+        progress.finish();
+    }
+    counts.insert("steps".into(), summary.steps as f64);
+    counts.insert("final_loss".into(), summary.final_loss);
+    counts.insert("train_seconds".into(), summary.train_seconds);
+    if let Some(ndcg) = summary.dev_ndcg {
+        counts.insert("dev_ndcg10".into(), ndcg);
+    }
+    progress.note(&format!(
+        "train: {} steps in {:.1} s, final loss {:.4}",
+        summary.steps, summary.train_seconds, summary.final_loss
+    ));
+    Ok(())
+}

@@ -1,0 +1,404 @@
+//! One TOML file per recipe run: the base model, the corpus, the run folder, then one table per
+//! stage, each the configuration of the library call that stage makes, so nothing is
+//! configured twice. `densify recipe --print-config adapt` prints a complete, commented one.
+
+use std::path::PathBuf;
+
+use densify_core::{Config, InvalidField};
+use densify_eval::bm25::Bm25Config;
+use densify_loss::LossConfig;
+use densify_noise::{NoiseConfig, NoiseOp};
+use densify_synth::SynthConfig;
+use densify_synth::filter::{FilterConfig, FilterStage, FuseConfig};
+use densify_train::TrainConfig;
+use densify_train::hybrid::HybridTeacherConfig;
+use serde::{Deserialize, Serialize};
+
+/// Which recipe (`../shared/docs/METHODS.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecipeKind {
+    /// Label-free adaptation to a corpus: synthetic queries, BM25 + base-model candidates, the
+    /// hybrid teacher, listwise distillation with token noise. Default.
+    #[default]
+    Adapt,
+    /// Paper A, noisy self-training (not runnable yet).
+    NoisySelfTraining,
+    /// Paper B, listwise distillation from a cross-encoder (not runnable yet).
+    ListwiseDistillation,
+    /// SyCL, graded documents and the Wasserstein loss (not runnable yet).
+    Graded,
+}
+
+impl RecipeKind {
+    /// The name in a recipe file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Adapt => "adapt",
+            Self::NoisySelfTraining => "noisy_self_training",
+            Self::ListwiseDistillation => "listwise_distillation",
+            Self::Graded => "graded",
+        }
+    }
+}
+
+/// The candidates stage: BM25 and the base model's exact search over the synthetic queries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CandidatesConfig {
+    /// Documents per query in each run. Default 100.
+    pub depth: usize,
+    /// BM25's parameters. Default k1 = 0.9, b = 0.4 (Pyserini's BEIR settings).
+    pub bm25: Bm25Config,
+    /// Texts per encoding batch. Default 32.
+    pub batch_size: usize,
+}
+
+impl Default for CandidatesConfig {
+    fn default() -> Self {
+        Self {
+            depth: 100,
+            bm25: Bm25Config::default(),
+            batch_size: 32,
+        }
+    }
+}
+
+/// The final evaluation: base and adapted model on every split of the dataset with qrels, and
+/// on noised test queries (paper A's robustness figure).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvaluateConfig {
+    /// Splits evaluated. Default: every `qrels/*.tsv` of the dataset.
+    pub splits: Vec<String>,
+    /// The split whose queries are also evaluated with token noise. Default `test`.
+    pub noised_split: String,
+    /// Probability of the noise (densify-noise's `sequential`: shuffle, delete, replace, each
+    /// at `p`). Default 0.1 (arXiv 2311.15563). 0 turns the noised rows off.
+    pub noise_p: f64,
+    /// Seed of the query noise. Default 0.
+    pub noise_seed: u64,
+    /// Texts per encoding batch. Default 32.
+    pub batch_size: usize,
+}
+
+impl Default for EvaluateConfig {
+    fn default() -> Self {
+        Self {
+            splits: Vec::new(),
+            noised_split: "test".into(),
+            noise_p: 0.1,
+            noise_seed: 0,
+            batch_size: 32,
+        }
+    }
+}
+
+/// A recipe run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecipeConfig {
+    /// Which recipe. Default `adapt`.
+    pub recipe: RecipeKind,
+    /// The base model folder (sentence-transformers layout). Required.
+    pub model: PathBuf,
+    /// The BEIR dataset (name or folder) whose corpus is adapted to. Required.
+    pub dataset: String,
+    /// The run folder: `manifest.json`, one folder per stage, `results.md`. Required.
+    pub output: PathBuf,
+    /// Synthetic queries (densify-synth's `SynthConfig`): inverse cloze without an LLM.
+    pub generate: SynthConfig,
+    /// BM25 and dense candidates.
+    pub candidates: CandidatesConfig,
+    /// Filter stages over the synthetic queries. A `fuse` or `round_trip` stage with no `runs`
+    /// gets the candidates stage's BM25 and dense runs.
+    pub filter: FilterConfig,
+    /// The label-free teacher.
+    pub teacher: HybridTeacherConfig,
+    /// The student's training (densify-train's `TrainConfig`); `model`, `output`, `dataset`
+    /// and `examples` are the run's own and are filled in by the driver.
+    pub train: TrainConfig,
+    /// The final evaluation.
+    pub evaluate: EvaluateConfig,
+}
+
+impl Default for RecipeConfig {
+    /// The adapt recipe at a scale that runs in under an hour on 2 CPU cores for a corpus of
+    /// a few thousand passages: 1000 synthetic queries, lists of 4 (the source passage and 3
+    /// fused hard negatives), listwise distillation (KL at τ_t = 0.3, τ_s = 0.05, plus 0.1 ×
+    /// InfoNCE; arXiv 2502.19712) with sequential token noise at p = 0.1 on both towers
+    /// (arXiv 2311.15563), batch 16, lr 2e-5, one epoch.
+    fn default() -> Self {
+        let mut generate = SynthConfig::default();
+        generate.queries.max_passages = Some(1000);
+        let filter = FilterConfig {
+            stages: vec![FilterStage::Fuse(FuseConfig {
+                runs: Vec::new(),
+                k: 60.0,
+                depth: 30,
+                min_candidates: 4,
+                insert_source: true,
+            })],
+            ..FilterConfig::default()
+        };
+        let noise = NoiseOp::Sequential { p: 0.1 };
+        let mut train = TrainConfig {
+            loss: LossConfig::ListwiseDistillation(Default::default()),
+            batch_size: 16,
+            list_size: 4,
+            checkpoint_every: 10,
+            noise: Some(NoiseConfig {
+                query: noise.clone(),
+                passage: noise,
+                ..NoiseConfig::default()
+            }),
+            ..TrainConfig::default()
+        };
+        train.optimizer.learning_rate = 2e-5;
+        Self {
+            recipe: RecipeKind::Adapt,
+            model: PathBuf::new(),
+            dataset: String::new(),
+            output: PathBuf::new(),
+            generate,
+            candidates: CandidatesConfig::default(),
+            filter,
+            teacher: HybridTeacherConfig::default(),
+            train,
+            evaluate: EvaluateConfig::default(),
+        }
+    }
+}
+
+impl RecipeConfig {
+    /// The training configuration the driver runs: the recipe's `train` table with the run's
+    /// own model, output, dataset and examples.
+    pub fn resolved_train(&self) -> TrainConfig {
+        let mut train = self.train.clone();
+        train.model = self.model.clone();
+        train.output = self.output.join("train");
+        train.dataset = self.output.join("filter").display().to_string();
+        train.examples = Some(self.output.join("teacher/train.jsonl"));
+        if let Some(eval) = &mut train.eval {
+            eval.dataset = Some(self.output.join("filter").display().to_string());
+            eval.split = "dev".into();
+            eval.examples = Some(self.output.join("teacher/dev.jsonl"));
+        }
+        train
+    }
+
+    /// The candidates stage's runs: BM25 and the base model's dense run.
+    pub fn candidate_runs(&self) -> Vec<PathBuf> {
+        let folder = self.output.join("candidates");
+        vec![folder.join("bm25.trec"), folder.join("dense.trec")]
+    }
+
+    /// The filter stages the driver runs: a `fuse` or `round_trip` stage without `runs` gets
+    /// [`RecipeConfig::candidate_runs`].
+    pub fn resolved_filter(&self) -> FilterConfig {
+        let runs = self.candidate_runs();
+        let mut filter = self.filter.clone();
+        for stage in &mut filter.stages {
+            match stage {
+                FilterStage::Fuse(f) if f.runs.is_empty() => f.runs.clone_from(&runs),
+                FilterStage::RoundTrip(r) if r.runs.is_empty() => r.runs.clone_from(&runs),
+                _ => {}
+            }
+        }
+        filter
+    }
+
+    /// A complete, commented recipe file for `kind` (the defaults, with the required fields
+    /// as placeholders to edit).
+    pub fn template(kind: RecipeKind) -> String {
+        let config = Self {
+            recipe: kind,
+            model: PathBuf::from("models/all-MiniLM-L6-v2"),
+            dataset: "scifact".into(),
+            output: PathBuf::from(format!("runs/scifact-{}", kind.name())),
+            ..Self::default()
+        };
+        format!(
+            "# densify recipe `{}` (densify recipe run THIS_FILE). Every table is the\n\
+             # configuration of one stage's library call; unknown fields are errors.\n\
+             # Stages: generate -> candidates -> filter -> teacher -> train -> evaluate.\n\
+             # `train.model`, `train.output`, `train.dataset` and `train.examples` are filled in\n\
+             # by the driver from `model` and `output`.\n{}",
+            kind.name(),
+            config.to_toml_string()
+        )
+    }
+}
+
+fn required(field: &str, empty: bool) -> Result<(), InvalidField> {
+    if empty {
+        return Err(InvalidField::new(field, "is required"));
+    }
+    Ok(())
+}
+
+/// The recipe file as written, without the recipe's defaults: parsed first, so a type error or
+/// an unknown field is named with its line.
+#[derive(Serialize, Deserialize)]
+#[serde(transparent)]
+struct AsWritten(RecipeConfig);
+
+impl Config for AsWritten {}
+
+/// Lays `over` onto `base`: tables merge key by key, anything else (values, arrays such as
+/// `[[filter.stages]]`) replaces.
+fn merge(base: &mut toml::Value, over: toml::Value) {
+    match (base, over) {
+        (toml::Value::Table(base), toml::Value::Table(over)) => {
+            for (key, value) in over {
+                match base.get_mut(&key) {
+                    Some(slot) => merge(slot, value),
+                    None => {
+                        base.insert(key, value);
+                    }
+                }
+            }
+        }
+        (slot, value) => *slot = value,
+    }
+}
+
+impl Config for RecipeConfig {
+    /// Parses a recipe file over the recipe's defaults ([`RecipeConfig::default`]), table by
+    /// table: a `[train]` table that sets `batch_size` keeps the recipe's loss, list size and
+    /// noise (a plain serde default would start the whole table from `TrainConfig`'s own
+    /// defaults). An optional setting the recipe turns on (`train.noise`) is changed by
+    /// setting it, not removed.
+    fn from_toml_str(
+        text: &str,
+        origin: impl AsRef<std::path::Path>,
+    ) -> Result<Self, densify_core::ConfigError> {
+        let origin = origin.as_ref();
+        AsWritten::from_toml_str(text, origin)?;
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let parse_error = |message: String| densify_core::ConfigError::Parse {
+            path: origin.to_path_buf(),
+            line: 1,
+            column: 1,
+            field: None,
+            message,
+        };
+        let written: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| parse_error(e.to_string()))?;
+        let mut merged = toml::Value::try_from(Self::default()).expect("the defaults serialise");
+        merge(&mut merged, toml::Value::Table(written));
+        let config: Self = merged
+            .try_into()
+            .map_err(|e: toml::de::Error| parse_error(e.message().to_owned()))?;
+        config
+            .validate()
+            .map_err(|invalid| densify_core::ConfigError::Invalid {
+                path: origin.to_path_buf(),
+                line: None,
+                invalid,
+            })?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), InvalidField> {
+        required("model", self.model.as_os_str().is_empty())?;
+        required("dataset", self.dataset.is_empty())?;
+        required("output", self.output.as_os_str().is_empty())?;
+        self.generate.validate().map_err(|e| e.within("generate"))?;
+        if self.candidates.depth == 0 || self.candidates.batch_size == 0 {
+            return Err(InvalidField::new(
+                "candidates",
+                "`depth` and `batch_size` must be at least 1",
+            ));
+        }
+        self.candidates
+            .bm25
+            .validate()
+            .map_err(|e| e.within("candidates.bm25"))?;
+        self.resolved_filter()
+            .validate()
+            .map_err(|e| e.within("filter"))?;
+        if !self
+            .filter
+            .stages
+            .iter()
+            .any(|s| matches!(s, FilterStage::Fuse(_)))
+        {
+            return Err(InvalidField::new(
+                "filter.stages",
+                "needs a `fuse` stage: it builds the candidate lists the teacher scores",
+            ));
+        }
+        self.teacher.validate().map_err(|e| e.within("teacher"))?;
+        self.resolved_train()
+            .validate()
+            .map_err(|e| e.within("train"))?;
+        if self.evaluate.batch_size == 0 {
+            return Err(InvalidField::new(
+                "evaluate.batch_size",
+                "must be at least 1",
+            ));
+        }
+        densify_core::config::probability("evaluate.noise_p", self.evaluate.noise_p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_template_parses_back_to_the_defaults() {
+        let text = RecipeConfig::template(RecipeKind::Adapt);
+        let parsed = RecipeConfig::from_toml_str(&text, "adapt.toml").unwrap();
+        assert_eq!(parsed.train, RecipeConfig::default().train);
+        assert_eq!(parsed.filter, RecipeConfig::default().filter);
+        assert_eq!(parsed.dataset, "scifact");
+    }
+
+    #[test]
+    fn a_table_keeps_the_recipe_defaults_it_does_not_set() {
+        let config = RecipeConfig::from_toml_str(
+            "model = \"m\"\ndataset = \"d\"\noutput = \"o\"\n[train]\nbatch_size = 4\n[train.optimizer]\nlearning_rate = 1e-3\n",
+            "r.toml",
+        )
+        .unwrap();
+        let defaults = RecipeConfig::default();
+        assert_eq!(config.train.batch_size, 4);
+        assert_eq!(config.train.optimizer.learning_rate, 1e-3);
+        assert_eq!(
+            config.train.loss, defaults.train.loss,
+            "listwise distillation kept"
+        );
+        assert_eq!(config.train.list_size, 4);
+        assert_eq!(config.train.noise, defaults.train.noise);
+        assert_eq!(
+            config.train.optimizer.warmup_ratio,
+            defaults.train.optimizer.warmup_ratio
+        );
+        assert_eq!(config.generate.queries.max_passages, Some(1000));
+    }
+
+    #[test]
+    fn errors_name_the_file_line_and_field() {
+        let e = RecipeConfig::from_toml_str(
+            "model = \"m\"\ndataset = \"d\"\noutput = \"o\"\n[train]\nbatch_sise = 4\n",
+            "r.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("r.toml:5") && e.contains("batch_sise"), "{e}");
+        let e = RecipeConfig::from_toml_str("dataset = \"d\"\noutput = \"o\"\n", "r.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`model`") && e.contains("required"), "{e}");
+        let e = RecipeConfig::from_toml_str(
+            "model = \"m\"\ndataset = \"d\"\noutput = \"o\"\n[teacher]\nbm25_weight = 2.0\n",
+            "r.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("teacher.bm25_weight"), "{e}");
+    }
+}

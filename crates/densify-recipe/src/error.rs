@@ -1,0 +1,77 @@
+//! The recipe driver's errors: the stages' own, and the driver's at its boundaries.
+
+use std::path::{Path, PathBuf};
+
+/// What can go wrong in a recipe run.
+#[derive(Debug, thiserror::Error)]
+pub enum RecipeError {
+    /// The recipe file (or a table of it) is invalid.
+    #[error(transparent)]
+    Config(#[from] densify_core::ConfigError),
+    /// A dataset, run or qrels file.
+    #[error(transparent)]
+    Data(#[from] densify_data::DataError),
+    /// The model.
+    #[error(transparent)]
+    Model(#[from] densify_model::ModelError),
+    /// Evaluation.
+    #[error(transparent)]
+    Eval(#[from] densify_eval::EvalError),
+    /// Training, mining or teacher scoring.
+    #[error(transparent)]
+    Train(#[from] densify_train::TrainError),
+    /// Generation or filtering.
+    #[error(transparent)]
+    Synth(#[from] densify_synth::SynthError),
+    /// Query noise.
+    #[error(transparent)]
+    Noise(#[from] densify_noise::NoiseError),
+    /// A file or folder could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// `manifest.json` is not a densify manifest.
+    #[error("{path}: not a densify recipe manifest ({message}); move it away to start afresh")]
+    Manifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// A recipe this version cannot run yet.
+    #[error("{config}: `recipe` = \"{recipe}\" is not runnable in this version (runnable: adapt)")]
+    NotRunnable {
+        /// The recipe file.
+        config: PathBuf,
+        /// The recipe asked for.
+        recipe: String,
+    },
+    /// A stage's inputs gave it nothing to work on.
+    #[error("stage `{stage}`: {message}")]
+    Empty {
+        /// The stage.
+        stage: &'static str,
+        /// What was missing.
+        message: String,
+    },
+    /// `densify recipe status` on a folder with no manifest.
+    #[error("{0}: no manifest.json here (not a recipe run folder)")]
+    NoRun(PathBuf),
+}
+
+/// A `Result` whose error is [`RecipeError`].
+pub type Result<T> = std::result::Result<T, RecipeError>;
+
+impl RecipeError {
+    /// An [`RecipeError::Io`] for `path`.
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! # densify-recipe
+//!
+//! densify's recipes end to end, one library call each ([`run_recipe`]), driven by one TOML
+//! file ([`RecipeConfig`]) whose tables are the stages' own configurations. A run folder keeps
+//! a content-addressed [`manifest`]: a re-run skips every stage whose configuration and inputs
+//! are unchanged, re-runs from the first that changed, and resumes an interrupted stage from
+//! what it wrote (the generation JSONL, the trainer's checkpoints). Every run ends with the
+//! base model and the adapted model side by side ([`evaluate`]).
+//!
+//! Runnable today: `adapt` (no labels at all; [`adapt`]). Noisy self-training, listwise
+//! distillation and graded documents have their configurations but not yet their drivers.
+
+pub mod adapt;
+pub mod config;
+pub mod driver;
+pub mod error;
+pub mod evaluate;
+pub mod manifest;
+
+pub use adapt::{RecipeReport, run_recipe};
+pub use config::{RecipeConfig, RecipeKind};
+pub use error::{RecipeError, Result};
+pub use manifest::Manifest;

@@ -1,0 +1,167 @@
+//! The `adapt` recipe end to end on a tiny random bi-encoder and NQ-UTD (800 passages), with
+//! inverse-cloze queries: every stage runs, the table has base and adapted rows, an unchanged
+//! re-run does nothing, and a changed training setting re-runs from the train stage only.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+use densify_core::{Config, NoProgress};
+use densify_recipe::driver::StageOutcome;
+use densify_recipe::{Manifest, RecipeConfig, run_recipe};
+
+fn recipe_file(dir: &Path, learning_rate: f64) -> PathBuf {
+    let path = dir.join("adapt.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "recipe = \"adapt\"\nmodel = \"{}\"\ndataset = \"{}\"\noutput = \"{}\"\n\n\
+             [generate.queries]\nmax_passages = 40\n\n\
+             [[filter.stages]]\ntype = \"fuse\"\ndepth = 10\nmin_candidates = 4\ninsert_source = true\n\n\
+             [filter.split]\ndev_fraction = 0.25\n\n\
+             [train]\nbatch_size = 4\nlist_size = 4\nmax_steps = 3\ncheckpoint_every = 1\n\n\
+             [train.optimizer]\nlearning_rate = {learning_rate}\n\n\
+             [evaluate]\nsplits = [\"test\"]\n",
+            dir.join("model").display(),
+            densify_testkit::shared_data().join("nq-utd").display(),
+            dir.join("run").display(),
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn outcomes(report: &densify_recipe::RecipeReport) -> Vec<(&'static str, StageOutcome)> {
+    report.stages.clone()
+}
+
+#[test]
+fn adapt_runs_every_stage_then_only_what_changed() {
+    let dir = densify_testkit::fresh_dir("recipe", "adapt");
+    densify_testkit::tiny_bi_encoder(&dir.join("model"), 11);
+    let device = Device::flex();
+    let file = recipe_file(&dir, 1e-3);
+    let config = RecipeConfig::from_file(&file).unwrap();
+    let report = run_recipe(&config, &file, &device, &mut NoProgress).unwrap();
+    assert!(
+        outcomes(&report)
+            .iter()
+            .all(|(_, o)| *o == StageOutcome::Ran),
+        "{:?}",
+        report.stages
+    );
+    let names: Vec<&str> = report.stages.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        names,
+        [
+            "generate",
+            "candidates",
+            "filter",
+            "teacher",
+            "train",
+            "evaluate"
+        ]
+    );
+    // Base and adapted on test and on noised test queries, over NQ-UTD's 80 queries.
+    let splits: Vec<(&str, &str, usize)> = report
+        .results
+        .iter()
+        .map(|r| (r.model.as_str(), r.split.as_str(), r.queries))
+        .collect();
+    assert_eq!(
+        splits,
+        [
+            ("base", "test", 80),
+            ("base", "test+noise", 80),
+            ("adapted", "test", 80),
+            ("adapted", "test+noise", 80)
+        ]
+    );
+    for r in &report.results {
+        assert!(
+            (0.0..=1.0).contains(&r.ndcg_at_10) && r.recall_at_100 > 0.0,
+            "{r:?}"
+        );
+    }
+    assert!(report.table.contains("| test | 80 |"), "{}", report.table);
+    let run = dir.join("run");
+    let manifest = Manifest::read(&run).unwrap();
+    assert_eq!(manifest.stages.len(), 6);
+    let generate = &manifest.stages[0];
+    assert_eq!(generate.counts["queries"], 40.0);
+    assert!(generate.outputs.contains_key("generate/queries.jsonl"));
+    let teacher = manifest.stage("teacher").unwrap();
+    assert!(teacher.counts.contains_key("dev_ndcg10_teacher"));
+    assert_eq!(manifest.stage("train").unwrap().counts["steps"], 3.0);
+    let lists = densify_train::example::read_examples(run.join("teacher/train.jsonl")).unwrap();
+    assert!(!lists.is_empty());
+    for e in &lists {
+        assert!(
+            e.candidates
+                .iter()
+                .all(|c| c.teacher.is_some_and(|t| (0.0..=1.0).contains(&t)))
+        );
+        assert_eq!(e.positives().count(), 1, "the source passage");
+    }
+    let weights = densify_testkit::tensors(&run.join("train/final/model.safetensors"));
+
+    // Unchanged: nothing runs, the same model and table.
+    let again = run_recipe(&config, &file, &device, &mut NoProgress).unwrap();
+    assert!(
+        outcomes(&again)
+            .iter()
+            .all(|(_, o)| *o == StageOutcome::UpToDate),
+        "{:?}",
+        again.stages
+    );
+    assert_eq!(again.results, report.results);
+
+    // A changed learning rate: the stages before training are kept.
+    let file = recipe_file(&dir, 5e-4);
+    let config = RecipeConfig::from_file(&file).unwrap();
+    let changed = run_recipe(&config, &file, &device, &mut NoProgress).unwrap();
+    let expected = [
+        ("generate", StageOutcome::UpToDate),
+        ("candidates", StageOutcome::UpToDate),
+        ("filter", StageOutcome::UpToDate),
+        ("teacher", StageOutcome::UpToDate),
+        ("train", StageOutcome::Ran),
+        ("evaluate", StageOutcome::Ran),
+    ];
+    assert_eq!(outcomes(&changed), expected);
+    assert!(densify_testkit::tensors(&run.join("train/final/model.safetensors")) != weights);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_bad_recipe_is_refused_before_any_work() {
+    let dir = densify_testkit::fresh_dir("recipe", "bad");
+    let file = dir.join("r.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "model = \"m\"\ndataset = \"nq-utd\"\noutput = \"{}\"\n[filter]\nstages = []\n",
+            dir.join("run").display()
+        ),
+    )
+    .unwrap();
+    let e = RecipeConfig::from_file(&file).unwrap_err().to_string();
+    assert!(
+        e.contains("r.toml") && e.contains("filter.stages") && e.contains("fuse"),
+        "{e}"
+    );
+    std::fs::write(
+        &file,
+        format!(
+            "recipe = \"graded\"\nmodel = \"m\"\ndataset = \"nq-utd\"\noutput = \"{}\"\n",
+            dir.join("run").display()
+        ),
+    )
+    .unwrap();
+    let config = RecipeConfig::from_file(&file).unwrap();
+    let e = run_recipe(&config, &file, &Device::flex(), &mut NoProgress)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("graded") && e.contains("not runnable"), "{e}");
+    assert!(!dir.join("run").exists(), "nothing is written");
+    let _ = std::fs::remove_dir_all(&dir);
+}
