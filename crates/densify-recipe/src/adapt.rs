@@ -23,7 +23,7 @@ use densify_eval::bm25::Bm25Index;
 use densify_eval::search::{ExactSearchConfig, search_embeddings};
 use densify_eval::{Measure, Qrels, Run, ScoredDoc, evaluate};
 use densify_model::{BiEncoder, Side};
-use densify_synth::filter::{FilterContext, load_items, run_stages, write_filtered};
+use densify_synth::filter::{FilterContext, FilterStage, load_items, run_stages, write_filtered};
 use densify_train::example::{read_examples, write_examples};
 use densify_train::hybrid::{combine, hybrid_signals};
 use densify_train::{Trainer, TrainingExample};
@@ -47,8 +47,9 @@ pub struct RecipeReport {
     pub model: PathBuf,
 }
 
-fn toml_of<T: Serialize>(value: &T) -> String {
-    // Resolved values, so a default that changes between versions changes the hash.
+/// A stage configuration as the manifest hashes it: every resolved value, so a default that
+/// changes between versions changes the hash.
+fn config_text<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("a configuration serialises")
 }
 
@@ -88,13 +89,31 @@ pub fn run_recipe(
     let filtered = out.join("filter");
     let teacher = out.join("teacher");
 
-    // 1. Synthetic queries.
+    let role = |r: &str| r.to_owned();
+
+    // 1. Synthetic queries. The generator is hashed as resolved: `auto` becomes an LLM when
+    // OPENAI_BASE_URL is set, and rows of one generator are never resumed by another.
+    let resolved_generator = (
+        &config.generate,
+        format!("{:?}", config.generate.resolved_kind()),
+        config
+            .generate
+            .llm
+            .base_url
+            .clone()
+            .or_else(|| std::env::var("OPENAI_BASE_URL").ok()),
+    );
     let outcome = driver.run(
         Stage {
             name: "generate",
-            config: toml_of(&config.generate),
-            inputs: vec![("corpus", dataset.corpus_path())],
-            outputs: vec!["generate/queries.jsonl", "generate/qrels/train.tsv"],
+            config: config_text(&resolved_generator),
+            inputs: vec![(role("corpus"), dataset.corpus_path())],
+            outputs: vec![
+                "generate/corpus.jsonl",
+                "generate/queries.jsonl",
+                "generate/qrels/train.tsv",
+            ],
+            resumable: true,
         },
         progress,
         |folder, _, counts, progress| generate(&dataset, config, folder, counts, progress),
@@ -105,18 +124,19 @@ pub fn run_recipe(
     let outcome = driver.run(
         Stage {
             name: "candidates",
-            config: toml_of(&config.candidates),
+            config: config_text(&config.candidates),
             inputs: vec![
-                ("queries", synthetic.join("queries.jsonl")),
-                ("qrels", synthetic.join("qrels/train.tsv")),
-                ("corpus", dataset.corpus_path()),
-                ("model", config.model.clone()),
+                (role("corpus"), synthetic.join("corpus.jsonl")),
+                (role("queries"), synthetic.join("queries.jsonl")),
+                (role("qrels"), synthetic.join("qrels/train.tsv")),
+                (role("model"), config.model.clone()),
             ],
             outputs: vec![
                 "candidates/bm25.trec",
                 "candidates/dense.trec",
                 "candidates/base_corpus.embeddings",
             ],
+            resumable: false,
         },
         progress,
         |folder, _, counts, progress| {
@@ -125,24 +145,39 @@ pub fn run_recipe(
     )?;
     stages.push(("candidates", outcome));
 
-    // 3. Filter stages into lists, split into train and dev.
-    let runs = config.candidate_runs();
+    // 3. Filter stages into lists, split into train and dev. Every run a stage reads (the
+    // candidates' or the user's own) is an input.
     let filter = config.resolved_filter();
+    let mut inputs = vec![
+        (role("corpus"), synthetic.join("corpus.jsonl")),
+        (role("queries"), synthetic.join("queries.jsonl")),
+        (role("qrels"), synthetic.join("qrels/train.tsv")),
+    ];
+    for (i, stage) in filter.stages.iter().enumerate() {
+        let runs: &[PathBuf] = match stage {
+            FilterStage::Fuse(f) => &f.runs,
+            FilterStage::RoundTrip(r) => &r.runs,
+            _ => &[],
+        };
+        for (j, run) in runs.iter().enumerate() {
+            inputs.push((format!("stages[{i}].runs[{j}]"), run.clone()));
+        }
+        if let FilterStage::Teacher(t) = stage {
+            inputs.push((format!("stages[{i}].model"), t.model.clone()));
+        }
+    }
     let outcome = driver.run(
         Stage {
             name: "filter",
-            config: toml_of(&filter),
-            inputs: vec![
-                ("queries", synthetic.join("queries.jsonl")),
-                ("qrels", synthetic.join("qrels/train.tsv")),
-                ("bm25", runs[0].clone()),
-                ("dense", runs[1].clone()),
-            ],
+            config: config_text(&filter),
+            inputs,
             outputs: vec![
+                "filter/corpus.jsonl",
                 "filter/train.jsonl",
                 "filter/dev.jsonl",
                 "filter/queries.jsonl",
             ],
+            resumable: false,
         },
         progress,
         |folder, _, counts, progress| {
@@ -155,13 +190,19 @@ pub fn run_recipe(
     let outcome = driver.run(
         Stage {
             name: "teacher",
-            config: toml_of(&config.teacher),
+            config: config_text(&config.teacher),
             inputs: vec![
-                ("train", filtered.join("train.jsonl")),
-                ("dev", filtered.join("dev.jsonl")),
-                ("model", config.model.clone()),
+                (role("corpus"), filtered.join("corpus.jsonl")),
+                (role("train"), filtered.join("train.jsonl")),
+                (role("dev"), filtered.join("dev.jsonl")),
+                (role("model"), config.model.clone()),
+                (
+                    role("base_corpus"),
+                    candidates.join("base_corpus.embeddings"),
+                ),
             ],
             outputs: vec!["teacher/train.jsonl", "teacher/dev.jsonl"],
+            resumable: false,
         },
         progress,
         |folder, _, counts, progress| {
@@ -170,18 +211,34 @@ pub fn run_recipe(
     )?;
     stages.push(("teacher", outcome));
 
-    // 5. The student.
+    // 5. The student; the adapted model is the best dev model when training evaluates on
+    // dev, else the final one.
     let train = config.resolved_train();
+    let adapted_output = if train.eval.is_some() {
+        "train/best/model.safetensors"
+    } else {
+        "train/final/model.safetensors"
+    };
+    let adapted = out.join(Path::new(adapted_output).parent().expect("a folder"));
+    let mut inputs = vec![
+        (role("corpus"), filtered.join("corpus.jsonl")),
+        (role("train"), teacher.join("train.jsonl")),
+        (role("model"), config.model.clone()),
+    ];
+    if train.eval.is_some() {
+        inputs.push((role("dev"), teacher.join("dev.jsonl")));
+    }
+    let mut outputs = vec!["train/final/model.safetensors"];
+    if train.eval.is_some() {
+        outputs.push(adapted_output);
+    }
     let outcome = driver.run(
         Stage {
             name: "train",
-            config: toml_of(&train),
-            inputs: vec![
-                ("train", teacher.join("train.jsonl")),
-                ("dev", teacher.join("dev.jsonl")),
-                ("model", config.model.clone()),
-            ],
-            outputs: vec!["train/final/model.safetensors"],
+            config: config_text(&train),
+            inputs,
+            outputs,
+            resumable: true,
         },
         progress,
         |folder, resume, counts, progress| {
@@ -191,25 +248,30 @@ pub fn run_recipe(
     stages.push(("train", outcome));
 
     // 6. Before and after.
-    let adapted = adapted_model(out);
     let splits = if config.evaluate.splits.is_empty() {
         qrels_splits(&dataset)?
     } else {
         config.evaluate.splits.clone()
     };
     let mut inputs = vec![
-        ("model", config.model.clone()),
-        ("adapted", adapted.clone()),
-        ("corpus", dataset.corpus_path()),
+        (role("model"), config.model.clone()),
+        (role("adapted"), adapted.clone()),
+        (role("corpus"), dataset.corpus_path()),
+        (
+            role("base_corpus"),
+            candidates.join("base_corpus.embeddings"),
+        ),
     ];
-    let qrels_paths: Vec<PathBuf> = splits.iter().map(|s| dataset.qrels_path(s)).collect();
-    inputs.extend(qrels_paths.iter().map(|p| ("qrels", p.clone())));
+    for split in &splits {
+        inputs.push((format!("qrels/{split}"), dataset.qrels_path(split)));
+    }
     let outcome = driver.run(
         Stage {
             name: "evaluate",
-            config: toml_of(&(&config.evaluate, &splits)),
+            config: config_text(&(&config.evaluate, &splits)),
             inputs,
             outputs: vec!["evaluate/results.json", "evaluate/results.md"],
+            resumable: false,
         },
         progress,
         |folder, _, counts, progress| {
@@ -249,16 +311,6 @@ pub fn run_recipe(
         results,
         model: adapted,
     })
-}
-
-/// The adapted model: the best dev model when the training evaluated on dev, else the final.
-fn adapted_model(out: &Path) -> PathBuf {
-    let best = out.join("train/best");
-    if best.join("model.safetensors").is_file() {
-        best
-    } else {
-        out.join("train/final")
-    }
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -386,6 +438,17 @@ fn filter_lists(
         counts.insert(format!("kept_after_{}", report.stage), report.kept as f64);
     }
     let (train, dev) = write_filtered(&kept, &dataset, &filter.split, folder)?;
+    if dev == 0 || !folder.join("dev.jsonl").is_file() {
+        return Err(RecipeError::Empty {
+            stage: "filter",
+            message: format!(
+                "no dev list among the {} kept queries: the teacher's ceiling check and the \
+                 student's dev loss need some (raise `filter.split.dev_fraction` or \
+                 `generate.queries.max_passages`)",
+                kept.len()
+            ),
+        });
+    }
     counts.insert("train_lists".into(), train as f64);
     counts.insert("dev_lists".into(), dev as f64);
     Ok(())
@@ -425,6 +488,13 @@ fn score_lists(
     let dataset = Dataset::open(filtered)?;
     let texts: HashMap<String, String> = dataset.corpus_items()?.into_iter().collect();
     let model = BiEncoder::load(&config.model, device, |_| {})?;
+    // The base model's corpus embeddings from the candidates stage, not encoded again.
+    let cached = config.output.join("candidates/base_corpus.embeddings");
+    let corpus_embeddings = if cached.is_file() {
+        Some(densify_data::Embeddings::read(&cached)?)
+    } else {
+        None
+    };
     for part in ["train", "dev"] {
         let mut examples = read_examples(filtered.join(format!("{part}.jsonl")))?;
         let total: usize = examples.iter().map(|e| 1 + e.candidates.len()).sum();
@@ -433,6 +503,7 @@ fn score_lists(
             &examples,
             &texts,
             &model,
+            corpus_embeddings.as_ref(),
             &config.teacher,
             device,
             &mut |n| progress.set(n as u64),
@@ -485,11 +556,17 @@ fn train_student(
     counts: &mut Counts,
     progress: &mut dyn Progress,
 ) -> Result<()> {
-    // A run killed before its first checkpoint has nothing to resume from: start afresh.
-    let has_checkpoint =
-        std::fs::read_dir(folder.join("checkpoints")).is_ok_and(|mut d| d.next().is_some());
+    // A run killed before its first complete checkpoint has nothing to resume from: start
+    // afresh. One killed while saving `final/` may have left it half written: the trainer
+    // exports it again from the last checkpoint (the same weights).
+    let has_checkpoint = densify_train::checkpoint::latest(&folder.join("checkpoints")).is_some();
     if resume && !has_checkpoint {
         std::fs::remove_dir_all(folder).map_err(|e| RecipeError::io(folder, e))?;
+        std::fs::create_dir_all(folder).map_err(|e| RecipeError::io(folder, e))?;
+    }
+    let last = folder.join("final");
+    if resume && has_checkpoint && last.exists() {
+        std::fs::remove_dir_all(&last).map_err(|e| RecipeError::io(&last, e))?;
     }
     let trainer = Trainer::new(train.clone(), device)?.resuming(resume && has_checkpoint);
     let mut started = false;

@@ -64,6 +64,21 @@ impl Default for CandidatesConfig {
     }
 }
 
+impl Config for CandidatesConfig {
+    fn validate(&self) -> Result<(), InvalidField> {
+        if self.depth == 0 {
+            return Err(InvalidField::new("depth", "must be at least 1, found 0"));
+        }
+        if self.batch_size == 0 {
+            return Err(InvalidField::new(
+                "batch_size",
+                "must be at least 1, found 0",
+            ));
+        }
+        self.bm25.validate().map_err(|e| e.within("bm25"))
+    }
+}
+
 /// The final evaluation: base and adapted model on every split of the dataset with qrels, and
 /// on noised test queries (paper A's robustness figure).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,6 +106,18 @@ impl Default for EvaluateConfig {
             noise_seed: 0,
             batch_size: 32,
         }
+    }
+}
+
+impl Config for EvaluateConfig {
+    fn validate(&self) -> Result<(), InvalidField> {
+        if self.batch_size == 0 {
+            return Err(InvalidField::new(
+                "batch_size",
+                "must be at least 1, found 0",
+            ));
+        }
+        densify_core::config::probability("noise_p", self.noise_p)
     }
 }
 
@@ -306,16 +333,9 @@ impl Config for RecipeConfig {
         required("dataset", self.dataset.is_empty())?;
         required("output", self.output.as_os_str().is_empty())?;
         self.generate.validate().map_err(|e| e.within("generate"))?;
-        if self.candidates.depth == 0 || self.candidates.batch_size == 0 {
-            return Err(InvalidField::new(
-                "candidates",
-                "`depth` and `batch_size` must be at least 1",
-            ));
-        }
         self.candidates
-            .bm25
             .validate()
-            .map_err(|e| e.within("candidates.bm25"))?;
+            .map_err(|e| e.within("candidates"))?;
         self.resolved_filter()
             .validate()
             .map_err(|e| e.within("filter"))?;
@@ -334,13 +354,7 @@ impl Config for RecipeConfig {
         self.resolved_train()
             .validate()
             .map_err(|e| e.within("train"))?;
-        if self.evaluate.batch_size == 0 {
-            return Err(InvalidField::new(
-                "evaluate.batch_size",
-                "must be at least 1",
-            ));
-        }
-        densify_core::config::probability("evaluate.noise_p", self.evaluate.noise_p)
+        self.evaluate.validate().map_err(|e| e.within("evaluate"))
     }
 }
 
@@ -400,5 +414,12 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("teacher.bm25_weight"), "{e}");
+        let e = RecipeConfig::from_toml_str(
+            "model = \"m\"\ndataset = \"d\"\noutput = \"o\"\n[candidates]\ndepth = 0\n",
+            "r.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("candidates.depth"), "{e}");
     }
 }

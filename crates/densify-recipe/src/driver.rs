@@ -31,12 +31,15 @@ pub enum StageOutcome {
 pub struct Stage<'a> {
     /// `generate`, `candidates`, ...
     pub name: &'static str,
-    /// The stage's configuration as resolved (TOML).
+    /// The stage's configuration as resolved (serialised as JSON).
     pub config: String,
-    /// Files or folders the stage reads, by role.
-    pub inputs: Vec<(&'static str, PathBuf)>,
+    /// Files or folders the stage reads, by role (`qrels/test`); roles are unique.
+    pub inputs: Vec<(String, PathBuf)>,
     /// Files or folders the stage writes, relative to the run folder.
     pub outputs: Vec<&'a str>,
+    /// Whether an interrupted run continues from the files it left (generation, training);
+    /// any other stage starts again in an emptied folder.
+    pub resumable: bool,
 }
 
 /// Runs stages of one run folder against its manifest.
@@ -78,7 +81,7 @@ impl Driver {
         let config_hash = hash_bytes(stage.config.as_bytes());
         let mut inputs = BTreeMap::new();
         for (role, path) in &stage.inputs {
-            inputs.insert((*role).to_owned(), hash_path(path)?);
+            inputs.insert(role.clone(), hash_path(path)?);
         }
         let folder = self.dir.join(stage.name);
         let same = |r: &StageRecord| r.config_hash == config_hash && r.inputs == inputs;
@@ -91,9 +94,10 @@ impl Driver {
             progress.note(&format!("{}: up to date", stage.name));
             return Ok(StageOutcome::UpToDate);
         }
-        let resume = previous
-            .as_ref()
-            .is_some_and(|r| r.status == StageStatus::Started && same(r));
+        let resume = stage.resumable
+            && previous
+                .as_ref()
+                .is_some_and(|r| r.status == StageStatus::Started && same(r));
         if !resume && folder.exists() {
             // Another configuration's (or input's) files: never reused.
             std::fs::remove_dir_all(&folder).map_err(|e| RecipeError::io(&folder, e))?;
@@ -186,8 +190,9 @@ mod tests {
         Stage {
             name: "copy",
             config: config.to_owned(),
-            inputs: vec![("source", input.to_path_buf())],
+            inputs: vec![("source".into(), input.to_path_buf())],
             outputs: vec!["copy/out.txt"],
+            resumable: true,
         }
     }
 

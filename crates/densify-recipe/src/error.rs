@@ -42,6 +42,14 @@ pub enum RecipeError {
         /// The parser's message.
         message: String,
     },
+    /// `results.json` of an evaluate stage is not what that stage writes.
+    #[error("{path}: not an evaluate stage's results ({message}); delete it to evaluate again")]
+    Results {
+        /// The results file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
     /// A recipe this version cannot run yet.
     #[error("{config}: `recipe` = \"{recipe}\" is not runnable in this version (runnable: adapt)")]
     NotRunnable {

@@ -139,6 +139,9 @@ pub fn evaluate_models(
 }
 
 /// Encodes `(id, text)` items of one side with a progress bar.
+///
+/// # Shapes
+/// One row of `encoder.dim()` values per item, in item order.
 pub fn encode(
     encoder: &BiEncoder,
     items: &[(String, String)],
@@ -210,7 +213,7 @@ pub fn markdown_table(rows: &[ResultRow]) -> String {
 /// Reads the `results.json` an evaluate stage wrote.
 pub fn read_results(path: &Path) -> Result<Vec<ResultRow>> {
     let text = densify_core::read_regular_to_string(path).map_err(|e| RecipeError::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| RecipeError::Manifest {
+    serde_json::from_str(&text).map_err(|e| RecipeError::Results {
         path: path.to_path_buf(),
         message: e.to_string(),
     })

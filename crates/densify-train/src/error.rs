@@ -138,6 +138,15 @@ pub enum TrainError {
         /// The model folder.
         dir: PathBuf,
     },
+    /// Corpus embeddings given to the hybrid teacher lack a candidate's document.
+    #[error(
+        "hybrid teacher: document `{doc_id}` has no row in the corpus embeddings given (were they \
+         made from this corpus?)"
+    )]
+    MissingEmbedding {
+        /// The document.
+        doc_id: String,
+    },
     /// The inputs do not fit the configuration (an empty training set, lists too short, ...).
     #[error("{0}")]
     Invalid(String),

@@ -15,6 +15,7 @@ use std::collections::HashMap;
 
 use burn::tensor::Device;
 use densify_core::{Config, InvalidField};
+use densify_data::Embeddings;
 use densify_eval::bm25::{Bm25Config, Bm25Index};
 use densify_model::{BiEncoder, Side};
 use serde::{Deserialize, Serialize};
@@ -88,7 +89,9 @@ pub fn combine(lexical: &[f64], dense: &[f64], bm25_weight: f64) -> Vec<f64> {
 }
 
 /// The two signals of every candidate of `examples`, in list order: BM25 over the `texts`
-/// corpus and `model`'s similarity. `progress` gets the texts encoded so far.
+/// corpus and `model`'s similarity. `corpus_embeddings`, when given, are `model`'s passage
+/// embeddings of the corpus (an earlier stage's), looked up instead of encoding the
+/// candidates again. `progress` gets the texts encoded so far.
 ///
 /// # Shapes
 /// Returns one `(lexical, dense)` pair of vectors per example, each as long as its list.
@@ -96,6 +99,7 @@ pub fn hybrid_signals(
     examples: &[TrainingExample],
     texts: &HashMap<String, String>,
     model: &BiEncoder,
+    corpus_embeddings: Option<&Embeddings>,
     config: &HybridTeacherConfig,
     device: &Device,
     progress: &mut dyn FnMut(usize),
@@ -132,10 +136,30 @@ pub fn hybrid_signals(
     let query_embeddings =
         model.encode_items(&queries, Side::Query, config.batch_size, device, progress)?;
     let done = queries.len();
-    let doc_embeddings =
-        model.encode_items(&docs, Side::Passage, config.batch_size, device, &mut |n| {
+    let cached = corpus_embeddings.filter(|e| e.dim() == query_embeddings.dim());
+    let doc_embeddings = match cached {
+        Some(corpus) => {
+            let row_of: HashMap<&str, usize> = corpus
+                .ids()
+                .iter()
+                .enumerate()
+                .map(|(i, id)| (id.as_str(), i))
+                .collect();
+            let mut values = Vec::with_capacity(docs.len() * corpus.dim());
+            for (id, _) in &docs {
+                let row = row_of
+                    .get(id.as_str())
+                    .ok_or_else(|| TrainError::MissingEmbedding { doc_id: id.clone() })?;
+                values.extend_from_slice(corpus.row(*row));
+            }
+            let ids = docs.iter().map(|(id, _)| id.clone()).collect();
+            progress(done + docs.len());
+            Embeddings::new(ids, corpus.dim(), values)?
+        }
+        None => model.encode_items(&docs, Side::Passage, config.batch_size, device, &mut |n| {
             progress(done + n)
-        })?;
+        })?,
+    };
     let similarity = model.settings.similarity;
     Ok(examples
         .iter()
@@ -168,7 +192,7 @@ pub fn score_hybrid(
     device: &Device,
     progress: &mut dyn FnMut(usize),
 ) -> Result<()> {
-    let signals = hybrid_signals(examples, texts, model, config, device, progress)?;
+    let signals = hybrid_signals(examples, texts, model, None, config, device, progress)?;
     for (e, (lexical, dense)) in examples.iter_mut().zip(signals) {
         for (c, t) in e
             .candidates

@@ -30,7 +30,7 @@ pub struct Args {
     #[arg(long)]
     evaluate: bool,
     /// Search these queries (a BEIR queries.jsonl, e.g. from `densify noise-queries`) instead
-    /// of the dataset's own; every one must be judged in the split's qrels.
+    /// of the dataset's own; only those judged in the split are used (none is an error).
     #[arg(long)]
     queries: Option<PathBuf>,
 }
@@ -58,8 +58,15 @@ pub fn run(args: Args) -> CliResult {
         Some(path) => {
             let qrels = dataset.qrels(split)?;
             let file = densify_data::beir::read_queries(path)?;
-            let (queries, missing) =
+            let (queries, unjudged, missing) =
                 judged_queries(file, &qrels, path, &dataset.qrels_path(split), split)?;
+            if unjudged > 0 {
+                eprintln!(
+                    "note: {unjudged} queries of {} are not judged in split `{split}` and are \
+                     left out",
+                    path.display()
+                );
+            }
             (queries, qrels, missing)
         }
     };
@@ -106,43 +113,35 @@ pub fn run(args: Args) -> CliResult {
     Ok(())
 }
 
-/// The queries of a `--queries` file (`path`) for a split whose judgements are `qrels` (read
-/// from `qrels_path`), and how many judged queries the file lacks. Every query of the file
-/// must be judged: an unknown id is an error naming the first one, and a file with none judged
-/// would give an empty run.
+/// The queries of a `--queries` file (`path`) judged in a split whose judgements are `qrels`
+/// (read from `qrels_path`), as the flag documents (a file of every split's queries is fine),
+/// with how many of the file's queries were left out as unjudged and how many judged queries
+/// the file lacks. A file with no judged query is an error: the run would be empty.
 fn judged_queries(
     queries: Vec<Query>,
     qrels: &Qrels,
     path: &Path,
     qrels_path: &Path,
     split: &str,
-) -> Result<(Vec<Query>, usize), String> {
-    let unknown: Vec<&str> = queries
-        .iter()
-        .filter(|q| qrels.query(&q.id).is_none())
-        .map(|q| q.id.as_str())
+) -> Result<(Vec<Query>, usize, usize), String> {
+    let total = queries.len();
+    let first = queries.first().map(|q| q.id.clone()).unwrap_or_default();
+    let judged: Vec<Query> = queries
+        .into_iter()
+        .filter(|q| qrels.query(&q.id).is_some())
         .collect();
-    if let Some(first) = unknown.first() {
-        let (path, qrels_path) = (path.display(), qrels_path.display());
-        return Err(if unknown.len() == queries.len() {
-            format!(
-                "--queries {path}: none of its {} queries is judged in {qrels_path} (split \
-                 `{split}`; the first is `{first}`): a run over no query would be empty (is it \
-                 the right split, or the right dataset?)",
-                queries.len()
-            )
-        } else {
-            format!(
-                "--queries {path}: query `{first}` is not judged in {qrels_path} (split \
-                 `{split}`), nor are {} more of its {} queries; give the split's queries only \
-                 (`densify noise-queries --split {split}` writes them)",
-                unknown.len() - 1,
-                queries.len()
-            )
-        });
+    if judged.is_empty() {
+        return Err(format!(
+            "--queries {}: none of its {total} queries is judged in {} (split `{split}`; the \
+             first is `{first}`): a run over no query would be empty (is it the right split, or \
+             the right dataset?)",
+            path.display(),
+            qrels_path.display()
+        ));
     }
-    let missing = qrels.len().saturating_sub(queries.len());
-    Ok((queries, missing))
+    let unjudged = total - judged.len();
+    let missing = qrels.len().saturating_sub(judged.len());
+    Ok((judged, unjudged, missing))
 }
 
 #[cfg(test)]
@@ -158,7 +157,7 @@ mod tests {
     }
 
     #[test]
-    fn queries_must_be_judged_in_the_split() {
+    fn only_judged_queries_are_searched_and_none_is_an_error() {
         let mut qrels = Qrels::new();
         qrels.insert("q1", "d1", 1);
         qrels.insert("q2", "d2", 1);
@@ -173,18 +172,16 @@ mod tests {
             )
         };
         // Two of the three judged queries: kept, one missing.
-        let (kept, missing) = select(vec!["q1", "q3"]).unwrap();
+        let (kept, unjudged, missing) = select(vec!["q1", "q3"]).unwrap();
         assert_eq!(
             kept.iter().map(|q| q.id.as_str()).collect::<Vec<_>>(),
             ["q1", "q3"]
         );
-        assert_eq!(missing, 1);
-        assert_eq!(
-            select(vec!["q1", "x", "q2", "y"]).unwrap_err(),
-            "--queries noisy.jsonl: query `x` is not judged in qrels/test.tsv (split `test`), nor \
-             are 1 more of its 4 queries; give the split's queries only (`densify noise-queries \
-             --split test` writes them)"
-        );
+        assert_eq!((unjudged, missing), (0, 1));
+        // Other splits' queries are left out, as the flag says.
+        let (kept, unjudged, missing) = select(vec!["q1", "x", "q2", "y"]).unwrap();
+        assert_eq!(kept.len(), 2);
+        assert_eq!((unjudged, missing), (2, 1));
         assert_eq!(
             select(vec!["x", "y"]).unwrap_err(),
             "--queries noisy.jsonl: none of its 2 queries is judged in qrels/test.tsv (split \
