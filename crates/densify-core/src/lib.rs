@@ -19,6 +19,7 @@ pub mod config;
 pub mod device;
 pub mod input;
 pub mod progress;
+pub mod safetensors_header;
 pub mod similarity;
 pub mod tensor;
 
@@ -30,6 +31,7 @@ pub use backend::Backend;
 pub use config::{Config, ConfigError, InvalidField};
 pub use input::{open_regular, read_regular, read_regular_to_string, regular_file};
 pub use progress::{NoProgress, Progress};
+pub use safetensors_header::canonical_safetensors_header;
 pub use similarity::Similarity;
 pub use tensor::{l2_normalize, lowest_finite, mask_logits, masked_logit};
 

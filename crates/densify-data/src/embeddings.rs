@@ -97,7 +97,9 @@ impl Embeddings {
             ("ids".to_owned(), ids),
         ]);
         let bytes = safetensors::serialize([("embeddings", view)], Some(metadata))
-            .map_err(|e| DataError::io(path, std::io::Error::other(e.to_string())))?;
+            .map_err(|e| e.to_string())
+            .and_then(densify_core::canonical_safetensors_header)
+            .map_err(|e| DataError::io(path, std::io::Error::other(e)))?;
         densify_core::write_atomic(path, &bytes).map_err(|e| DataError::io(path, e))
     }
 

@@ -23,6 +23,9 @@ pub struct QueryDatasetReport {
     pub generator: String,
     /// HTTP requests sent to the LLM (0 without one).
     pub requests: u64,
+    /// The LLM client's traffic as one line (requests, retries, timeouts, answers in the
+    /// wrong shape); none without an LLM.
+    pub http: Option<String>,
 }
 
 /// Writes a synthetic query dataset for `dataset`'s corpus into `output` (created; an existing
@@ -76,17 +79,26 @@ pub fn generate_query_dataset(
         progress,
     )?;
     let exported = export_queries(&output.join("generated_queries.jsonl"), &corpus, output)?;
-    let requests = llm.as_ref().map_or(0, |g| {
-        g.client()
-            .stats
-            .requests
-            .load(std::sync::atomic::Ordering::Relaxed)
+    use std::sync::atomic::Ordering::Relaxed;
+    let requests = llm
+        .as_ref()
+        .map_or(0, |g| g.client().stats.requests.load(Relaxed));
+    let http = llm.as_ref().map(|g| {
+        let s = &g.client().stats;
+        format!(
+            "http: {} request(s), {} retried, {} timed out, {} answer(s) in the wrong shape",
+            s.requests.load(Relaxed),
+            s.retries.load(Relaxed),
+            s.timeouts.load(Relaxed),
+            s.malformed.load(Relaxed)
+        )
     });
     Ok(QueryDatasetReport {
         summary,
         exported,
         generator: name,
         requests,
+        http,
     })
 }
 

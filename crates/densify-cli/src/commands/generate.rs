@@ -7,11 +7,8 @@ use std::path::{Path, PathBuf};
 use densify::core::Config;
 use densify_data::Dataset;
 use densify_synth::config::GeneratorKind;
-use densify_synth::generate::{
-    export_documents, export_queries, generate_documents, generate_queries, sample_passages,
-    sample_queries,
-};
-use densify_synth::{Generator, QueryType, SynthConfig};
+use densify_synth::generate::{export_documents, generate_documents, sample_queries};
+use densify_synth::{QueryType, SynthConfig};
 
 use crate::args::CliResult;
 use crate::progress::bar;
@@ -111,45 +108,27 @@ fn run_common(args: Common, documents: bool) -> CliResult {
     if !documents {
         return run_queries(&dataset, &config, output);
     }
-    let kind = config.resolved_kind();
-    if kind == GeneratorKind::InverseCloze
-        && args.types.is_empty()
-        && config.queries.types == QueryType::ALL
-    {
-        // Without an LLM every type would be the same kind of cropped sentence.
-        config.queries.types = vec![QueryType::Random];
-    }
-    if documents {
-        config.require_llm("densify generate documents")?;
-    }
-    let llm = match kind {
-        GeneratorKind::Openai => Some(config.llm_generator(&dataset)?),
-        _ => None,
-    };
-    let cloze = config.inverse_cloze_generator();
-    let (generator, concurrency): (&dyn Generator, usize) = match &llm {
-        Some(g) => (g, config.llm.concurrency),
-        None => (&cloze, 1),
-    };
-    let progress = bar(0, if documents { "documents" } else { "queries" });
-    if let Some(g) = &llm {
-        let p = progress.clone();
-        // Every retry, one line on stderr, whether or not stderr is a terminal (a hidden bar's
-        // `println` prints nothing; `suspend` clears a visible bar around the line).
-        g.client().set_log(move |line| {
-            let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
-            p.suspend(|| eprintln!("retry: {line}"));
-        });
-        eprintln!(
-            "generate: {} with model `{}`, {concurrency} request(s) at once",
-            g.client().url(),
-            config.llm.model
-        );
-    } else {
-        eprintln!(
-            "generate: no LLM configured (llm.base_url / OPENAI_BASE_URL): inverse-cloze pseudo-queries"
-        );
-    }
+    run_documents(&dataset, &config, &args.split, output)
+}
+
+/// `densify generate documents`: one document per relevance level for each sampled query.
+fn run_documents(dataset: &Dataset, config: &SynthConfig, split: &str, output: &Path) -> CliResult {
+    config.require_llm("densify generate documents")?;
+    let llm = config.llm_generator(dataset)?;
+    let concurrency = config.llm.concurrency;
+    let progress = bar(0, "documents");
+    let p = progress.clone();
+    // Every retry, one line on stderr, whether or not stderr is a terminal (a hidden bar's
+    // `println` prints nothing; `suspend` clears a visible bar around the line).
+    llm.client().set_log(move |line| {
+        let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
+        p.suspend(|| eprintln!("retry: {line}"));
+    });
+    eprintln!(
+        "generate: {} with model `{}`, {concurrency} request(s) at once",
+        llm.client().url(),
+        config.llm.model
+    );
     let mut on_progress = |done: usize, total: usize| {
         progress.set_length(total as u64);
         progress.set_position(done as u64);
@@ -158,65 +137,43 @@ fn run_common(args: Common, documents: bool) -> CliResult {
     let settings = output.join("generate.toml");
     densify::core::write_atomic(&settings, config.to_toml_string().as_bytes())
         .map_err(|e| format!("{}: {e}", settings.display()))?;
-    // The corpus is read once: it gives the passages and, afterwards, the exported corpus.
-    let corpus = if documents {
-        Vec::new()
-    } else {
-        dataset.corpus()?
-    };
-    let (summary, rows) = if documents {
-        let (queries, _) = dataset.split_queries(&args.split)?;
-        let chosen = sample_queries(&queries, &config.documents);
-        let s = generate_documents(
-            &chosen,
-            generator,
-            &config.documents,
-            &config.clean,
-            concurrency,
-            output,
-            &mut on_progress,
-        );
-        (s, output.join("generated_documents.jsonl"))
-    } else {
-        let passages = sample_passages(&corpus, &config.queries);
-        let s = generate_queries(
-            &passages,
-            generator,
-            &config.queries,
-            &config.clean,
-            concurrency,
-            output,
-            &mut on_progress,
-        );
-        (s, output.join("generated_queries.jsonl"))
-    };
+    let (queries, _) = dataset.split_queries(split)?;
+    let chosen = sample_queries(&queries, &config.documents);
+    let summary = generate_documents(
+        &chosen,
+        &llm,
+        &config.documents,
+        &config.clean,
+        concurrency,
+        output,
+        &mut on_progress,
+    );
     progress.finish_and_clear();
+    let rows = output.join("generated_documents.jsonl");
     let summary = summary.map_err(|e| {
         format!("{e}\n(every answer received before the failure is kept in {}; run the same command again to resume)", rows.display())
     })?;
     eprint!("{summary}");
-    if let Some(g) = &llm {
-        let s = &g.client().stats;
-        use std::sync::atomic::Ordering::Relaxed;
-        eprintln!(
-            "  http: {} request(s), {} retried, {} timed out, {} answer(s) in the wrong shape",
-            s.requests.load(Relaxed),
-            s.retries.load(Relaxed),
-            s.timeouts.load(Relaxed),
-            s.malformed.load(Relaxed)
-        );
-    }
-    if documents {
-        let lists = export_documents(&rows, output)?;
-        eprintln!(
-            "generate: {lists} graded list(s) -> {}",
-            output.join("train.jsonl").display()
-        );
-    } else {
-        let n = export_queries(&rows, &corpus, output)?;
-        eprintln!("generate: {n} queries -> BEIR dataset {}", output.display());
-    }
+    print_http_stats(&llm);
+    let lists = export_documents(&rows, output)?;
+    eprintln!(
+        "generate: {lists} graded list(s) -> {}",
+        output.join("train.jsonl").display()
+    );
     Ok(())
+}
+
+/// The LLM client's traffic, one line.
+fn print_http_stats(llm: &densify_synth::LlmGenerator) {
+    let s = &llm.client().stats;
+    use std::sync::atomic::Ordering::Relaxed;
+    eprintln!(
+        "  http: {} request(s), {} retried, {} timed out, {} answer(s) in the wrong shape",
+        s.requests.load(Relaxed),
+        s.retries.load(Relaxed),
+        s.timeouts.load(Relaxed),
+        s.malformed.load(Relaxed)
+    );
 }
 
 /// `densify generate queries`: the library's one call, with a progress bar and retry lines.
@@ -225,6 +182,11 @@ fn run_queries(dataset: &Dataset, config: &SynthConfig, output: &Path) -> CliRes
     if config.resolved_kind() == GeneratorKind::InverseCloze {
         eprintln!(
             "generate: no LLM configured (llm.base_url / OPENAI_BASE_URL): inverse-cloze pseudo-queries"
+        );
+    } else {
+        eprintln!(
+            "generate: LLM model `{}`, {} request(s) at once",
+            config.llm.model, config.llm.concurrency
         );
     }
     let p = progress.clone();
