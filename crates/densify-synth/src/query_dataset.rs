@@ -83,16 +83,7 @@ pub fn generate_query_dataset(
     let requests = llm
         .as_ref()
         .map_or(0, |g| g.client().stats.requests.load(Relaxed));
-    let http = llm.as_ref().map(|g| {
-        let s = &g.client().stats;
-        format!(
-            "http: {} request(s), {} retried, {} timed out, {} answer(s) in the wrong shape",
-            s.requests.load(Relaxed),
-            s.retries.load(Relaxed),
-            s.timeouts.load(Relaxed),
-            s.malformed.load(Relaxed)
-        )
-    });
+    let http = llm.as_ref().map(http_summary);
     Ok(QueryDatasetReport {
         summary,
         exported,
@@ -100,6 +91,20 @@ pub fn generate_query_dataset(
         requests,
         http,
     })
+}
+
+/// An LLM client's traffic as one line: requests, retries, timeouts, answers in the wrong
+/// shape.
+pub fn http_summary(generator: &crate::LlmGenerator) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let s = &generator.client().stats;
+    format!(
+        "http: {} request(s), {} retried, {} timed out, {} answer(s) in the wrong shape",
+        s.requests.load(Relaxed),
+        s.retries.load(Relaxed),
+        s.timeouts.load(Relaxed),
+        s.malformed.load(Relaxed)
+    )
 }
 
 /// Errors when `output` is `dataset`'s own folder (its corpus would be replaced).

@@ -154,26 +154,13 @@ fn run_documents(dataset: &Dataset, config: &SynthConfig, split: &str, output: &
         format!("{e}\n(every answer received before the failure is kept in {}; run the same command again to resume)", rows.display())
     })?;
     eprint!("{summary}");
-    print_http_stats(&llm);
+    eprintln!("  {}", densify_synth::query_dataset::http_summary(&llm));
     let lists = export_documents(&rows, output)?;
     eprintln!(
         "generate: {lists} graded list(s) -> {}",
         output.join("train.jsonl").display()
     );
     Ok(())
-}
-
-/// The LLM client's traffic, one line.
-fn print_http_stats(llm: &densify_synth::LlmGenerator) {
-    let s = &llm.client().stats;
-    use std::sync::atomic::Ordering::Relaxed;
-    eprintln!(
-        "  http: {} request(s), {} retried, {} timed out, {} answer(s) in the wrong shape",
-        s.requests.load(Relaxed),
-        s.retries.load(Relaxed),
-        s.timeouts.load(Relaxed),
-        s.malformed.load(Relaxed)
-    );
 }
 
 /// `densify generate queries`: the library's one call, with a progress bar and retry lines.
@@ -208,11 +195,8 @@ fn run_queries(dataset: &Dataset, config: &SynthConfig, output: &Path) -> CliRes
         format!("{e}\n(every answer received before the failure is kept in {}; run the same command again to resume)", rows.display())
     })?;
     eprint!("{}", report.summary);
-    if report.requests > 0 {
-        eprintln!(
-            "  http: {} request(s) to {}",
-            report.requests, report.generator
-        );
+    if let Some(http) = &report.http {
+        eprintln!("  {http} to {}", report.generator);
     }
     eprintln!(
         "generate: {} queries -> BEIR dataset {}",
