@@ -25,7 +25,7 @@ use densify_eval::{Measure, Qrels, Run, ScoredDoc, evaluate};
 use densify_model::{BiEncoder, Side};
 use densify_synth::filter::{FilterContext, FilterStage, load_items, run_stages, write_filtered};
 use densify_train::example::{read_examples, write_examples};
-use densify_train::hybrid::{combine, hybrid_signals};
+use densify_train::hybrid::{HybridTeacher, combine};
 use densify_train::{Trainer, TrainingExample};
 use serde::Serialize;
 
@@ -373,15 +373,11 @@ fn retrieve_candidates(
     bm25.write_trec(folder.join("bm25.trec"), "densify-bm25")?;
     let model = BiEncoder::load(&config.model, device, |_| {})?;
     let corpus = dataset.corpus_items()?;
-    let settings = crate::config::EvaluateConfig {
-        batch_size: config.candidates.batch_size,
-        ..Default::default()
-    };
     let corpus_embeddings = crate::evaluate::encode(
         &model,
         &corpus,
         Side::Passage,
-        &settings,
+        config.candidates.batch_size,
         device,
         progress,
         "base model: corpus",
@@ -395,7 +391,7 @@ fn retrieve_candidates(
         &model,
         &items,
         Side::Query,
-        &settings,
+        config.candidates.batch_size,
         device,
         progress,
         "base model: synthetic queries",
@@ -495,19 +491,12 @@ fn score_lists(
     } else {
         None
     };
+    let hybrid = HybridTeacher::new(&texts, &model, corpus_embeddings.as_ref(), &config.teacher)?;
     for part in ["train", "dev"] {
         let mut examples = read_examples(filtered.join(format!("{part}.jsonl")))?;
         let total: usize = examples.iter().map(|e| 1 + e.candidates.len()).sum();
         progress.start(&format!("teacher: {part} lists"), Some(total as u64));
-        let signals = hybrid_signals(
-            &examples,
-            &texts,
-            &model,
-            corpus_embeddings.as_ref(),
-            &config.teacher,
-            device,
-            &mut |n| progress.set(n as u64),
-        )?;
+        let signals = hybrid.signals(&examples, device, &mut |n| progress.set(n as u64))?;
         progress.finish();
         let teacher: Vec<Vec<f64>> = signals
             .iter()

@@ -107,7 +107,7 @@ pub fn evaluate_models(
                 &encoder,
                 &corpus,
                 Side::Passage,
-                config,
+                config.batch_size,
                 device,
                 progress,
                 &format!("{}: corpus", model.name),
@@ -119,7 +119,7 @@ pub fn evaluate_models(
                 &encoder,
                 items,
                 Side::Query,
-                config,
+                config.batch_size,
                 device,
                 progress,
                 &label,
@@ -146,13 +146,13 @@ pub fn encode(
     encoder: &BiEncoder,
     items: &[(String, String)],
     side: Side,
-    config: &EvaluateConfig,
+    batch_size: usize,
     device: &Device,
     progress: &mut dyn Progress,
     label: &str,
 ) -> Result<Embeddings> {
     progress.start(label, Some(items.len() as u64));
-    let embeddings = encoder.encode_items(items, side, config.batch_size, device, &mut |n| {
+    let embeddings = encoder.encode_items(items, side, batch_size, device, &mut |n| {
         progress.set(n as u64)
     })?;
     progress.finish();

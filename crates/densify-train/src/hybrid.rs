@@ -88,121 +88,156 @@ pub fn combine(lexical: &[f64], dense: &[f64], bm25_weight: f64) -> Vec<f64> {
         .collect()
 }
 
-/// The two signals of every candidate of `examples`, in list order: BM25 over the `texts`
-/// corpus and `model`'s similarity. `corpus_embeddings`, when given, are `model`'s passage
-/// embeddings of the corpus (an earlier stage's), looked up instead of encoding the
-/// candidates again. `progress` gets the texts encoded so far.
-///
-/// # Shapes
-/// Returns one `(lexical, dense)` pair of vectors per example, each as long as its list.
-pub fn hybrid_signals(
-    examples: &[TrainingExample],
-    texts: &HashMap<String, String>,
-    model: &BiEncoder,
-    corpus_embeddings: Option<&Embeddings>,
-    config: &HybridTeacherConfig,
-    device: &Device,
-    progress: &mut dyn FnMut(usize),
-) -> Result<Vec<(Vec<f64>, Vec<f64>)>> {
-    config
-        .validate()
-        .map_err(|e| TrainError::Invalid(format!("hybrid teacher: {e}")))?;
-    let text_of = |e: &TrainingExample, id: &str| {
-        texts.get(id).ok_or_else(|| {
-            TrainError::Invalid(format!(
-                "example `{}`: document `{id}` is not in the corpus",
-                e.id
-            ))
-        })
-    };
-    let mut doc_index: HashMap<&str, usize> = HashMap::new();
-    let mut docs: Vec<(String, String)> = Vec::new();
-    for e in examples {
-        for c in &e.candidates {
-            if !doc_index.contains_key(c.doc_id.as_str()) {
-                doc_index.insert(c.doc_id.as_str(), docs.len());
-                docs.push((c.doc_id.clone(), text_of(e, &c.doc_id)?.clone()));
-            }
-        }
-    }
-    let index = Bm25Index::build(
-        texts.iter().map(|(id, t)| (id.as_str(), t.as_str())),
-        config.bm25,
-    );
-    let queries: Vec<(String, String)> = examples
-        .iter()
-        .map(|e| (e.id.clone(), e.query.clone()))
-        .collect();
-    let query_embeddings =
-        model.encode_items(&queries, Side::Query, config.batch_size, device, progress)?;
-    let done = queries.len();
-    let cached = corpus_embeddings.filter(|e| e.dim() == query_embeddings.dim());
-    let doc_embeddings = match cached {
-        Some(corpus) => {
-            let row_of: HashMap<&str, usize> = corpus
-                .ids()
-                .iter()
-                .enumerate()
-                .map(|(i, id)| (id.as_str(), i))
-                .collect();
-            let mut values = Vec::with_capacity(docs.len() * corpus.dim());
-            for (id, _) in &docs {
-                let row = row_of
-                    .get(id.as_str())
-                    .ok_or_else(|| TrainError::MissingEmbedding { doc_id: id.clone() })?;
-                values.extend_from_slice(corpus.row(*row));
-            }
-            let ids = docs.iter().map(|(id, _)| id.clone()).collect();
-            progress(done + docs.len());
-            Embeddings::new(ids, corpus.dim(), values)?
-        }
-        None => model.encode_items(&docs, Side::Passage, config.batch_size, device, &mut |n| {
-            progress(done + n)
-        })?,
-    };
-    let similarity = model.settings.similarity;
-    Ok(examples
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            let lexical: HashMap<String, f64> = index
-                .search(&e.query, usize::MAX)
-                .into_iter()
-                .map(|s| (s.doc_id, s.score))
-                .collect();
-            let q = query_embeddings.row(i);
-            let mut bm25 = Vec::with_capacity(e.candidates.len());
-            let mut dense = Vec::with_capacity(e.candidates.len());
-            for c in &e.candidates {
-                bm25.push(lexical.get(&c.doc_id).copied().unwrap_or(0.0));
-                let d = doc_embeddings.row(doc_index[c.doc_id.as_str()]);
-                dense.push(f64::from(similarity.pair(q, d)));
-            }
-            (bm25, dense)
-        })
-        .collect())
+/// The hybrid teacher over one corpus: its texts, its BM25 index (built once), the base model
+/// and, when an earlier stage made them, the model's corpus embeddings.
+pub struct HybridTeacher<'a> {
+    texts: &'a HashMap<String, String>,
+    index: Bm25Index,
+    model: &'a BiEncoder,
+    corpus_embeddings: Option<&'a Embeddings>,
+    config: &'a HybridTeacherConfig,
 }
 
-/// Writes the hybrid teacher's score into every candidate's `teacher` field.
-pub fn score_hybrid(
-    examples: &mut [TrainingExample],
-    texts: &HashMap<String, String>,
-    model: &BiEncoder,
-    config: &HybridTeacherConfig,
-    device: &Device,
-    progress: &mut dyn FnMut(usize),
-) -> Result<()> {
-    let signals = hybrid_signals(examples, texts, model, None, config, device, progress)?;
-    for (e, (lexical, dense)) in examples.iter_mut().zip(signals) {
-        for (c, t) in e
-            .candidates
-            .iter_mut()
-            .zip(combine(&lexical, &dense, config.bm25_weight))
-        {
-            c.teacher = Some(t);
-        }
+impl<'a> HybridTeacher<'a> {
+    /// A teacher over the `texts` corpus with `model`; `corpus_embeddings`, when given, are
+    /// `model`'s passage embeddings of the corpus, looked up instead of encoding candidates
+    /// again. Checks `config` and builds the BM25 index.
+    pub fn new(
+        texts: &'a HashMap<String, String>,
+        model: &'a BiEncoder,
+        corpus_embeddings: Option<&'a Embeddings>,
+        config: &'a HybridTeacherConfig,
+    ) -> Result<Self> {
+        config
+            .validate()
+            .map_err(|e| TrainError::Invalid(format!("hybrid teacher: {e}")))?;
+        let index = Bm25Index::build(
+            texts.iter().map(|(id, t)| (id.as_str(), t.as_str())),
+            config.bm25,
+        );
+        Ok(Self {
+            texts,
+            index,
+            model,
+            corpus_embeddings,
+            config,
+        })
     }
-    Ok(())
+
+    /// The two signals of every candidate of `examples`, in list order: BM25 and the model's
+    /// similarity. `progress` gets the texts encoded so far.
+    ///
+    /// # Shapes
+    /// Returns one `(lexical, dense)` pair of vectors per example, each as long as its list.
+    pub fn signals(
+        &self,
+        examples: &[TrainingExample],
+        device: &Device,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<(Vec<f64>, Vec<f64>)>> {
+        let text_of = |e: &TrainingExample, id: &str| {
+            self.texts.get(id).ok_or_else(|| {
+                TrainError::Invalid(format!(
+                    "example `{}`: document `{id}` is not in the corpus",
+                    e.id
+                ))
+            })
+        };
+        let mut doc_index: HashMap<&str, usize> = HashMap::new();
+        let mut docs: Vec<(String, String)> = Vec::new();
+        for e in examples {
+            for c in &e.candidates {
+                if !doc_index.contains_key(c.doc_id.as_str()) {
+                    doc_index.insert(c.doc_id.as_str(), docs.len());
+                    docs.push((c.doc_id.clone(), text_of(e, &c.doc_id)?.clone()));
+                }
+            }
+        }
+        let queries: Vec<(String, String)> = examples
+            .iter()
+            .map(|e| (e.id.clone(), e.query.clone()))
+            .collect();
+        let query_embeddings = self.model.encode_items(
+            &queries,
+            Side::Query,
+            self.config.batch_size,
+            device,
+            progress,
+        )?;
+        let done = queries.len();
+        let cached = self
+            .corpus_embeddings
+            .filter(|e| e.dim() == query_embeddings.dim());
+        let doc_embeddings = match cached {
+            Some(corpus) => {
+                let row_of: HashMap<&str, usize> = corpus
+                    .ids()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, id)| (id.as_str(), i))
+                    .collect();
+                let mut values = Vec::with_capacity(docs.len() * corpus.dim());
+                for (id, _) in &docs {
+                    let row = row_of
+                        .get(id.as_str())
+                        .ok_or_else(|| TrainError::MissingEmbedding { doc_id: id.clone() })?;
+                    values.extend_from_slice(corpus.row(*row));
+                }
+                let ids = docs.iter().map(|(id, _)| id.clone()).collect();
+                progress(done + docs.len());
+                Embeddings::new(ids, corpus.dim(), values)?
+            }
+            None => self.model.encode_items(
+                &docs,
+                Side::Passage,
+                self.config.batch_size,
+                device,
+                &mut |n| progress(done + n),
+            )?,
+        };
+        let similarity = self.model.settings.similarity;
+        Ok(examples
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let lexical: HashMap<String, f64> = self
+                    .index
+                    .search(&e.query, usize::MAX)
+                    .into_iter()
+                    .map(|s| (s.doc_id, s.score))
+                    .collect();
+                let q = query_embeddings.row(i);
+                let mut bm25 = Vec::with_capacity(e.candidates.len());
+                let mut dense = Vec::with_capacity(e.candidates.len());
+                for c in &e.candidates {
+                    bm25.push(lexical.get(&c.doc_id).copied().unwrap_or(0.0));
+                    let d = doc_embeddings.row(doc_index[c.doc_id.as_str()]);
+                    dense.push(f64::from(similarity.pair(q, d)));
+                }
+                (bm25, dense)
+            })
+            .collect())
+    }
+
+    /// Writes the teacher's score into every candidate's `teacher` field.
+    pub fn score(
+        &self,
+        examples: &mut [TrainingExample],
+        device: &Device,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<()> {
+        let signals = self.signals(examples, device, progress)?;
+        for (e, (lexical, dense)) in examples.iter_mut().zip(signals) {
+            for (c, t) in
+                e.candidates
+                    .iter_mut()
+                    .zip(combine(&lexical, &dense, self.config.bm25_weight))
+            {
+                c.teacher = Some(t);
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
