@@ -1,7 +1,8 @@
 //! The `adapt` recipe: a retriever adapted to a corpus with no labels at all.
 //!
 //! ```text
-//! generate    synthetic queries for sampled passages (an LLM, or inverse cloze without one)
+//! generate    synthetic queries for sampled passages (an LLM, or inverse cloze without one;
+//!             with a `[server]` table, a llama.cpp server started and stopped for the stage)
 //! candidates  BM25 and the base model's exact search over the corpus, top `depth` per query
 //! filter      the filter stages (RRF fusion of both runs into lists, the source passage as
 //!             positive; round trip or cuts when configured), split into train and dev
@@ -23,6 +24,7 @@ use densify_eval::bm25::Bm25Index;
 use densify_eval::search::{ExactSearchConfig, search_embeddings};
 use densify_eval::{Measure, Qrels, Run, ScoredDoc, evaluate};
 use densify_model::{BiEncoder, Side};
+use densify_synth::LocalServer;
 use densify_synth::filter::{FilterContext, FilterStage, load_items, run_stages, write_filtered};
 use densify_train::example::{read_examples, write_examples};
 use densify_train::hybrid::{HybridTeacher, combine};
@@ -91,22 +93,11 @@ pub fn run_recipe(
 
     let role = |r: &str| r.to_owned();
 
-    // 1. Synthetic queries. The generator is hashed as resolved: `auto` becomes an LLM when
-    // OPENAI_BASE_URL is set, and rows of one generator are never resumed by another.
-    let resolved_generator = (
-        &config.generate,
-        format!("{:?}", config.generate.resolved_kind()),
-        config
-            .generate
-            .llm
-            .base_url
-            .clone()
-            .or_else(|| std::env::var("OPENAI_BASE_URL").ok()),
-    );
+    // 1. Synthetic queries.
     let outcome = driver.run(
         Stage {
             name: "generate",
-            config: config_text(&resolved_generator),
+            config: generate_config_text(config),
             inputs: vec![(role("corpus"), dataset.corpus_path())],
             outputs: vec![
                 "generate/corpus.jsonl",
@@ -313,6 +304,30 @@ pub fn run_recipe(
     })
 }
 
+/// The generate stage's configuration as the manifest hashes it. The generator is hashed as
+/// resolved: `auto` becomes an LLM when OPENAI_BASE_URL is set, and rows of one generator are
+/// never resumed by another. With a `[server]` table the server's settings (binary, model and
+/// the rest) are hashed instead of its URL, whose port is new each run, so a re-run with the
+/// same settings is up to date.
+fn generate_config_text(config: &RecipeConfig) -> String {
+    match &config.server {
+        Some(server) => {
+            let generate = config.resolved_generate(None);
+            config_text(&(&generate, format!("{:?}", generate.resolved_kind()), server))
+        }
+        None => config_text(&(
+            &config.generate,
+            format!("{:?}", config.generate.resolved_kind()),
+            config
+                .generate
+                .llm
+                .base_url
+                .clone()
+                .or_else(|| std::env::var("OPENAI_BASE_URL").ok()),
+        )),
+    }
+}
+
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     densify_core::write_atomic(path, bytes).map_err(|e| RecipeError::io(path, e))
 }
@@ -324,11 +339,30 @@ fn generate(
     counts: &mut Counts,
     progress: &mut dyn Progress,
 ) -> Result<()> {
+    // A `[server]` runs for this stage only: dropped, so stopped, when the stage returns,
+    // whether it succeeded or not.
+    let server = match &config.server {
+        Some(server) => {
+            progress.note(&format!(
+                "generate: starting llama-server ({})",
+                server.model.display()
+            ));
+            let server = LocalServer::start(server, folder)?;
+            progress.note(&format!(
+                "generate: llama-server at {} (log {})",
+                server.base_url(),
+                server.log().display()
+            ));
+            Some(server)
+        }
+        None => None,
+    };
+    let generate = config.resolved_generate(server.as_ref().map(LocalServer::base_url));
     progress.start("generating queries", None);
     let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
     let report = densify_synth::generate_query_dataset(
         dataset,
-        &config.generate,
+        &generate,
         folder,
         move |line| {
             let _ = lines_tx.send(line.to_owned());
@@ -336,6 +370,7 @@ fn generate(
         &mut |done, _| progress.set(done as u64),
     );
     progress.finish();
+    drop(server);
     for line in lines_rx.try_iter() {
         progress.note(&format!("retry: {line}"));
     }
@@ -580,4 +615,38 @@ fn train_student(
         summary.steps, summary.train_seconds, summary.final_loss
     ));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use densify_synth::LocalServerConfig;
+
+    fn with_server(model: &str) -> RecipeConfig {
+        RecipeConfig {
+            server: Some(LocalServerConfig {
+                binary: PathBuf::from("/opt/llama/llama-server"),
+                model: PathBuf::from(model),
+                ..LocalServerConfig::default()
+            }),
+            ..RecipeConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_local_server_is_hashed_by_its_settings_not_its_url() {
+        let a = generate_config_text(&with_server("a.gguf"));
+        assert_eq!(a, generate_config_text(&with_server("a.gguf")));
+        assert!(
+            a.contains("/opt/llama/llama-server") && a.contains("a.gguf"),
+            "{a}"
+        );
+        assert!(a.contains("\"Openai\""), "{a}");
+        assert!(!a.contains("127.0.0.1"), "{a}");
+        assert_ne!(a, generate_config_text(&with_server("b.gguf")));
+        let mut slots = with_server("a.gguf");
+        slots.server.as_mut().unwrap().slots = 2;
+        assert_ne!(a, generate_config_text(&slots));
+        assert_ne!(a, generate_config_text(&RecipeConfig::default()));
+    }
 }

@@ -8,8 +8,8 @@ use densify_core::{Config, InvalidField};
 use densify_eval::bm25::Bm25Config;
 use densify_loss::LossConfig;
 use densify_noise::{NoiseConfig, NoiseOp};
-use densify_synth::SynthConfig;
 use densify_synth::filter::{FilterConfig, FilterStage, FuseConfig};
+use densify_synth::{GeneratorKind, LocalServerConfig, SynthConfig};
 use densify_train::TrainConfig;
 use densify_train::hybrid::HybridTeacherConfig;
 use serde::{Deserialize, Serialize};
@@ -135,6 +135,10 @@ pub struct RecipeConfig {
     pub output: PathBuf,
     /// Synthetic queries (densify-synth's `SynthConfig`): inverse cloze without an LLM.
     pub generate: SynthConfig,
+    /// A llama.cpp server (`llama-server`, densify-synth's `LocalServerConfig`) the recipe
+    /// starts for the generate stage and stops after it; generation then uses an LLM at its
+    /// URL (`generate.llm.base_url` is left unset). Default none.
+    pub server: Option<LocalServerConfig>,
     /// BM25 and dense candidates.
     pub candidates: CandidatesConfig,
     /// Filter stages over the synthetic queries. A `fuse` or `round_trip` stage with no `runs`
@@ -188,6 +192,7 @@ impl Default for RecipeConfig {
             dataset: String::new(),
             output: PathBuf::new(),
             generate,
+            server: None,
             candidates: CandidatesConfig::default(),
             filter,
             teacher: HybridTeacherConfig::default(),
@@ -198,6 +203,18 @@ impl Default for RecipeConfig {
 }
 
 impl RecipeConfig {
+    /// The generation configuration the generate stage runs with a local server at
+    /// `base_url`: the recipe's `generate` table with the server's URL and the LLM generator.
+    /// Without a `server` table, the `generate` table as it is.
+    pub fn resolved_generate(&self, base_url: Option<String>) -> SynthConfig {
+        let mut generate = self.generate.clone();
+        if self.server.is_some() {
+            generate.llm.base_url = base_url;
+            generate.generator = GeneratorKind::Openai;
+        }
+        generate
+    }
+
     /// The training configuration the driver runs: the recipe's `train` table with the run's
     /// own model, output, dataset and examples.
     pub fn resolved_train(&self) -> TrainConfig {
@@ -250,7 +267,10 @@ impl RecipeConfig {
              # configuration of one stage's library call; unknown fields are errors.\n\
              # Stages: generate -> candidates -> filter -> teacher -> train -> evaluate.\n\
              # `train.model`, `train.output`, `train.dataset` and `train.examples` are filled in\n\
-             # by the driver from `model` and `output`.\n{}",
+             # by the driver from `model` and `output`.\n\
+             # For LLM queries from a llama.cpp server the recipe starts and stops itself, add\n\
+             # [server] with `binary` (llama-server) and `model` (a GGUF file);\n\
+             # scripts/fetch_llama_server.sh builds and fetches both.\n{}",
             kind.name(),
             config.to_toml_string()
         )
@@ -333,6 +353,21 @@ impl Config for RecipeConfig {
         required("dataset", self.dataset.is_empty())?;
         required("output", self.output.as_os_str().is_empty())?;
         self.generate.validate().map_err(|e| e.within("generate"))?;
+        if let Some(server) = &self.server {
+            server.validate().map_err(|e| e.within("server"))?;
+            if self.generate.generator == GeneratorKind::InverseCloze {
+                return Err(InvalidField::new(
+                    "server",
+                    "is set, but `generate.generator` is inverse_cloze, which uses no LLM",
+                ));
+            }
+            if self.generate.llm.base_url.is_some() {
+                return Err(InvalidField::new(
+                    "server",
+                    "is set together with `generate.llm.base_url`: give one (the server's URL is its own)",
+                ));
+            }
+        }
         self.candidates
             .validate()
             .map_err(|e| e.within("candidates"))?;
@@ -392,6 +427,63 @@ mod tests {
             defaults.train.optimizer.warmup_ratio
         );
         assert_eq!(config.generate.queries.max_passages, Some(1000));
+    }
+
+    #[test]
+    fn a_server_table_is_validated_within_server_and_sets_the_llm() {
+        let head = "model = \"m\"\ndataset = \"d\"\noutput = \"o\"\n";
+        let config = RecipeConfig::from_toml_str(
+            &format!(
+                "{head}[server]\nbinary = \"bin/llama-server\"\nmodel = \"smol.gguf\"\nslots = 2\n"
+            ),
+            "r.toml",
+        )
+        .unwrap();
+        let server = config.server.clone().unwrap();
+        assert_eq!(server.model, PathBuf::from("smol.gguf"));
+        assert_eq!((server.slots, server.context, server.threads), (2, 8192, 2));
+        let generate = config.resolved_generate(Some("http://127.0.0.1:5/v1".into()));
+        assert_eq!(generate.generator, GeneratorKind::Openai);
+        assert_eq!(generate.resolved_kind(), GeneratorKind::Openai);
+        assert_eq!(
+            generate.llm.base_url.as_deref(),
+            Some("http://127.0.0.1:5/v1")
+        );
+        assert_eq!(generate.queries, config.generate.queries);
+        assert_eq!(
+            RecipeConfig::default().resolved_generate(None),
+            RecipeConfig::default().generate
+        );
+        assert_eq!(RecipeConfig::default().server, None);
+        for (table, field) in [
+            (
+                "[server]\nmodel = \"s.gguf\"\nslots = 0\n",
+                "`server.slots`",
+            ),
+            ("[server]\nbinary = \"b\"\n", "`server.model`"),
+            (
+                "[server]\nmodel = \"s.gguf\"\nextra_args = [\"--port\", \"1\"]\n",
+                "`server.extra_args`",
+            ),
+            (
+                "[generate]\ngenerator = \"inverse_cloze\"\n[server]\nmodel = \"s.gguf\"\n",
+                "`server`",
+            ),
+            (
+                "[generate.llm]\nbase_url = \"http://h:1/v1\"\n[server]\nmodel = \"s.gguf\"\n",
+                "`server`",
+            ),
+        ] {
+            let e = RecipeConfig::from_toml_str(&format!("{head}{table}"), "r.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(field), "{field}: {e}");
+        }
+        let e =
+            RecipeConfig::from_toml_str(&format!("{head}[server]\nmodle = \"s.gguf\"\n"), "r.toml")
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("r.toml:5") && e.contains("modle"), "{e}");
     }
 
     #[test]

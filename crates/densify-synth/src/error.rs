@@ -53,6 +53,49 @@ pub enum SynthError {
         /// Requests made.
         attempts: u32,
     },
+    /// A local server's binary ([`crate::LocalServerConfig::binary`]) is not a file, nor a
+    /// name found in `PATH`.
+    #[error("{}: no llama-server binary there (run `eval \"$(bash scripts/fetch_llama_server.sh)\"` and use its DENSIFY_LLAMA_SERVER, or set `binary` to llama.cpp's llama-server)", path.display())]
+    ServerBinaryMissing {
+        /// The configured binary.
+        path: PathBuf,
+    },
+    /// A local server's GGUF model is not a file.
+    #[error("{}: no GGUF model file there (set `model`; scripts/fetch_llama_server.sh fetches SmolLM2-135M-Instruct)", path.display())]
+    ServerModelMissing {
+        /// The configured model.
+        path: PathBuf,
+    },
+    /// A local server's process could not be started.
+    #[error("{}: could not start llama-server: {source}", binary.display())]
+    ServerSpawn {
+        /// The binary.
+        binary: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A local server exited before it answered `/health`.
+    #[error("llama-server exited ({status}) before it was ready; the end of {}:\n{tail}", log.display())]
+    ServerExited {
+        /// How it exited (`exit status: 1`, `signal: 9`).
+        status: String,
+        /// Its log file.
+        log: PathBuf,
+        /// The log's last lines.
+        tail: String,
+    },
+    /// A local server did not answer `/health` with 200 in time.
+    #[error("llama-server on port {port} was not ready within {seconds} s (raise `startup_timeout_s` for a large model or a slow disk); the end of {}:\n{tail}", log.display())]
+    ServerNotHealthy {
+        /// Its port on 127.0.0.1.
+        port: u16,
+        /// The timeout.
+        seconds: u64,
+        /// Its log file.
+        log: PathBuf,
+        /// The log's last lines.
+        tail: String,
+    },
     /// A value passed in is unusable (an empty corpus, an unknown id, a bad combination).
     #[error("{0}")]
     Invalid(String),

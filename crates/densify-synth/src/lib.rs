@@ -8,7 +8,9 @@
 //! - [`query_type`]: questions, claims, titles, keywords, web and random queries (paper B);
 //! - [`clean`]: what is cut from answers and why answers are dropped;
 //! - [`generate`]: resumable runs writing JSONL with provenance and a BEIR dataset;
-//! - [`filter`]: round trip, fusion, teacher top-1, percentile cut, train/dev split.
+//! - [`filter`]: round trip, fusion, teacher top-1, percentile cut, train/dev split;
+//! - [`local_server`]: llama.cpp's `llama-server` started on a free loopback port and
+//!   stopped when dropped ([`LocalServer`]), for runs that bring their own LLM.
 //!
 //! The generators and filters follow InPars, GPL and Promptagator (queries), paper B
 //! (arXiv 2502.19712: query types, filters, normalisation) and paper C (arXiv 2503.23239:
@@ -23,6 +25,7 @@ pub mod generate;
 pub mod generator;
 pub mod inverse_cloze;
 pub mod jsonl_store;
+pub mod local_server;
 pub mod openai;
 pub mod passage;
 pub mod pool;
@@ -38,6 +41,7 @@ pub use filter::{FilterConfig, FilterStage};
 pub use generate::{GenerationSummary, generate_documents, generate_queries};
 pub use generator::{Generated, Generator, LlmGenerator, PromptConfig, Provenance};
 pub use inverse_cloze::{InverseClozeConfig, InverseClozeGenerator};
+pub use local_server::{LocalServer, LocalServerConfig};
 pub use openai::{Endpoint, LlmConfig, OpenAiClient};
 pub use passage::Passage;
 pub use query_dataset::{QueryDatasetReport, generate_query_dataset};

@@ -1,14 +1,14 @@
 //! A real llama.cpp server for the tests: `llama-server` and SmolLM2-135M-Instruct as
 //! `scripts/fetch_llama_server.sh` builds and fetches them (paths from `DENSIFY_LLAMA_SERVER`
 //! and `DENSIFY_LLAMA_MODEL`, else the script's cache). Each test starts its own server on a
-//! free loopback port and the guard kills it when the test ends, passing or failing.
+//! free loopback port (densify-synth's `LocalServer`) and the guard kills it when the test
+//! ends, passing or failing.
 
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+
+use densify_synth::{LocalServer, LocalServerConfig};
 
 fn cache() -> PathBuf {
     std::env::var_os("DENSIFY_CACHE")
@@ -55,19 +55,13 @@ pub fn model_file() -> PathBuf {
 
 /// A loopback port nothing listens on (bound, then released).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    densify_synth::local_server::free_port().unwrap()
 }
 
-/// A running llama-server; killed on drop. When `DENSIFY_TEST_PID_DIR` is set (`.ci/run` sets
-/// it), its PID is kept in `<dir>/llama-server-<pid>.pid` while it runs, so a run whose test
-/// process was killed before the guard ran can stop exactly the servers its tests started.
+/// A running llama-server (densify-synth's [`LocalServer`]: 4 slots, 2 threads, the log in
+/// the test's folder); killed on drop, its PID kept in `$DENSIFY_TEST_PID_DIR` while it runs.
 pub struct LlamaServer {
-    child: Child,
-    pid_file: Option<PathBuf>,
+    server: LocalServer,
     /// Its port on 127.0.0.1.
     pub port: u16,
     /// Its log file.
@@ -75,87 +69,36 @@ pub struct LlamaServer {
 }
 
 impl LlamaServer {
-    /// Starts a server (4 slots, 2 threads) and waits for `/health`.
+    /// Starts a server with `extra` arguments and waits for `/health`; panics with the typed
+    /// error's message (which quotes the log) when it does not come up.
     pub fn start(log_dir: &Path, extra: &[&str]) -> Self {
-        let port = free_port();
-        let log = log_dir.join(format!("llama-server-{port}.log"));
-        let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(server_binary())
-            .args(["-m"])
-            .arg(model_file())
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["-c", "8192", "-np", "4", "-t", "2", "--no-webui"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(file.try_clone().unwrap()))
-            .stderr(Stdio::from(file))
-            .spawn()
-            .expect("start llama-server");
-        let pid_file = std::env::var_os("DENSIFY_TEST_PID_DIR").map(|dir| {
-            let path = Path::new(&dir).join(format!("llama-server-{}.pid", child.id()));
-            std::fs::write(&path, child.id().to_string()).expect("write the server's PID file");
-            path
-        });
-        let mut server = Self {
-            child,
-            pid_file,
-            port,
-            log,
+        let config = LocalServerConfig {
+            binary: server_binary(),
+            model: model_file(),
+            extra_args: extra.iter().map(|a| a.to_string()).collect(),
+            ..LocalServerConfig::default()
         };
-        server.wait_healthy();
-        server
-    }
-
-    fn wait_healthy(&mut self) {
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(2)))
-            .http_status_as_error(false)
-            .build()
-            .new_agent();
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(120) {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!(
-                    "llama-server exited with {status}: {}",
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
-                );
-            }
-            if let Ok(r) = agent.get(&format!("{}/health", self.root())).call()
-                && r.status() == 200
-            {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(200));
+        let server = LocalServer::start(&config, log_dir).unwrap_or_else(|e| panic!("{e}"));
+        Self {
+            port: server.port(),
+            log: server.log().to_path_buf(),
+            server,
         }
-        panic!(
-            "llama-server did not become healthy in 120 s; log {}",
-            self.log.display()
-        );
     }
 
     /// `http://127.0.0.1:PORT`.
     pub fn root(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.server.root()
     }
 
     /// The OpenAI base URL (`.../v1`).
     pub fn base_url(&self) -> String {
-        format!("{}/v1", self.root())
+        self.server.base_url()
     }
 
     /// Kills the server now (SIGKILL) and reaps it.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some(path) = self.pid_file.take() {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
-impl Drop for LlamaServer {
-    fn drop(&mut self) {
-        self.kill();
+        self.server.stop();
     }
 }
 
