@@ -61,6 +61,14 @@ pub fn positive(field: &str, value: f64) -> Result<(), InvalidField> {
     }
 }
 
+/// Errors unless the count `value` is at least 1.
+pub fn at_least_one(field: &str, value: u64) -> Result<(), InvalidField> {
+    if value == 0 {
+        return Err(InvalidField::new(field, "must be at least 1, found 0"));
+    }
+    Ok(())
+}
+
 /// Errors unless `value` is finite and `>= 0`.
 pub fn non_negative(field: &str, value: f64) -> Result<(), InvalidField> {
     if value.is_finite() && value >= 0.0 {
@@ -359,6 +367,14 @@ mod tests {
         fn validate(&self) -> Result<(), InvalidField> {
             positive("temperature", self.inner.temperature).map_err(|e| e.within("inner"))
         }
+    }
+
+    #[test]
+    fn at_least_one_refuses_zero_and_names_the_field() {
+        assert_eq!(at_least_one("slots", 1), Ok(()));
+        let e = at_least_one("slots", 0).unwrap_err();
+        assert_eq!(e.field, "slots");
+        assert_eq!(e.message, "must be at least 1, found 0");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use densify_core::config::at_least_one;
 use densify_core::{Config, InvalidField};
 use densify_eval::bm25::Bm25Config;
 use densify_loss::LossConfig;
@@ -66,15 +67,8 @@ impl Default for CandidatesConfig {
 
 impl Config for CandidatesConfig {
     fn validate(&self) -> Result<(), InvalidField> {
-        if self.depth == 0 {
-            return Err(InvalidField::new("depth", "must be at least 1, found 0"));
-        }
-        if self.batch_size == 0 {
-            return Err(InvalidField::new(
-                "batch_size",
-                "must be at least 1, found 0",
-            ));
-        }
+        at_least_one("depth", self.depth as u64)?;
+        at_least_one("batch_size", self.batch_size as u64)?;
         self.bm25.validate().map_err(|e| e.within("bm25"))
     }
 }
@@ -111,12 +105,7 @@ impl Default for EvaluateConfig {
 
 impl Config for EvaluateConfig {
     fn validate(&self) -> Result<(), InvalidField> {
-        if self.batch_size == 0 {
-            return Err(InvalidField::new(
-                "batch_size",
-                "must be at least 1, found 0",
-            ));
-        }
+        at_least_one("batch_size", self.batch_size as u64)?;
         densify_core::config::probability("noise_p", self.noise_p)
     }
 }

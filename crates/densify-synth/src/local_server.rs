@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use densify_core::config::{Config, InvalidField};
+use densify_core::config::{Config, InvalidField, at_least_one};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, SynthError};
@@ -65,13 +65,6 @@ impl Default for LocalServerConfig {
             extra_args: Vec::new(),
         }
     }
-}
-
-fn at_least_one(field: &str, value: u64) -> std::result::Result<(), InvalidField> {
-    if value == 0 {
-        return Err(InvalidField::new(field, "must be at least 1, found 0"));
-    }
-    Ok(())
 }
 
 impl Config for LocalServerConfig {
