@@ -172,6 +172,32 @@ impl Bm25Index {
         hits
     }
 
+    /// BM25 of `query` against a `text` that is not in the index, scored as if it were one
+    /// more document under the index's statistics (document frequencies, average length), so
+    /// its score compares with [`Bm25Index::search`]'s. 0 when they share no term.
+    pub fn score_text(&self, query: &str, text: &str) -> f64 {
+        let n = self.doc_ids.len() as f64;
+        let Bm25Config { k1, b } = self.config;
+        let tokens = analyze(text);
+        let mut counts: HashMap<&str, u32> = HashMap::new();
+        for t in &tokens {
+            *counts.entry(t.as_str()).or_default() += 1;
+        }
+        let norm = 1.0 - b + b * tokens.len() as f64 / self.average_length.max(f64::MIN_POSITIVE);
+        let mut terms = analyze(query);
+        let mut seen = std::collections::HashSet::new();
+        terms.retain(|t| seen.insert(t.clone()));
+        terms
+            .iter()
+            .filter_map(|term| {
+                let tf = f64::from(*counts.get(term.as_str())?);
+                let df = self.postings.get(term).map_or(0, Vec::len) as f64;
+                let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+                Some(idf * tf * (k1 + 1.0) / (tf + k1 * norm))
+            })
+            .sum()
+    }
+
     /// Searches every `(query_id, text)` and returns the run, using all cores.
     pub fn search_all<'a>(&self, queries: &[(&'a str, &'a str)], k: usize) -> Run {
         let lists: Vec<(String, Vec<ScoredDoc>)> = queries
@@ -218,5 +244,37 @@ mod tests {
         // "apple" is in both: d2 has tf 2 but is longer.
         let hits = index.search("apple cherry", 1);
         assert_eq!(hits[0].doc_id, "d2");
+    }
+
+    #[test]
+    fn a_text_outside_the_index_scores_as_an_indexed_copy_would() {
+        let index = Bm25Index::build(
+            [("d1", "apple banana"), ("d2", "apple apple cherry cherry")],
+            Bm25Config::default(),
+        );
+        // The same text as d1 scores what d1 scores.
+        let d1 = index.search("banana apple", 10);
+        let d1 = d1.iter().find(|h| h.doc_id == "d1").unwrap().score;
+        assert_abs_diff_eq!(
+            index.score_text("banana apple", "apple banana"),
+            d1,
+            epsilon = 1e-12
+        );
+        // "cherry" (df 1) three times in a 4-token text; avg length 3:
+        // norm = 0.6 + 0.4 * 4/3; score = ln2 * 3 * 1.9 / (3 + 0.9 * norm).
+        let norm = 0.6 + 0.4 * 4.0 / 3.0;
+        assert_abs_diff_eq!(
+            index.score_text("cherry", "cherry cherry cherry kiwi"),
+            2f64.ln() * 3.0 * 1.9 / (3.0 + 0.9 * norm),
+            epsilon = 1e-12
+        );
+        // A term the index never saw: df 0, idf ln(1 + 2.5/0.5) = ln 6.
+        let norm = 0.6 + 0.4 * 1.0 / 3.0;
+        assert_abs_diff_eq!(
+            index.score_text("kiwi", "kiwi"),
+            6f64.ln() * 1.9 / (1.0 + 0.9 * norm),
+            epsilon = 1e-12
+        );
+        assert_eq!(index.score_text("durian", "apple"), 0.0);
     }
 }

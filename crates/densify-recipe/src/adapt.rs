@@ -24,8 +24,8 @@ use densify_eval::bm25::Bm25Index;
 use densify_eval::search::{ExactSearchConfig, search_embeddings};
 use densify_eval::{Measure, Qrels, Run, ScoredDoc, evaluate};
 use densify_model::{BiEncoder, Side};
-use densify_synth::LocalServer;
 use densify_synth::filter::{FilterContext, FilterStage, load_items, run_stages, write_filtered};
+use densify_synth::{GeneratorKind, LocalServer};
 use densify_train::example::{read_examples, write_examples};
 use densify_train::hybrid::{HybridTeacher, combine};
 use densify_train::{Trainer, TrainingExample};
@@ -157,22 +157,24 @@ pub fn run_recipe(
             inputs.push((format!("stages[{i}].model"), t.model.clone()));
         }
     }
+    let mask = removes_queries_from_sources(config);
     let outcome = driver.run(
         Stage {
             name: "filter",
-            config: config_text(&filter),
+            config: config_text(&(&filter, mask)),
             inputs,
             outputs: vec![
                 "filter/corpus.jsonl",
                 "filter/train.jsonl",
                 "filter/dev.jsonl",
                 "filter/queries.jsonl",
+                "filter/masked.tsv",
             ],
             resumable: false,
         },
         progress,
         |folder, _, counts, progress| {
-            filter_lists(&synthetic, &filter, device, folder, counts, progress)
+            filter_lists(&synthetic, &filter, mask, device, folder, counts, progress)
         },
     )?;
     stages.push(("filter", outcome));
@@ -184,6 +186,7 @@ pub fn run_recipe(
             config: config_text(&config.teacher),
             inputs: vec![
                 (role("corpus"), filtered.join("corpus.jsonl")),
+                (role("masked"), filtered.join("masked.tsv")),
                 (role("train"), filtered.join("train.jsonl")),
                 (role("dev"), filtered.join("dev.jsonl")),
                 (role("model"), config.model.clone()),
@@ -441,9 +444,60 @@ fn retrieve_candidates(
     Ok(())
 }
 
+/// True when the queries are inverse cloze's and the filter stage pairs each with its passage
+/// minus the query ([`densify_synth::remove_query`]); resolved as the generate stage resolves
+/// its generator.
+fn removes_queries_from_sources(config: &RecipeConfig) -> bool {
+    config.server.is_none()
+        && config.generate.resolved_kind() == GeneratorKind::InverseCloze
+        && config.generate.inverse_cloze.remove_from_source
+}
+
+/// The header of `filter/masked.tsv`: one row per masked positive.
+const MASKED_HEADER: &str = "masked_id\tsource_id\tquery_id";
+
+/// Replaces each item's source passage (its positive) by a new document: the passage minus
+/// the query's words, with id `{source}#ict-{query_id}`. Items whose passage would keep too
+/// few words keep it whole. Returns the new documents.
+fn mask_sources(
+    items: &mut [densify_synth::filter::FilterItem],
+    texts: &HashMap<String, String>,
+) -> Vec<(densify_data::Document, String, String)> {
+    let mut masked = Vec::new();
+    for item in items.iter_mut() {
+        let Some(text) = texts
+            .get(&item.source)
+            .and_then(|passage| densify_synth::remove_query(passage, &item.query))
+        else {
+            continue;
+        };
+        let id = format!("{}#ict-{}", item.source, item.query_id);
+        for c in item
+            .candidates
+            .iter_mut()
+            .filter(|c| c.doc_id == item.source)
+        {
+            c.doc_id = id.clone();
+        }
+        let source = std::mem::replace(&mut item.source, id.clone());
+        masked.push((
+            densify_data::Document {
+                id,
+                title: String::new(),
+                text,
+                metadata: Some(serde_json::json!({ "masked_from": source })),
+            },
+            source,
+            item.query_id.clone(),
+        ));
+    }
+    masked
+}
+
 fn filter_lists(
     synthetic: &Path,
     filter: &densify_synth::FilterConfig,
+    mask: bool,
     device: &Device,
     folder: &Path,
     counts: &mut Counts,
@@ -462,13 +516,32 @@ fn filter_lists(
         device,
         progress: &mut on_progress,
     };
-    let (kept, reports) = run_stages(items, &filter.stages, &mut context)?;
+    let (mut kept, reports) = run_stages(items, &filter.stages, &mut context)?;
     progress.finish();
     for report in &reports {
         progress.note(&format!("  {report}"));
         counts.insert(format!("kept_after_{}", report.stage), report.kept as f64);
     }
+    let masked = if mask {
+        mask_sources(&mut kept, &texts)
+    } else {
+        Vec::new()
+    };
     let (train, dev) = write_filtered(&kept, &dataset, &filter.split, folder)?;
+    // The masked positives join the corpus the student trains on, and `masked.tsv` names
+    // them, so the teacher keeps them out of BM25's statistics (they are not the user's
+    // documents) and nothing downstream mistakes them for corpus passages.
+    let mut tsv = String::from(MASKED_HEADER) + "\n";
+    for (doc, source, query) in &masked {
+        tsv.push_str(&format!("{}\t{source}\t{query}\n", doc.id));
+    }
+    if !masked.is_empty() {
+        let mut corpus = dataset.corpus()?;
+        corpus.extend(masked.iter().map(|(doc, _, _)| doc.clone()));
+        densify_data::beir::write_corpus(folder.join("corpus.jsonl"), &corpus)?;
+    }
+    write(&folder.join("masked.tsv"), tsv.as_bytes())?;
+    counts.insert("masked_positives".into(), masked.len() as f64);
     if dev == 0 || !folder.join("dev.jsonl").is_file() {
         return Err(RecipeError::Empty {
             stage: "filter",
@@ -517,7 +590,12 @@ fn score_lists(
     progress: &mut dyn Progress,
 ) -> Result<()> {
     let dataset = Dataset::open(filtered)?;
-    let texts: HashMap<String, String> = dataset.corpus_items()?.into_iter().collect();
+    let mut texts: HashMap<String, String> = dataset.corpus_items()?.into_iter().collect();
+    let masked = read_masked_ids(&filtered.join("masked.tsv"))?;
+    let extra: HashMap<String, String> = masked
+        .iter()
+        .filter_map(|id| texts.remove_entry(id))
+        .collect();
     let model = BiEncoder::load(&config.model, device, |_| {})?;
     // The base model's corpus embeddings from the candidates stage, not encoded again.
     let cached = config.output.join("candidates/base_corpus.embeddings");
@@ -526,7 +604,8 @@ fn score_lists(
     } else {
         None
     };
-    let hybrid = HybridTeacher::new(&texts, &model, corpus_embeddings.as_ref(), &config.teacher)?;
+    let hybrid = HybridTeacher::new(&texts, &model, corpus_embeddings.as_ref(), &config.teacher)?
+        .with_extra_documents(&extra);
     for part in ["train", "dev"] {
         let mut examples = read_examples(filtered.join(format!("{part}.jsonl")))?;
         let total: usize = examples.iter().map(|e| 1 + e.candidates.len()).sum();
@@ -570,6 +649,25 @@ fn score_lists(
         counts.insert(format!("{part}_lists"), examples.len() as f64);
     }
     Ok(())
+}
+
+/// The masked positives' ids from `filter/masked.tsv` (its first column, after the header).
+fn read_masked_ids(path: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).map_err(|e| RecipeError::io(path, e))?;
+    let mut lines = text.lines();
+    if lines.next() != Some(MASKED_HEADER) {
+        return Err(RecipeError::io(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("line 1: expected the header `{MASKED_HEADER}`"),
+            ),
+        ));
+    }
+    Ok(lines
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split('\t').next().unwrap_or(l).to_owned())
+        .collect())
 }
 
 fn train_student(
@@ -631,6 +729,64 @@ mod tests {
             }),
             ..RecipeConfig::default()
         }
+    }
+
+    #[test]
+    fn inverse_cloze_positives_are_replaced_by_their_passage_minus_the_query() {
+        use densify_synth::filter::FilterItem;
+        use densify_train::example::Candidate;
+        let candidate = |id: &str, positive| Candidate {
+            doc_id: id.into(),
+            positive,
+            teacher: None,
+            label: None,
+        };
+        let item = |qid: &str, query: &str, source: &str| FilterItem {
+            query_id: qid.into(),
+            query: query.into(),
+            group: "all".into(),
+            source: source.into(),
+            candidates: vec![candidate("d2", false), candidate(source, true)],
+        };
+        let texts: HashMap<String, String> = [
+            (
+                "d1",
+                "Scurvy kills sailors. It was cured by lemons on long voyages at sea.",
+            ),
+            ("d2", "Short text. Too short"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .collect();
+        let mut items = vec![
+            item("q1", "Scurvy kills sailors.", "d1"),
+            // Removing it would leave 2 words: d2 stays whole.
+            item("q2", "Short text.", "d2"),
+        ];
+        let masked = mask_sources(&mut items, &texts);
+        assert_eq!(masked.len(), 1);
+        let (doc, source, query) = &masked[0];
+        assert_eq!(
+            (doc.id.as_str(), source.as_str(), query.as_str()),
+            ("d1#ict-q1", "d1", "q1")
+        );
+        assert_eq!(doc.text, "It was cured by lemons on long voyages at sea.");
+        assert_eq!(items[0].source, "d1#ict-q1");
+        assert_eq!(items[0].candidates[1].doc_id, "d1#ict-q1");
+        assert!(items[0].candidates[1].positive);
+        assert_eq!(items[0].candidates[0].doc_id, "d2");
+        assert_eq!(items[1].source, "d2");
+        assert_eq!(items[1].candidates[1].doc_id, "d2");
+    }
+
+    #[test]
+    fn masking_follows_the_resolved_generator() {
+        let mut config = RecipeConfig::default();
+        config.generate.generator = GeneratorKind::InverseCloze;
+        assert!(removes_queries_from_sources(&config));
+        config.generate.inverse_cloze.remove_from_source = false;
+        assert!(!removes_queries_from_sources(&config));
+        assert!(!removes_queries_from_sources(&with_server("a.gguf")));
     }
 
     #[test]

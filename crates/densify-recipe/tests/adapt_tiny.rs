@@ -102,6 +102,35 @@ fn adapt_runs_every_stage_then_only_what_changed() {
         );
         assert_eq!(e.positives().count(), 1, "the source passage");
     }
+    // Inverse cloze's positives are their passages minus the query: new documents of the
+    // training corpus, listed in masked.tsv, none containing its query.
+    let filter = manifest.stage("filter").unwrap();
+    assert!(
+        filter.counts["masked_positives"] > 0.0,
+        "{:?}",
+        filter.counts
+    );
+    let masked = std::fs::read_to_string(run.join("filter/masked.tsv")).unwrap();
+    assert_eq!(
+        masked.lines().count() - 1,
+        filter.counts["masked_positives"] as usize
+    );
+    let corpus: std::collections::HashMap<String, String> =
+        densify_data::Dataset::open(run.join("filter"))
+            .unwrap()
+            .corpus_items()
+            .unwrap()
+            .into_iter()
+            .collect();
+    let mut checked = 0;
+    for e in &lists {
+        let positive = &e.candidates[e.positives().next().unwrap()];
+        if positive.doc_id.contains("#ict-") {
+            assert!(!corpus[&positive.doc_id].contains(&e.query), "{}", e.query);
+            checked += 1;
+        }
+    }
+    assert!(checked > 0);
     let weights = densify_testkit::tensors(&run.join("train/final/model.safetensors"));
 
     // Unchanged: nothing runs, the same model and table.

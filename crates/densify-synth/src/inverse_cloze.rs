@@ -6,6 +6,12 @@
 //! It is the baseline the LLM queries are measured against and the default when no server is
 //! configured, so the recipes run on a fresh machine with nothing else. It ignores the query
 //! type except as part of the seed.
+//!
+//! A query cut from its passage is a substring of it, so a model trained to find that passage
+//! learns exact lexical overlap rather than meaning. ICT therefore removes the sentence from
+//! the passage it is paired with (Lee et al. remove it 90 % of the time): [`remove_query`]
+//! gives that masked passage, which the recipes use as the positive when
+//! `remove_from_source` is on (the default).
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -27,6 +33,32 @@ pub struct InverseClozeConfig {
     pub max_words: usize,
     /// Seed of the sentence and span choices. Default 42.
     pub seed: u64,
+    /// Pair each query with its passage minus the query's words (the inverse cloze task as
+    /// Lee et al. train it) instead of the whole passage, where at least
+    /// [`MIN_CONTEXT_WORDS`] words remain. Default true.
+    pub remove_from_source: bool,
+}
+
+/// The fewest words a passage keeps after its query is removed; a shorter remainder keeps the
+/// whole passage as the positive.
+pub const MIN_CONTEXT_WORDS: usize = 8;
+
+/// `passage` without the first occurrence of `query`'s words (compared word by word, so
+/// spacing and line breaks do not matter), joined by single spaces; `None` when the query is
+/// not a word sequence of the passage or fewer than [`MIN_CONTEXT_WORDS`] words would remain.
+pub fn remove_query(passage: &str, query: &str) -> Option<String> {
+    let words: Vec<&str> = passage.split_whitespace().collect();
+    let cut: Vec<&str> = query.split_whitespace().collect();
+    if cut.is_empty() || cut.len() > words.len() {
+        return None;
+    }
+    let start = words.windows(cut.len()).position(|w| w == cut.as_slice())?;
+    let rest: Vec<&str> = words[..start]
+        .iter()
+        .chain(&words[start + cut.len()..])
+        .copied()
+        .collect();
+    (rest.len() >= MIN_CONTEXT_WORDS).then(|| rest.join(" "))
 }
 
 impl Default for InverseClozeConfig {
@@ -35,6 +67,7 @@ impl Default for InverseClozeConfig {
             min_words: 4,
             max_words: 24,
             seed: 42,
+            remove_from_source: true,
         }
     }
 }
@@ -140,6 +173,26 @@ mod tests {
         assert_eq!(q, g.crop(text, 7));
         let all: std::collections::HashSet<String> = (0..30).map(|s| g.crop(text, s)).collect();
         assert!(all.len() > 1);
+    }
+
+    #[test]
+    fn the_query_is_cut_out_of_its_passage_word_by_word() {
+        let passage = "Scurvy was common.  Vitamin C deficiency\ncauses scurvy in sailors. \
+                       It was cured by citrus fruit on long voyages at sea.";
+        let query = "Vitamin C deficiency causes scurvy in sailors.";
+        assert_eq!(
+            remove_query(passage, query).as_deref(),
+            Some("Scurvy was common. It was cured by citrus fruit on long voyages at sea.")
+        );
+        // Not a word sequence of the passage.
+        assert_eq!(remove_query(passage, "scurvy in pirates"), None);
+        // Seven words would remain: fewer than MIN_CONTEXT_WORDS.
+        assert_eq!(remove_query("a b c d e f g x y", "x y"), None);
+        assert_eq!(
+            remove_query("a b c d e f g h x y", "x y").as_deref(),
+            Some("a b c d e f g h")
+        );
+        assert_eq!(remove_query("a b", ""), None);
     }
 
     #[test]

@@ -40,7 +40,9 @@ pub use few_shot::{FewShotExample, FewShotPool};
 pub use filter::{FilterConfig, FilterStage};
 pub use generate::{GenerationSummary, generate_documents, generate_queries};
 pub use generator::{Generated, Generator, LlmGenerator, PromptConfig, Provenance};
-pub use inverse_cloze::{InverseClozeConfig, InverseClozeGenerator};
+pub use inverse_cloze::{
+    InverseClozeConfig, InverseClozeGenerator, MIN_CONTEXT_WORDS, remove_query,
+};
 pub use local_server::{LocalServer, LocalServerConfig};
 pub use openai::{Endpoint, LlmConfig, OpenAiClient};
 pub use passage::Passage;

@@ -92,6 +92,7 @@ pub fn combine(lexical: &[f64], dense: &[f64], bm25_weight: f64) -> Vec<f64> {
 /// and, when an earlier stage made them, the model's corpus embeddings.
 pub struct HybridTeacher<'a> {
     texts: &'a HashMap<String, String>,
+    extra: Option<&'a HashMap<String, String>>,
     index: Bm25Index,
     model: &'a BiEncoder,
     corpus_embeddings: Option<&'a Embeddings>,
@@ -117,11 +118,21 @@ impl<'a> HybridTeacher<'a> {
         );
         Ok(Self {
             texts,
+            extra: None,
             index,
             model,
             corpus_embeddings,
             config,
         })
+    }
+
+    /// The teacher with `extra` documents that candidates may name but that are not part of
+    /// the corpus (the passages inverse cloze removed its queries from): BM25 scores them with
+    /// the corpus's statistics ([`Bm25Index::score_text`]) so they change no document
+    /// frequency, and the model encodes them, as they have no cached embedding.
+    pub fn with_extra_documents(mut self, extra: &'a HashMap<String, String>) -> Self {
+        self.extra = Some(extra);
+        self
     }
 
     /// The two signals of every candidate of `examples`, in list order: BM25 and the model's
@@ -136,7 +147,8 @@ impl<'a> HybridTeacher<'a> {
         progress: &mut dyn FnMut(usize),
     ) -> Result<Vec<(Vec<f64>, Vec<f64>)>> {
         let text_of = |e: &TrainingExample, id: &str| {
-            self.texts.get(id).ok_or_else(|| {
+            let extra = self.extra.and_then(|x| x.get(id));
+            extra.or_else(|| self.texts.get(id)).ok_or_else(|| {
                 TrainError::Invalid(format!(
                     "example `{}`: document `{id}` is not in the corpus",
                     e.id
@@ -168,33 +180,60 @@ impl<'a> HybridTeacher<'a> {
         let cached = self
             .corpus_embeddings
             .filter(|e| e.dim() == query_embeddings.dim());
-        let doc_embeddings = match cached {
-            Some(corpus) => {
-                let row_of: HashMap<&str, usize> = corpus
+        // Cached rows for the corpus's documents, when a cache is given (a document it lacks
+        // means it was made from another corpus); extra documents, or everything without a
+        // cache, encoded here.
+        let row_of: HashMap<&str, usize> = cached
+            .map(|corpus| {
+                corpus
                     .ids()
                     .iter()
                     .enumerate()
                     .map(|(i, id)| (id.as_str(), i))
-                    .collect();
-                let mut values = Vec::with_capacity(docs.len() * corpus.dim());
-                for (id, _) in &docs {
-                    let row = row_of
-                        .get(id.as_str())
-                        .ok_or_else(|| TrainError::MissingEmbedding { doc_id: id.clone() })?;
-                    values.extend_from_slice(corpus.row(*row));
-                }
-                let ids = docs.iter().map(|(id, _)| id.clone()).collect();
-                progress(done + docs.len());
-                Embeddings::new(ids, corpus.dim(), values)?
-            }
-            None => self.model.encode_items(
-                &docs,
+                    .collect()
+            })
+            .unwrap_or_default();
+        let is_extra = |id: &str| self.extra.is_some_and(|x| x.contains_key(id));
+        if cached.is_some()
+            && let Some((id, _)) = docs
+                .iter()
+                .find(|(id, _)| !is_extra(id) && !row_of.contains_key(id.as_str()))
+        {
+            return Err(TrainError::MissingEmbedding { doc_id: id.clone() });
+        }
+        let missing: Vec<(String, String)> = docs
+            .iter()
+            .filter(|(id, _)| cached.is_none() || is_extra(id))
+            .cloned()
+            .collect();
+        let encoded = if missing.is_empty() {
+            Embeddings::new(Vec::new(), query_embeddings.dim(), Vec::new())?
+        } else {
+            self.model.encode_items(
+                &missing,
                 Side::Passage,
                 self.config.batch_size,
                 device,
                 &mut |n| progress(done + n),
-            )?,
+            )?
         };
+        let encoded_row: HashMap<&str, usize> = missing
+            .iter()
+            .enumerate()
+            .map(|(i, (id, _))| (id.as_str(), i))
+            .collect();
+        let dim = query_embeddings.dim();
+        let mut values = Vec::with_capacity(docs.len() * dim);
+        for (id, _) in &docs {
+            match (encoded_row.get(id.as_str()), cached) {
+                (Some(&row), _) => values.extend_from_slice(encoded.row(row)),
+                (None, Some(corpus)) => values.extend_from_slice(corpus.row(row_of[id.as_str()])),
+                (None, None) => unreachable!("every document without a cached row is encoded"),
+            }
+        }
+        progress(done + docs.len());
+        let ids = docs.iter().map(|(id, _)| id.clone()).collect();
+        let doc_embeddings = Embeddings::new(ids, dim, values)?;
         let similarity = self.model.settings.similarity;
         Ok(examples
             .iter()
@@ -210,7 +249,11 @@ impl<'a> HybridTeacher<'a> {
                 let mut bm25 = Vec::with_capacity(e.candidates.len());
                 let mut dense = Vec::with_capacity(e.candidates.len());
                 for c in &e.candidates {
-                    bm25.push(lexical.get(&c.doc_id).copied().unwrap_or(0.0));
+                    let extra = self.extra.and_then(|x| x.get(&c.doc_id));
+                    bm25.push(match extra {
+                        Some(text) => self.index.score_text(&e.query, text),
+                        None => lexical.get(&c.doc_id).copied().unwrap_or(0.0),
+                    });
                     let d = doc_embeddings.row(doc_index[c.doc_id.as_str()]);
                     dense.push(f64::from(similarity.pair(q, d)));
                 }
