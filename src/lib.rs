@@ -14,5 +14,6 @@ pub use densify_eval as eval;
 pub use densify_loss as loss;
 pub use densify_model as model;
 pub use densify_noise as noise;
+pub use densify_recipe as recipe;
 pub use densify_synth as synth;
 pub use densify_train as train;

@@ -34,7 +34,7 @@ use serde::Serialize;
 use crate::config::{RecipeConfig, RecipeKind};
 use crate::driver::{Counts, Driver, Stage, StageOutcome};
 use crate::error::{RecipeError, Result};
-use crate::evaluate::{Candidate, ResultRow, evaluate_models, markdown_table, qrels_splits};
+use crate::evaluate::{Candidate, ResultRow, markdown_table, qrels_splits};
 
 /// What a run of a recipe gives.
 #[derive(Debug, Clone)]
@@ -51,7 +51,7 @@ pub struct RecipeReport {
 
 /// A stage configuration as the manifest hashes it: every resolved value, so a default that
 /// changes between versions changes the hash.
-fn config_text<T: Serialize>(value: &T) -> String {
+pub(crate) fn config_text<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("a configuration serialises")
 }
 
@@ -63,11 +63,17 @@ pub fn run_recipe(
     device: &Device,
     progress: &mut dyn Progress,
 ) -> Result<RecipeReport> {
-    if config.recipe != RecipeKind::Adapt {
-        return Err(RecipeError::NotRunnable {
-            config: config_file.to_path_buf(),
-            recipe: config.recipe.name().to_owned(),
-        });
+    match config.recipe {
+        RecipeKind::Adapt => {}
+        RecipeKind::NoisySelfTraining => {
+            return crate::noisy_self_training::run(config, config_file, device, progress);
+        }
+        _ => {
+            return Err(RecipeError::NotRunnable {
+                config: config_file.to_path_buf(),
+                recipe: config.recipe.name().to_owned(),
+            });
+        }
     }
     config
         .validate()
@@ -183,7 +189,7 @@ pub fn run_recipe(
     let outcome = driver.run(
         Stage {
             name: "teacher",
-            config: config_text(&config.teacher),
+            config: config_text(&config.teacher.clone().unwrap_or_default()),
             inputs: vec![
                 (role("corpus"), filtered.join("corpus.jsonl")),
                 (role("masked"), filtered.join("masked.tsv")),
@@ -281,20 +287,16 @@ pub fn run_recipe(
                     corpus_embeddings: None,
                 },
             ];
-            let rows = evaluate_models(
+            crate::evaluate::evaluate_stage(
                 &dataset,
                 &models,
                 &splits,
                 &config.evaluate,
                 device,
+                folder,
+                counts,
                 progress,
-            )?;
-            for r in &rows {
-                counts.insert(format!("{}_{}_ndcg10", r.model, r.split), r.ndcg_at_10);
-            }
-            let json = serde_json::to_string_pretty(&rows).expect("rows serialise") + "\n";
-            write(&folder.join("results.json"), json.as_bytes())?;
-            write(&folder.join("results.md"), markdown_table(&rows).as_bytes())
+            )
         },
     )?;
     stages.push(("evaluate", outcome));
@@ -312,7 +314,7 @@ pub fn run_recipe(
 /// never resumed by another. With a `[server]` table the server's settings (binary, model and
 /// the rest) are hashed instead of its URL, whose port is new each run, so a re-run with the
 /// same settings is up to date.
-fn generate_config_text(config: &RecipeConfig) -> String {
+pub(crate) fn generate_config_text(config: &RecipeConfig) -> String {
     match &config.server {
         Some(server) => {
             let generate = config.resolved_generate(None);
@@ -331,11 +333,11 @@ fn generate_config_text(config: &RecipeConfig) -> String {
     }
 }
 
-fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     densify_core::write_atomic(path, bytes).map_err(|e| RecipeError::io(path, e))
 }
 
-fn generate(
+pub(crate) fn generate(
     dataset: &Dataset,
     config: &RecipeConfig,
     folder: &Path,
@@ -604,7 +606,8 @@ fn score_lists(
     } else {
         None
     };
-    let hybrid = HybridTeacher::new(&texts, &model, corpus_embeddings.as_ref(), &config.teacher)?
+    let teacher_config = config.teacher.clone().unwrap_or_default();
+    let hybrid = HybridTeacher::new(&texts, &model, corpus_embeddings.as_ref(), &teacher_config)?
         .with_extra_documents(&extra);
     for part in ["train", "dev"] {
         let mut examples = read_examples(filtered.join(format!("{part}.jsonl")))?;
@@ -614,7 +617,7 @@ fn score_lists(
         progress.finish();
         let teacher: Vec<Vec<f64>> = signals
             .iter()
-            .map(|(l, d)| combine(l, d, config.teacher.bm25_weight))
+            .map(|(l, d)| combine(l, d, teacher_config.bm25_weight))
             .collect();
         if part == "dev" {
             // The ceiling check: does the teacher rank the dev lists better than the base
@@ -670,7 +673,7 @@ fn read_masked_ids(path: &Path) -> Result<Vec<String>> {
         .collect())
 }
 
-fn train_student(
+pub(crate) fn train_student(
     train: &densify_train::TrainConfig,
     device: &Device,
     folder: &Path,

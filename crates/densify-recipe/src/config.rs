@@ -7,12 +7,12 @@ use std::path::PathBuf;
 use densify_core::config::at_least_one;
 use densify_core::{Config, InvalidField};
 use densify_eval::bm25::Bm25Config;
-use densify_loss::LossConfig;
+use densify_loss::{KlDistillationConfig, LossConfig};
 use densify_noise::{NoiseConfig, NoiseOp};
 use densify_synth::filter::{FilterConfig, FilterStage, FuseConfig};
 use densify_synth::{GeneratorKind, LocalServerConfig, SynthConfig};
-use densify_train::TrainConfig;
 use densify_train::hybrid::HybridTeacherConfig;
+use densify_train::{MineConfig, TrainConfig};
 use serde::{Deserialize, Serialize};
 
 /// Which recipe (`../shared/docs/METHODS.md`).
@@ -23,7 +23,9 @@ pub enum RecipeKind {
     /// hybrid teacher, listwise distillation with token noise. Default.
     #[default]
     Adapt,
-    /// Paper A, noisy self-training (not runnable yet).
+    /// Paper A, noisy self-training: a teacher fine-tuned on the dataset's labels gives soft
+    /// labels over its own hard negatives for synthetic queries; the student is pre-trained on
+    /// them with token noise, then fine-tuned on the labels (one iteration).
     NoisySelfTraining,
     /// Paper B, listwise distillation from a cross-encoder (not runnable yet).
     ListwiseDistillation,
@@ -130,13 +132,25 @@ pub struct RecipeConfig {
     pub server: Option<LocalServerConfig>,
     /// BM25 and dense candidates.
     pub candidates: CandidatesConfig,
-    /// Filter stages over the synthetic queries. A `fuse` or `round_trip` stage with no `runs`
-    /// gets the candidates stage's BM25 and dense runs.
-    pub filter: FilterConfig,
-    /// The label-free teacher.
-    pub teacher: HybridTeacherConfig,
-    /// The student's training (densify-train's `TrainConfig`); `model`, `output`, `dataset`
-    /// and `examples` are the run's own and are filled in by the driver.
+    /// `adapt`: filter stages over the synthetic queries. A `fuse` or `round_trip` stage with
+    /// no `runs` gets the candidates stage's BM25 and dense runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<FilterConfig>,
+    /// `adapt`: the label-free teacher.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher: Option<HybridTeacherConfig>,
+    /// `noisy_self_training`: fine-tuning on the dataset's labelled split, run twice (the
+    /// teacher from `model`, then the pre-trained student); `model`, `output` and `dataset`
+    /// are filled in by the driver, `split` names the labelled split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supervised: Option<TrainConfig>,
+    /// `noisy_self_training`: the teacher's hard negatives for each synthetic query, mined
+    /// from its top `candidates.depth` (the run's scores become the soft labels).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mine: Option<MineConfig>,
+    /// The student's training on the synthetic lists (densify-train's `TrainConfig`);
+    /// `model`, `output`, `dataset` and `examples` are the run's own and are filled in by the
+    /// driver.
     pub train: TrainConfig,
     /// The final evaluation.
     pub evaluate: EvaluateConfig,
@@ -183,8 +197,10 @@ impl Default for RecipeConfig {
             generate,
             server: None,
             candidates: CandidatesConfig::default(),
-            filter,
-            teacher: HybridTeacherConfig::default(),
+            filter: Some(filter),
+            teacher: Some(HybridTeacherConfig::default()),
+            supervised: None,
+            mine: None,
             train,
             evaluate: EvaluateConfig::default(),
         }
@@ -192,6 +208,43 @@ impl Default for RecipeConfig {
 }
 
 impl RecipeConfig {
+    /// The defaults of recipe `kind`: [`RecipeConfig::default`] for `adapt`; for
+    /// `noisy_self_training` (arXiv 2311.15563) 500 synthetic queries, the teacher's top 30,
+    /// lists of 8 (the source passage and the teacher's 7 best negatives, its scores the soft
+    /// labels), the student pre-trained with KL(teacher || student) at τ = 0.05 (the paper's
+    /// τ = 1 is for DPR's dot products; all-MiniLM-L6-v2 scores by cosine, so InfoNCE's 0.05),
+    /// sequential noise p = 0.1 on both towers, passages cut at 128 tokens (the paper's MS MARCO
+    /// length), batch 16, lr 2e-5, then fine-tuned on the labels as the teacher was (InfoNCE
+    /// with in-batch negatives, batch 32, one epoch).
+    pub fn defaults(kind: RecipeKind) -> Self {
+        let mut config = Self {
+            recipe: kind,
+            ..Self::default()
+        };
+        if kind != RecipeKind::NoisySelfTraining {
+            return config;
+        }
+        config.generate.queries.max_passages = Some(500);
+        config.candidates.depth = 30;
+        config.filter = None;
+        config.teacher = None;
+        config.supervised = Some(TrainConfig::default());
+        config.mine = Some(MineConfig {
+            range_max: 30,
+            num_negatives: 7,
+            output_scores: true,
+            ..MineConfig::default()
+        });
+        config.train.loss = LossConfig::KlDistillation(KlDistillationConfig {
+            teacher_temperature: 0.05,
+            student_temperature: 0.05,
+            ..KlDistillationConfig::default()
+        });
+        config.train.list_size = 8;
+        config.train.passage_max_length = Some(128);
+        config
+    }
+
     /// The generation configuration the generate stage runs with a local server at
     /// `base_url`: the recipe's `generate` table with the server's URL and the LLM generator.
     /// Without a `server` table, the `generate` table as it is.
@@ -220,6 +273,29 @@ impl RecipeConfig {
         train
     }
 
+    /// `noisy_self_training`'s fine-tuning on the labels as the driver runs it: the
+    /// `supervised` table (its defaults when absent) from `model` into the run's `folder`
+    /// (`teacher` or `finetune`), on the recipe's dataset.
+    pub fn resolved_supervised(&self, model: &std::path::Path, folder: &str) -> TrainConfig {
+        let mut train = self.supervised.clone().unwrap_or_default();
+        train.model = model.to_path_buf();
+        train.output = self.output.join(folder);
+        train.dataset.clone_from(&self.dataset);
+        train
+    }
+
+    /// `noisy_self_training`'s student pre-training as the driver runs it: the `train` table
+    /// from the base model on the mined lists (`lists/train.jsonl`), whose texts are the
+    /// generate stage's corpus.
+    pub fn resolved_pretrain(&self) -> TrainConfig {
+        let mut train = self.train.clone();
+        train.model = self.model.clone();
+        train.output = self.output.join("pretrain");
+        train.dataset = self.output.join("generate").display().to_string();
+        train.examples = Some(self.output.join("lists/train.jsonl"));
+        train
+    }
+
     /// The candidates stage's runs: BM25 and the base model's dense run.
     pub fn candidate_runs(&self) -> Vec<PathBuf> {
         let folder = self.output.join("candidates");
@@ -230,7 +306,7 @@ impl RecipeConfig {
     /// [`RecipeConfig::candidate_runs`].
     pub fn resolved_filter(&self) -> FilterConfig {
         let runs = self.candidate_runs();
-        let mut filter = self.filter.clone();
+        let mut filter = self.filter.clone().unwrap_or_default();
         for stage in &mut filter.stages {
             match stage {
                 FilterStage::Fuse(f) if f.runs.is_empty() => f.runs.clone_from(&runs),
@@ -245,23 +321,30 @@ impl RecipeConfig {
     /// as placeholders to edit).
     pub fn template(kind: RecipeKind) -> String {
         let config = Self {
-            recipe: kind,
             model: PathBuf::from("models/all-MiniLM-L6-v2"),
             dataset: "scifact".into(),
             output: PathBuf::from(format!("runs/scifact-{}", kind.name())),
-            ..Self::default()
+            ..Self::defaults(kind)
+        };
+        let stages = match kind {
+            RecipeKind::NoisySelfTraining => {
+                "teacher (supervised) -> generate -> candidates -> lists (mine) -> pretrain \
+                 (train) -> finetune (supervised) -> evaluate"
+            }
+            _ => "generate -> candidates -> filter -> teacher -> train -> evaluate",
         };
         format!(
             "# densify recipe `{}` (densify recipe run THIS_FILE). Every table is the\n\
              # configuration of one stage's library call; unknown fields are errors.\n\
-             # Stages: generate -> candidates -> filter -> teacher -> train -> evaluate.\n\
+             # Stages: {stages}.\n\
              # `train.model`, `train.output`, `train.dataset` and `train.examples` are filled in\n\
              # by the driver from `model` and `output`.\n\
              # For LLM queries from a llama.cpp server the recipe starts and stops itself, add\n\
              # [server] with `binary` (llama-server) and `model` (a GGUF file);\n\
              # scripts/fetch_llama_server.sh builds and fetches both.\n{}",
             kind.name(),
-            config.to_toml_string()
+            config.to_toml_string(),
+            stages = stages,
         )
     }
 }
@@ -310,7 +393,7 @@ impl Config for RecipeConfig {
         origin: impl AsRef<std::path::Path>,
     ) -> Result<Self, densify_core::ConfigError> {
         let origin = origin.as_ref();
-        AsWritten::from_toml_str(text, origin)?;
+        let kind = AsWritten::from_toml_str(text, origin)?.0.recipe;
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let parse_error = |message: String| densify_core::ConfigError::Parse {
             path: origin.to_path_buf(),
@@ -322,7 +405,8 @@ impl Config for RecipeConfig {
         let written: toml::Table = text
             .parse()
             .map_err(|e: toml::de::Error| parse_error(e.to_string()))?;
-        let mut merged = toml::Value::try_from(Self::default()).expect("the defaults serialise");
+        let mut merged =
+            toml::Value::try_from(Self::defaults(kind)).expect("the defaults serialise");
         merge(&mut merged, toml::Value::Table(written));
         let config: Self = merged
             .try_into()
@@ -360,11 +444,62 @@ impl Config for RecipeConfig {
         self.candidates
             .validate()
             .map_err(|e| e.within("candidates"))?;
+        // Each recipe's own tables: present, valid; another recipe's: refused, so a table
+        // the run would ignore is never mistaken for a setting.
+        type Tables<'a> = &'a [(&'a str, bool)];
+        let (own, foreign): (Tables, Tables) = match self.recipe {
+            RecipeKind::NoisySelfTraining => (
+                &[
+                    ("supervised", self.supervised.is_some()),
+                    ("mine", self.mine.is_some()),
+                ],
+                &[
+                    ("filter", self.filter.is_some()),
+                    ("teacher", self.teacher.is_some()),
+                ],
+            ),
+            _ => (
+                &[
+                    ("filter", self.filter.is_some()),
+                    ("teacher", self.teacher.is_some()),
+                ],
+                &[
+                    ("supervised", self.supervised.is_some()),
+                    ("mine", self.mine.is_some()),
+                ],
+            ),
+        };
+        if let Some((table, _)) = own.iter().find(|(_, present)| !present) {
+            return Err(InvalidField::new(
+                *table,
+                format!("is required by recipe `{}`", self.recipe.name()),
+            ));
+        }
+        if let Some((table, _)) = foreign.iter().find(|(_, present)| *present) {
+            return Err(InvalidField::new(
+                *table,
+                format!(
+                    "is not read by recipe `{}` (remove the table)",
+                    self.recipe.name()
+                ),
+            ));
+        }
+        if self.recipe == RecipeKind::NoisySelfTraining {
+            let supervised = self.resolved_supervised(&self.model, "teacher");
+            supervised.validate().map_err(|e| e.within("supervised"))?;
+            if let Some(mine) = &self.mine {
+                mine.validate().map_err(|e| e.within("mine"))?;
+            }
+            self.resolved_pretrain()
+                .validate()
+                .map_err(|e| e.within("train"))?;
+            return self.evaluate.validate().map_err(|e| e.within("evaluate"));
+        }
         self.resolved_filter()
             .validate()
             .map_err(|e| e.within("filter"))?;
         if !self
-            .filter
+            .resolved_filter()
             .stages
             .iter()
             .any(|s| matches!(s, FilterStage::Fuse(_)))
@@ -374,7 +509,9 @@ impl Config for RecipeConfig {
                 "needs a `fuse` stage: it builds the candidate lists the teacher scores",
             ));
         }
-        self.teacher.validate().map_err(|e| e.within("teacher"))?;
+        if let Some(teacher) = &self.teacher {
+            teacher.validate().map_err(|e| e.within("teacher"))?;
+        }
         self.resolved_train()
             .validate()
             .map_err(|e| e.within("train"))?;
@@ -393,6 +530,33 @@ mod tests {
         assert_eq!(parsed.train, RecipeConfig::default().train);
         assert_eq!(parsed.filter, RecipeConfig::default().filter);
         assert_eq!(parsed.dataset, "scifact");
+    }
+
+    #[test]
+    fn each_template_parses_back_to_its_recipes_defaults() {
+        let kind = RecipeKind::NoisySelfTraining;
+        let text = RecipeConfig::template(kind);
+        assert!(
+            text.contains("[supervised]") && text.contains("[mine]"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("[teacher]") && !text.contains("[filter]"),
+            "{text}"
+        );
+        let parsed = RecipeConfig::from_toml_str(&text, "nst.toml").unwrap();
+        let defaults = RecipeConfig::defaults(kind);
+        assert_eq!(parsed.recipe, kind);
+        assert_eq!(parsed.train, defaults.train);
+        assert_eq!(parsed.supervised, defaults.supervised);
+        assert_eq!(parsed.mine, defaults.mine);
+        assert_eq!(parsed.filter, None);
+        assert_eq!(parsed.train.list_size, 8);
+        let adapt = RecipeConfig::template(RecipeKind::Adapt);
+        assert!(
+            !adapt.contains("[supervised]") && !adapt.contains("[mine]"),
+            "{adapt}"
+        );
     }
 
     #[test]

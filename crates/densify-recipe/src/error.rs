@@ -51,7 +51,9 @@ pub enum RecipeError {
         message: String,
     },
     /// A recipe this version cannot run yet.
-    #[error("{config}: `recipe` = \"{recipe}\" is not runnable in this version (runnable: adapt)")]
+    #[error(
+        "{config}: `recipe` = \"{recipe}\" is not runnable in this version (runnable: adapt, noisy_self_training)"
+    )]
     NotRunnable {
         /// The recipe file.
         config: PathBuf,

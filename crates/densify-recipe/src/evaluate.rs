@@ -138,6 +138,28 @@ pub fn evaluate_models(
     Ok(rows)
 }
 
+/// The evaluate stage every recipe ends with: [`evaluate_models`], each row's nDCG@10 in the
+/// stage's counts, and `results.json` and `results.md` written to `folder`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn evaluate_stage(
+    dataset: &Dataset,
+    models: &[Candidate],
+    splits: &[String],
+    config: &EvaluateConfig,
+    device: &Device,
+    folder: &Path,
+    counts: &mut crate::driver::Counts,
+    progress: &mut dyn Progress,
+) -> Result<()> {
+    let rows = evaluate_models(dataset, models, splits, config, device, progress)?;
+    for r in &rows {
+        counts.insert(format!("{}_{}_ndcg10", r.model, r.split), r.ndcg_at_10);
+    }
+    let json = serde_json::to_string_pretty(&rows).expect("rows serialise") + "\n";
+    crate::adapt::write(&folder.join("results.json"), json.as_bytes())?;
+    crate::adapt::write(&folder.join("results.md"), markdown_table(&rows).as_bytes())
+}
+
 /// Encodes `(id, text)` items of one side with a progress bar.
 ///
 /// # Shapes
@@ -179,33 +201,46 @@ fn search_and_score(
     ))
 }
 
-/// The table as Markdown: one row per split, base and adapted side by side.
+/// The table as Markdown: one row per split, every model side by side (in the order of
+/// `rows`, `base` first), with the change of `adapted` over `base`.
 pub fn markdown_table(rows: &[ResultRow]) -> String {
     let mut splits: Vec<&str> = Vec::new();
+    let mut models: Vec<&str> = Vec::new();
     for r in rows {
         if !splits.contains(&r.split.as_str()) {
             splits.push(&r.split);
         }
+        if !models.contains(&r.model.as_str()) {
+            models.push(&r.model);
+        }
     }
     let find =
         |model: &str, split: &str| rows.iter().find(|r| r.model == model && r.split == split);
-    let mut out = String::from(
-        "| split | queries | base nDCG@10 | adapted nDCG@10 | change | base Recall@100 | adapted Recall@100 |\n\
-         |---|---|---|---|---|---|---|\n",
-    );
+    let mut out = String::from("| split | queries |");
+    for m in &models {
+        out += &format!(" {m} nDCG@10 |");
+    }
+    out += " change |";
+    for m in &models {
+        out += &format!(" {m} Recall@100 |");
+    }
+    out += &format!("\n|{}\n", "---|".repeat(2 * models.len() + 3));
     for split in splits {
-        let (Some(base), Some(adapted)) = (find("base", split), find("adapted", split)) else {
+        let found: Option<Vec<&ResultRow>> = models.iter().map(|m| find(m, split)).collect();
+        let (Some(found), Some(base), Some(adapted)) =
+            (found, find("base", split), find("adapted", split))
+        else {
             continue;
         };
-        out += &format!(
-            "| {split} | {} | {:.4} | {:.4} | {:+.4} | {:.4} | {:.4} |\n",
-            base.queries,
-            base.ndcg_at_10,
-            adapted.ndcg_at_10,
-            adapted.ndcg_at_10 - base.ndcg_at_10,
-            base.recall_at_100,
-            adapted.recall_at_100
-        );
+        out += &format!("| {split} | {} |", base.queries);
+        for r in &found {
+            out += &format!(" {:.4} |", r.ndcg_at_10);
+        }
+        out += &format!(" {:+.4} |", adapted.ndcg_at_10 - base.ndcg_at_10);
+        for r in &found {
+            out += &format!(" {:.4} |", r.recall_at_100);
+        }
+        out += "\n";
     }
     out
 }
@@ -237,5 +272,25 @@ mod tests {
             table.contains("| test | 3 | 0.2500 | 0.3750 | +0.1250 | 0.5000 | 0.5000 |"),
             "{table}"
         );
+        assert!(
+            table.starts_with(
+                "| split | queries | base nDCG@10 | adapted nDCG@10 | change | base Recall@100 \
+                 | adapted Recall@100 |\n|---|---|---|---|---|---|---|\n"
+            ),
+            "{table}"
+        );
+        // A third model (noisy self-training's labels-only teacher) gets its own columns.
+        let table = markdown_table(&[
+            row("base", "test", 0.25),
+            row("labels", "test", 0.5),
+            row("adapted", "test", 0.375),
+        ]);
+        assert!(
+            table.contains(
+                "| test | 3 | 0.2500 | 0.5000 | 0.3750 | +0.1250 | 0.5000 | 0.5000 | 0.5000 |"
+            ),
+            "{table}"
+        );
+        assert!(table.contains("| labels nDCG@10 |"), "{table}");
     }
 }

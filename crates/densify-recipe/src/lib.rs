@@ -7,8 +7,9 @@
 //! what it wrote (the generation JSONL, the trainer's checkpoints). Every run ends with the
 //! base model and the adapted model side by side ([`evaluate`]).
 //!
-//! Runnable today: `adapt` (no labels at all; [`adapt`]). Noisy self-training, listwise
-//! distillation and graded documents have their configurations but not yet their drivers.
+//! Runnable today: `adapt` (no labels at all; [`adapt`]) and `noisy_self_training` (paper A,
+//! one iteration; [`noisy_self_training`]). Listwise distillation and graded documents have
+//! their configurations but not yet their drivers.
 
 pub mod adapt;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod driver;
 pub mod error;
 pub mod evaluate;
 pub mod manifest;
+pub mod noisy_self_training;
 
 pub use adapt::{RecipeReport, run_recipe};
 pub use config::{RecipeConfig, RecipeKind};

@@ -327,6 +327,64 @@ fn a_non_finite_loss_stops_with_the_step_and_examples() {
     assert!(!c.output.join("final").exists());
 }
 
+/// A loss set in code with `Trainer::with_loss` replaces the configured one in every step:
+/// it is called once a step, and the logged loss is its value (InfoNCE shifted by 100, a
+/// constant that leaves the gradients as they are).
+#[test]
+fn a_loss_set_in_code_replaces_the_configured_one() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use densify_loss::{InfoNce, InfoNceConfig, RankingLoss, ScoredLists};
+
+    #[derive(Debug)]
+    struct Counting {
+        calls: Arc<AtomicUsize>,
+        inner: InfoNce,
+    }
+
+    impl RankingLoss for Counting {
+        fn name(&self) -> &'static str {
+            "counting_info_nce"
+        }
+
+        fn forward_no_reduction(&self, batch: &ScoredLists) -> burn::tensor::Tensor<1> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            self.inner.forward_no_reduction(batch).add_scalar(100.0)
+        }
+    }
+
+    let _serial = serial();
+    let root = fresh("custom-loss");
+    tiny_model(&root.join("model"));
+    tiny_dataset(&root.join("data"));
+    let mut c = config(&root, "out");
+    c.max_steps = Some(2);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let loss = Counting {
+        calls: Arc::clone(&calls),
+        inner: InfoNceConfig::new().init().unwrap(),
+    };
+    let summary = Trainer::new(c.clone(), &Device::flex())
+        .unwrap()
+        .with_loss(loss)
+        .run(&mut |_| {})
+        .unwrap();
+    assert_eq!(summary.steps, 2);
+    assert!(summary.final_model.join("model.safetensors").is_file());
+    let calls = calls.load(Ordering::SeqCst);
+    assert!(
+        calls >= 2,
+        "the custom loss was called {calls} times in 2 steps"
+    );
+    let curve = losses(&c.output);
+    assert_eq!(curve.len(), 2);
+    assert!(
+        curve.iter().all(|&l| l.is_finite() && l > 100.0),
+        "the logged losses are not the custom loss's: {curve:?}"
+    );
+}
+
 /// A cross-encoder with a new head on the tiny encoder learns to put each query's positive
 /// first (listwise softmax cross-entropy over [positive, negatives]) and is saved in the
 /// Hugging Face layout it loads back from.

@@ -30,6 +30,7 @@ mod plan;
 mod step;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use burn::module::Module;
@@ -103,6 +104,8 @@ pub struct Trainer {
     resume: bool,
     /// Data parallel: the devices sharing each step, `device` first (empty: one device).
     peers: Vec<Device>,
+    /// A loss set with [`Trainer::with_loss`], used in place of the one `config.loss` builds.
+    custom_loss: Option<Arc<dyn RankingLoss>>,
 }
 
 impl Trainer {
@@ -122,6 +125,7 @@ impl Trainer {
             device: autodiff(device),
             resume: false,
             peers: Vec::new(),
+            custom_loss: None,
         })
     }
 
@@ -149,6 +153,25 @@ impl Trainer {
     #[must_use]
     pub fn resuming(mut self, resume: bool) -> Self {
         self.resume = resume;
+        self
+    }
+
+    /// Trains with `loss`, a [`RankingLoss`] defined outside densify, in place of the loss
+    /// built from [`TrainConfig::loss`]: in every training step (GradCache and data parallel
+    /// steps included) and in the dev evaluation's `dev_loss`.
+    ///
+    /// The configured `loss` still names what the examples must carry (teacher scores,
+    /// labels) and is recorded in the run's config (`config.toml` in the output folder);
+    /// choose the configured loss whose inputs your loss reads. It also decides the layout of
+    /// a bi-encoder's scores: with `in_batch_negatives` and a configured `info_nce`, `loss`
+    /// reads `[batch, batch * list]` scores with `positive` and `candidates` set; otherwise
+    /// each query's own list `[batch, list]`, its positive at column 0, with the examples'
+    /// teacher scores and labels when they have them (see [`densify_loss::ScoredLists`]).
+    /// A resumed run is bit-identical to an uninterrupted one only when it is given the same
+    /// loss.
+    #[must_use]
+    pub fn with_loss(mut self, loss: impl RankingLoss + 'static) -> Self {
+        self.custom_loss = Some(Arc::new(loss));
         self
     }
 
@@ -578,10 +601,15 @@ impl Trainer {
                 (Encoder::Cross(Box::new(cross)), text, None)
             }
         };
-        let loss = config
-            .loss
-            .init()
-            .map_err(|e| TrainError::Invalid(format!("loss: {e}")))?;
+        let loss: Arc<dyn RankingLoss> = match &self.custom_loss {
+            Some(custom) => Arc::clone(custom),
+            None => Arc::from(
+                config
+                    .loss
+                    .init()
+                    .map_err(|e| TrainError::Invalid(format!("loss: {e}")))?,
+            ),
+        };
         let in_batch = config.in_batch_negatives
             && matches!(config.loss, LossConfig::InfoNce(_))
             && config.architecture == Architecture::BiEncoder;
@@ -884,7 +912,8 @@ struct Prepared {
     text: TextSide,
     /// Token noise (noisy self-training's student) with the model's vocabulary.
     noise: Option<(NoiseConfig, TokenVocab)>,
-    loss: Box<dyn RankingLoss>,
+    /// The configured loss, or the one set with [`Trainer::with_loss`].
+    loss: Arc<dyn RankingLoss>,
     in_batch: bool,
 }
 
