@@ -75,22 +75,8 @@ pub fn run_recipe(
             });
         }
     }
-    config
-        .validate()
-        .map_err(|invalid| densify_core::ConfigError::Invalid {
-            path: config_file.to_path_buf(),
-            line: None,
-            invalid,
-        })?;
-    let dataset = Dataset::find(&config.dataset)?;
+    let (dataset, mut driver) = open_run(config, config_file)?;
     let out = &config.output;
-    // The run folder never holds what the run reads.
-    densify_core::refuse_folder_holding_inputs(
-        out,
-        [config.model.as_path(), dataset.root(), config_file],
-    )
-    .map_err(|e| RecipeError::io(out, e))?;
-    let mut driver = Driver::open(out, config.recipe.name())?;
     let mut stages = Vec::new();
     let synthetic = out.join("generate");
     let candidates = out.join("candidates");
@@ -100,22 +86,10 @@ pub fn run_recipe(
     let role = |r: &str| r.to_owned();
 
     // 1. Synthetic queries.
-    let outcome = driver.run(
-        Stage {
-            name: "generate",
-            config: generate_config_text(config),
-            inputs: vec![(role("corpus"), dataset.corpus_path())],
-            outputs: vec![
-                "generate/corpus.jsonl",
-                "generate/queries.jsonl",
-                "generate/qrels/train.tsv",
-            ],
-            resumable: true,
-        },
-        progress,
-        |folder, _, counts, progress| generate(&dataset, config, folder, counts, progress),
-    )?;
-    stages.push(("generate", outcome));
+    stages.push((
+        "generate",
+        generate_stage(&mut driver, config, &dataset, progress)?,
+    ));
 
     // 2. BM25 and dense candidates.
     let outcome = driver.run(
@@ -253,44 +227,125 @@ pub fn run_recipe(
     } else {
         config.evaluate.splits.clone()
     };
-    let mut inputs = vec![
-        (role("model"), config.model.clone()),
-        (role("adapted"), adapted.clone()),
-        (role("corpus"), dataset.corpus_path()),
-        (
-            role("base_corpus"),
-            candidates.join("base_corpus.embeddings"),
-        ),
+    let models = vec![
+        Candidate {
+            name: "base".into(),
+            folder: config.model.clone(),
+            corpus_embeddings: Some(candidates.join("base_corpus.embeddings")),
+        },
+        Candidate {
+            name: "adapted".into(),
+            folder: adapted.clone(),
+            corpus_embeddings: None,
+        },
     ];
-    for split in &splits {
+    evaluate_stage_and_report(
+        &mut driver,
+        config,
+        &dataset,
+        &models,
+        &splits,
+        stages,
+        adapted,
+        device,
+        progress,
+    )
+}
+
+/// Checks `config` (errors name `config_file`), finds its dataset, refuses a run folder that
+/// holds what the run reads, and opens the run folder's manifest: what every recipe does
+/// before its first stage.
+pub(crate) fn open_run(config: &RecipeConfig, config_file: &Path) -> Result<(Dataset, Driver)> {
+    config
+        .validate()
+        .map_err(|invalid| densify_core::ConfigError::Invalid {
+            path: config_file.to_path_buf(),
+            line: None,
+            invalid,
+        })?;
+    let dataset = Dataset::find(&config.dataset)?;
+    let out = &config.output;
+    densify_core::refuse_folder_holding_inputs(
+        out,
+        [config.model.as_path(), dataset.root(), config_file],
+    )
+    .map_err(|e| RecipeError::io(out, e))?;
+    let driver = Driver::open(out, config.recipe.name())?;
+    Ok((dataset, driver))
+}
+
+/// The `generate` stage every recipe runs: synthetic queries for the dataset's passages into
+/// `generate/`.
+pub(crate) fn generate_stage(
+    driver: &mut Driver,
+    config: &RecipeConfig,
+    dataset: &Dataset,
+    progress: &mut dyn Progress,
+) -> Result<StageOutcome> {
+    driver.run(
+        Stage {
+            name: "generate",
+            config: generate_config_text(config),
+            inputs: vec![("corpus".to_owned(), dataset.corpus_path())],
+            outputs: vec![
+                "generate/corpus.jsonl",
+                "generate/queries.jsonl",
+                "generate/qrels/train.tsv",
+            ],
+            resumable: true,
+        },
+        progress,
+        |folder, _, counts, progress| generate(dataset, config, folder, counts, progress),
+    )
+}
+
+/// The `evaluate` stage every recipe ends with (`models` on `splits`; each model folder an
+/// input, the first, `base`, as `model`, and each cached corpus embedding as
+/// `{name}_corpus`), then the run's report with `stages` and the `adapted` model.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn evaluate_stage_and_report(
+    driver: &mut Driver,
+    config: &RecipeConfig,
+    dataset: &Dataset,
+    models: &[Candidate],
+    splits: &[String],
+    mut stages: Vec<(&'static str, StageOutcome)>,
+    adapted: PathBuf,
+    device: &Device,
+    progress: &mut dyn Progress,
+) -> Result<RecipeReport> {
+    let mut inputs = Vec::new();
+    for (i, m) in models.iter().enumerate() {
+        let role = if i == 0 {
+            "model".to_owned()
+        } else {
+            m.name.clone()
+        };
+        inputs.push((role, m.folder.clone()));
+    }
+    inputs.push(("corpus".to_owned(), dataset.corpus_path()));
+    for m in models {
+        if let Some(embeddings) = &m.corpus_embeddings {
+            inputs.push((format!("{}_corpus", m.name), embeddings.clone()));
+        }
+    }
+    for split in splits {
         inputs.push((format!("qrels/{split}"), dataset.qrels_path(split)));
     }
     let outcome = driver.run(
         Stage {
             name: "evaluate",
-            config: config_text(&(&config.evaluate, &splits)),
+            config: config_text(&(&config.evaluate, splits)),
             inputs,
             outputs: vec!["evaluate/results.json", "evaluate/results.md"],
             resumable: false,
         },
         progress,
         |folder, _, counts, progress| {
-            let models = [
-                Candidate {
-                    name: "base".into(),
-                    folder: config.model.clone(),
-                    corpus_embeddings: Some(candidates.join("base_corpus.embeddings")),
-                },
-                Candidate {
-                    name: "adapted".into(),
-                    folder: adapted.clone(),
-                    corpus_embeddings: None,
-                },
-            ];
             crate::evaluate::evaluate_stage(
-                &dataset,
-                &models,
-                &splits,
+                dataset,
+                models,
+                splits,
                 &config.evaluate,
                 device,
                 folder,
@@ -300,7 +355,7 @@ pub fn run_recipe(
         },
     )?;
     stages.push(("evaluate", outcome));
-    let results = crate::evaluate::read_results(&out.join("evaluate/results.json"))?;
+    let results = crate::evaluate::read_results(&config.output.join("evaluate/results.json"))?;
     Ok(RecipeReport {
         stages,
         table: markdown_table(&results),
@@ -314,7 +369,7 @@ pub fn run_recipe(
 /// never resumed by another. With a `[server]` table the server's settings (binary, model and
 /// the rest) are hashed instead of its URL, whose port is new each run, so a re-run with the
 /// same settings is up to date.
-pub(crate) fn generate_config_text(config: &RecipeConfig) -> String {
+fn generate_config_text(config: &RecipeConfig) -> String {
     match &config.server {
         Some(server) => {
             let generate = config.resolved_generate(None);
@@ -337,7 +392,7 @@ pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     densify_core::write_atomic(path, bytes).map_err(|e| RecipeError::io(path, e))
 }
 
-pub(crate) fn generate(
+fn generate(
     dataset: &Dataset,
     config: &RecipeConfig,
     folder: &Path,
@@ -529,18 +584,15 @@ fn filter_lists(
     } else {
         Vec::new()
     };
-    let (train, dev) = write_filtered(&kept, &dataset, &filter.split, folder)?;
     // The masked positives join the corpus the student trains on, and `masked.tsv` names
     // them, so the teacher keeps them out of BM25's statistics (they are not the user's
     // documents) and nothing downstream mistakes them for corpus passages.
+    let documents: Vec<densify_data::Document> =
+        masked.iter().map(|(doc, _, _)| doc.clone()).collect();
+    let (train, dev) = write_filtered(&kept, &dataset, &documents, &filter.split, folder)?;
     let mut tsv = String::from(MASKED_HEADER) + "\n";
     for (doc, source, query) in &masked {
         tsv.push_str(&format!("{}\t{source}\t{query}\n", doc.id));
-    }
-    if !masked.is_empty() {
-        let mut corpus = dataset.corpus()?;
-        corpus.extend(masked.iter().map(|(doc, _, _)| doc.clone()));
-        densify_data::beir::write_corpus(folder.join("corpus.jsonl"), &corpus)?;
     }
     write(&folder.join("masked.tsv"), tsv.as_bytes())?;
     counts.insert("masked_positives".into(), masked.len() as f64);

@@ -23,18 +23,20 @@
 use std::path::Path;
 
 use burn::tensor::Device;
-use densify_core::{Config, Progress};
+use densify_core::Progress;
 use densify_data::{Dataset, Run};
 use densify_eval::search::{ExactSearchConfig, search_embeddings};
 use densify_model::{BiEncoder, Side};
 use densify_train::example::{TrainingExample, pairs_from_qrels, write_examples};
 use densify_train::mine;
 
-use crate::adapt::{RecipeReport, config_text, generate, generate_config_text, train_student};
+use crate::adapt::{
+    RecipeReport, config_text, evaluate_stage_and_report, generate_stage, open_run, train_student,
+};
 use crate::config::RecipeConfig;
-use crate::driver::{Counts, Driver, Stage};
+use crate::driver::{Counts, Stage};
 use crate::error::{RecipeError, Result};
-use crate::evaluate::{Candidate, markdown_table, qrels_splits};
+use crate::evaluate::{Candidate, qrels_splits};
 
 /// Runs noisy self-training as [`crate::run_recipe`] does.
 pub(crate) fn run(
@@ -43,32 +45,16 @@ pub(crate) fn run(
     device: &Device,
     progress: &mut dyn Progress,
 ) -> Result<RecipeReport> {
-    config
-        .validate()
-        .map_err(|invalid| densify_core::ConfigError::Invalid {
-            path: config_file.to_path_buf(),
-            line: None,
-            invalid,
-        })?;
-    let dataset = Dataset::find(&config.dataset)?;
+    let (dataset, mut driver) = open_run(config, config_file)?;
     let out = &config.output;
-    densify_core::refuse_folder_holding_inputs(
-        out,
-        [config.model.as_path(), dataset.root(), config_file],
-    )
-    .map_err(|e| RecipeError::io(out, e))?;
-    let mut driver = Driver::open(out, config.recipe.name())?;
     let mut stages = Vec::new();
     let role = |r: &str| r.to_owned();
-    let labelled = config
-        .supervised
-        .as_ref()
-        .map_or_else(|| "train".to_owned(), |s| s.split.clone());
     let teacher_model = out.join("teacher/final");
     let synthetic = out.join("generate");
 
     // 1. The teacher: the base model fine-tuned on the labels.
     let supervised = config.resolved_supervised(&config.model, "teacher");
+    let labelled = supervised.split.clone();
     let outcome = driver.run(
         Stage {
             name: "teacher",
@@ -89,22 +75,10 @@ pub(crate) fn run(
     stages.push(("teacher", outcome));
 
     // 2. Synthetic queries, as `adapt` makes them.
-    let outcome = driver.run(
-        Stage {
-            name: "generate",
-            config: generate_config_text(config),
-            inputs: vec![(role("corpus"), dataset.corpus_path())],
-            outputs: vec![
-                "generate/corpus.jsonl",
-                "generate/queries.jsonl",
-                "generate/qrels/train.tsv",
-            ],
-            resumable: true,
-        },
-        progress,
-        |folder, _, counts, progress| generate(&dataset, config, folder, counts, progress),
-    )?;
-    stages.push(("generate", outcome));
+    stages.push((
+        "generate",
+        generate_stage(&mut driver, config, &dataset, progress)?,
+    ));
 
     // 3. The teacher's own candidates.
     let outcome = driver.run(
@@ -227,62 +201,34 @@ pub(crate) fn run(
             ),
         });
     }
-    let mut inputs = vec![
-        (role("model"), config.model.clone()),
-        (role("labels"), teacher_model.clone()),
-        (role("adapted"), student.clone()),
-        (role("corpus"), dataset.corpus_path()),
+    let models = [
+        Candidate {
+            name: "base".into(),
+            folder: config.model.clone(),
+            corpus_embeddings: None,
+        },
+        Candidate {
+            name: "labels".into(),
+            folder: teacher_model,
+            corpus_embeddings: Some(out.join("candidates/teacher_corpus.embeddings")),
+        },
+        Candidate {
+            name: "adapted".into(),
+            folder: student.clone(),
+            corpus_embeddings: None,
+        },
     ];
-    for split in &splits {
-        inputs.push((format!("qrels/{split}"), dataset.qrels_path(split)));
-    }
-    let outcome = driver.run(
-        Stage {
-            name: "evaluate",
-            config: config_text(&(&config.evaluate, &splits)),
-            inputs,
-            outputs: vec!["evaluate/results.json", "evaluate/results.md"],
-            resumable: false,
-        },
-        progress,
-        |folder, _, counts, progress| {
-            let models = [
-                Candidate {
-                    name: "base".into(),
-                    folder: config.model.clone(),
-                    corpus_embeddings: None,
-                },
-                Candidate {
-                    name: "labels".into(),
-                    folder: teacher_model.clone(),
-                    corpus_embeddings: Some(out.join("candidates/teacher_corpus.embeddings")),
-                },
-                Candidate {
-                    name: "adapted".into(),
-                    folder: student.clone(),
-                    corpus_embeddings: None,
-                },
-            ];
-            crate::evaluate::evaluate_stage(
-                &dataset,
-                &models,
-                &splits,
-                &config.evaluate,
-                device,
-                folder,
-                counts,
-                progress,
-            )
-        },
-    )?;
-    stages.push(("evaluate", outcome));
-    let results = crate::evaluate::read_results(&out.join("evaluate/results.json"))?;
-    Ok(RecipeReport {
+    evaluate_stage_and_report(
+        &mut driver,
+        config,
+        &dataset,
+        &models,
+        &splits,
         stages,
-        table: markdown_table(&results),
-        results,
-        model: student,
-    })
+        student,
+        device,
+        progress,
+    )
 }
 
 /// The `mine` table with `output_scores` on: the teacher's run scores are the soft labels.

@@ -73,7 +73,7 @@ pub fn run(args: Args) -> CliResult {
     for report in &reports {
         eprintln!("  {report}");
     }
-    let (train, dev) = write_filtered(&kept, &dataset, &config.split, output)?;
+    let (train, dev) = write_filtered(&kept, &dataset, &[], &config.split, output)?;
     eprintln!(
         "filter: {} kept ({train} train, {dev} dev) -> {}",
         kept.len(),

@@ -306,11 +306,13 @@ pub fn run_stages(
 }
 
 /// Writes the filtered set: `train.jsonl` and `dev.jsonl` in densify-train's schema (when the
-/// items have lists), and a BEIR dataset (the corpus of `dataset`, the surviving queries,
+/// items have lists), and a BEIR dataset (the corpus of `dataset` followed by
+/// `extra_documents`, such as positives made for the lists, the surviving queries,
 /// `qrels/train.tsv` and `qrels/dev.tsv` judging each query's source passage 1).
 pub fn write_filtered(
     items: &[FilterItem],
     dataset: &Dataset,
+    extra_documents: &[densify_data::Document],
     split: &SplitConfig,
     output: &Path,
 ) -> Result<(usize, usize)> {
@@ -321,7 +323,8 @@ pub fn write_filtered(
     }
     let (train, dev) = split::split(items, split);
     std::fs::create_dir_all(output.join("qrels")).map_err(|e| SynthError::io(output, e))?;
-    let corpus = dataset.corpus()?;
+    let mut corpus = dataset.corpus()?;
+    corpus.extend_from_slice(extra_documents);
     densify_data::beir::write_corpus(output.join("corpus.jsonl"), &corpus)?;
     let queries: Vec<densify_data::Query> = items
         .iter()
