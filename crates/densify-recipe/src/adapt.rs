@@ -68,17 +68,16 @@ pub fn run_recipe(
         RecipeKind::NoisySelfTraining => {
             return crate::noisy_self_training::run(config, config_file, device, progress);
         }
-        _ => {
-            return Err(RecipeError::NotRunnable {
-                config: config_file.to_path_buf(),
-                recipe: config.recipe.name().to_owned(),
-            });
+        RecipeKind::ListwiseDistillation => {
+            return crate::listwise_distillation::run(config, config_file, device, progress);
+        }
+        RecipeKind::Graded => {
+            return crate::graded::run(config, config_file, device, progress);
         }
     }
     let (dataset, mut driver) = open_run(config, config_file)?;
     let out = &config.output;
     let mut stages = Vec::new();
-    let synthetic = out.join("generate");
     let candidates = out.join("candidates");
     let filtered = out.join("filter");
     let teacher = out.join("teacher");
@@ -92,72 +91,16 @@ pub fn run_recipe(
     ));
 
     // 2. BM25 and dense candidates.
-    let outcome = driver.run(
-        Stage {
-            name: "candidates",
-            config: config_text(&config.candidates),
-            inputs: vec![
-                (role("corpus"), synthetic.join("corpus.jsonl")),
-                (role("queries"), synthetic.join("queries.jsonl")),
-                (role("qrels"), synthetic.join("qrels/train.tsv")),
-                (role("model"), config.model.clone()),
-            ],
-            outputs: vec![
-                "candidates/bm25.trec",
-                "candidates/dense.trec",
-                "candidates/base_corpus.embeddings",
-            ],
-            resumable: false,
-        },
-        progress,
-        |folder, _, counts, progress| {
-            retrieve_candidates(&synthetic, config, device, folder, counts, progress)
-        },
-    )?;
-    stages.push(("candidates", outcome));
+    stages.push((
+        "candidates",
+        candidates_stage(&mut driver, config, device, progress)?,
+    ));
 
-    // 3. Filter stages into lists, split into train and dev. Every run a stage reads (the
-    // candidates' or the user's own) is an input.
-    let filter = config.resolved_filter();
-    let mut inputs = vec![
-        (role("corpus"), synthetic.join("corpus.jsonl")),
-        (role("queries"), synthetic.join("queries.jsonl")),
-        (role("qrels"), synthetic.join("qrels/train.tsv")),
-    ];
-    for (i, stage) in filter.stages.iter().enumerate() {
-        let runs: &[PathBuf] = match stage {
-            FilterStage::Fuse(f) => &f.runs,
-            FilterStage::RoundTrip(r) => &r.runs,
-            _ => &[],
-        };
-        for (j, run) in runs.iter().enumerate() {
-            inputs.push((format!("stages[{i}].runs[{j}]"), run.clone()));
-        }
-        if let FilterStage::Teacher(t) = stage {
-            inputs.push((format!("stages[{i}].model"), t.model.clone()));
-        }
-    }
-    let mask = removes_queries_from_sources(config);
-    let outcome = driver.run(
-        Stage {
-            name: "filter",
-            config: config_text(&(&filter, mask)),
-            inputs,
-            outputs: vec![
-                "filter/corpus.jsonl",
-                "filter/train.jsonl",
-                "filter/dev.jsonl",
-                "filter/queries.jsonl",
-                "filter/masked.tsv",
-            ],
-            resumable: false,
-        },
-        progress,
-        |folder, _, counts, progress| {
-            filter_lists(&synthetic, &filter, mask, device, folder, counts, progress)
-        },
-    )?;
-    stages.push(("filter", outcome));
+    // 3. Filter stages into lists, split into train and dev.
+    stages.push((
+        "filter",
+        filter_stage(&mut driver, config, device, progress)?,
+    ));
 
     // 4. The hybrid teacher, and its ceiling check on the dev lists.
     let outcome = driver.run(
@@ -274,6 +217,92 @@ pub(crate) fn open_run(config: &RecipeConfig, config_file: &Path) -> Result<(Dat
     Ok((dataset, driver))
 }
 
+/// The `candidates` stage of `adapt` and `listwise_distillation`: BM25 and the base model's
+/// exact search for the synthetic queries, and the base model's corpus embeddings.
+pub(crate) fn candidates_stage(
+    driver: &mut Driver,
+    config: &RecipeConfig,
+    device: &Device,
+    progress: &mut dyn Progress,
+) -> Result<StageOutcome> {
+    let synthetic = config.output.join("generate");
+    let role = |r: &str| r.to_owned();
+    driver.run(
+        Stage {
+            name: "candidates",
+            config: config_text(&config.candidates),
+            inputs: vec![
+                (role("corpus"), synthetic.join("corpus.jsonl")),
+                (role("queries"), synthetic.join("queries.jsonl")),
+                (role("qrels"), synthetic.join("qrels/train.tsv")),
+                (role("model"), config.model.clone()),
+            ],
+            outputs: vec![
+                "candidates/bm25.trec",
+                "candidates/dense.trec",
+                "candidates/base_corpus.embeddings",
+            ],
+            resumable: false,
+        },
+        progress,
+        |folder, _, counts, progress| {
+            retrieve_candidates(&synthetic, config, device, folder, counts, progress)
+        },
+    )
+}
+
+/// The `filter` stage of `adapt` and `listwise_distillation`: the filter stages over the
+/// synthetic queries into lists, split into train and dev. Every run a stage reads (the
+/// candidates' or the user's own) and every teacher model is an input.
+pub(crate) fn filter_stage(
+    driver: &mut Driver,
+    config: &RecipeConfig,
+    device: &Device,
+    progress: &mut dyn Progress,
+) -> Result<StageOutcome> {
+    let synthetic = config.output.join("generate");
+    let role = |r: &str| r.to_owned();
+    let filter = config.resolved_filter();
+    let mut inputs = vec![
+        (role("corpus"), synthetic.join("corpus.jsonl")),
+        (role("queries"), synthetic.join("queries.jsonl")),
+        (role("qrels"), synthetic.join("qrels/train.tsv")),
+    ];
+    for (i, stage) in filter.stages.iter().enumerate() {
+        let runs: &[PathBuf] = match stage {
+            FilterStage::Fuse(f) => &f.runs,
+            FilterStage::RoundTrip(r) => &r.runs,
+            _ => &[],
+        };
+        for (j, run) in runs.iter().enumerate() {
+            inputs.push((format!("stages[{i}].runs[{j}]"), run.clone()));
+        }
+        if let FilterStage::Teacher(t) = stage {
+            inputs.push((format!("stages[{i}].model"), t.model.clone()));
+        }
+    }
+    let mask = removes_queries_from_sources(config);
+    driver.run(
+        Stage {
+            name: "filter",
+            config: config_text(&(&filter, mask)),
+            inputs,
+            outputs: vec![
+                "filter/corpus.jsonl",
+                "filter/train.jsonl",
+                "filter/dev.jsonl",
+                "filter/queries.jsonl",
+                "filter/masked.tsv",
+            ],
+            resumable: false,
+        },
+        progress,
+        |folder, _, counts, progress| {
+            filter_lists(&synthetic, &filter, mask, device, folder, counts, progress)
+        },
+    )
+}
+
 /// The `generate` stage every recipe runs: synthetic queries for the dataset's passages into
 /// `generate/`.
 pub(crate) fn generate_stage(
@@ -369,7 +398,7 @@ pub(crate) fn evaluate_stage_and_report(
 /// never resumed by another. With a `[server]` table the server's settings (binary, model and
 /// the rest) are hashed instead of its URL, whose port is new each run, so a re-run with the
 /// same settings is up to date.
-fn generate_config_text(config: &RecipeConfig) -> String {
+pub(crate) fn generate_config_text(config: &RecipeConfig) -> String {
     match &config.server {
         Some(server) => {
             let generate = config.resolved_generate(None);
@@ -392,6 +421,29 @@ pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     densify_core::write_atomic(path, bytes).map_err(|e| RecipeError::io(path, e))
 }
 
+/// The recipe's `[server]`, started for a generate stage (its log in `folder`); `None`
+/// without one. Dropping it stops it.
+pub(crate) fn start_server(
+    config: &RecipeConfig,
+    folder: &Path,
+    progress: &mut dyn Progress,
+) -> Result<Option<LocalServer>> {
+    let Some(server) = &config.server else {
+        return Ok(None);
+    };
+    progress.note(&format!(
+        "generate: starting llama-server ({})",
+        server.model.display()
+    ));
+    let server = LocalServer::start(server, folder)?;
+    progress.note(&format!(
+        "generate: llama-server at {} (log {})",
+        server.base_url(),
+        server.log().display()
+    ));
+    Ok(Some(server))
+}
+
 fn generate(
     dataset: &Dataset,
     config: &RecipeConfig,
@@ -401,22 +453,7 @@ fn generate(
 ) -> Result<()> {
     // A `[server]` runs for this stage only: dropped, so stopped, when the stage returns,
     // whether it succeeded or not.
-    let server = match &config.server {
-        Some(server) => {
-            progress.note(&format!(
-                "generate: starting llama-server ({})",
-                server.model.display()
-            ));
-            let server = LocalServer::start(server, folder)?;
-            progress.note(&format!(
-                "generate: llama-server at {} (log {})",
-                server.base_url(),
-                server.log().display()
-            ));
-            Some(server)
-        }
-        None => None,
-    };
+    let server = start_server(config, folder, progress)?;
     let generate = config.resolved_generate(server.as_ref().map(LocalServer::base_url));
     progress.start("generating queries", None);
     let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();

@@ -7,13 +7,19 @@ use std::path::PathBuf;
 use densify_core::config::at_least_one;
 use densify_core::{Config, InvalidField};
 use densify_eval::bm25::Bm25Config;
-use densify_loss::{KlDistillationConfig, LossConfig};
+use densify_loss::{KlDistillationConfig, LossConfig, SyclWassersteinConfig};
 use densify_noise::{NoiseConfig, NoiseOp};
-use densify_synth::filter::{FilterConfig, FilterStage, FuseConfig};
+use densify_synth::filter::{
+    FilterConfig, FilterStage, FuseConfig, PercentileCutConfig, RoundTripConfig,
+    TeacherConfig as FilterTeacherConfig,
+};
 use densify_synth::{GeneratorKind, LocalServerConfig, SynthConfig};
 use densify_train::hybrid::HybridTeacherConfig;
+use densify_train::score::TeacherKind;
 use densify_train::{MineConfig, TrainConfig};
 use serde::{Deserialize, Serialize};
+
+pub use crate::graded::GradedListsConfig;
 
 /// Which recipe (`../shared/docs/METHODS.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -27,9 +33,14 @@ pub enum RecipeKind {
     /// labels over its own hard negatives for synthetic queries; the student is pre-trained on
     /// them with token noise, then fine-tuned on the labels (one iteration).
     NoisySelfTraining,
-    /// Paper B, listwise distillation from a cross-encoder (not runnable yet).
+    /// Paper B, listwise distillation: synthetic queries kept by a round trip, fused
+    /// candidates scored by a teacher (a cross-encoder, or any bi-encoder), the teacher's
+    /// top-1 and percentile filters, listwise KL + 0.1 x InfoNCE; beside it the InfoNCE-only
+    /// baseline on the same lists.
     ListwiseDistillation,
-    /// SyCL, graded documents and the Wasserstein loss (not runnable yet).
+    /// SyCL: LLM-written documents at four relevance levels for the labelled split's queries,
+    /// the Wasserstein list loss; beside it the binary InfoNCE baseline and the synthetic +
+    /// real mix.
     Graded,
 }
 
@@ -148,6 +159,14 @@ pub struct RecipeConfig {
     /// from its top `candidates.depth` (the run's scores become the soft labels).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mine: Option<MineConfig>,
+    /// `listwise_distillation` and `graded`: the InfoNCE baseline trained on the same queries
+    /// (densify-train's `TrainConfig`; `model`, `output`, `dataset` and `examples` filled in
+    /// by the driver).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<TrainConfig>,
+    /// `graded`: which queries get documents and how the lists are built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graded: Option<GradedListsConfig>,
     /// The student's training on the synthetic lists (densify-train's `TrainConfig`);
     /// `model`, `output`, `dataset` and `examples` are the run's own and are filled in by the
     /// driver.
@@ -201,6 +220,8 @@ impl Default for RecipeConfig {
             teacher: Some(HybridTeacherConfig::default()),
             supervised: None,
             mine: None,
+            baseline: None,
+            graded: None,
             train,
             evaluate: EvaluateConfig::default(),
         }
@@ -208,40 +229,108 @@ impl Default for RecipeConfig {
 }
 
 impl RecipeConfig {
-    /// The defaults of recipe `kind`: [`RecipeConfig::default`] for `adapt`; for
-    /// `noisy_self_training` (arXiv 2311.15563) 500 synthetic queries, the teacher's top 30,
-    /// lists of 8 (the source passage and the teacher's 7 best negatives, its scores the soft
-    /// labels), the student pre-trained with KL(teacher || student) at τ = 0.05 (the paper's
-    /// τ = 1 is for DPR's dot products; all-MiniLM-L6-v2 scores by cosine, so InfoNCE's 0.05),
-    /// sequential noise p = 0.1 on both towers, passages cut at 128 tokens (the paper's MS MARCO
-    /// length), batch 16, lr 2e-5, then fine-tuned on the labels as the teacher was (InfoNCE
-    /// with in-batch negatives, batch 32, one epoch).
+    /// The defaults of recipe `kind`:
+    /// - `adapt`: [`RecipeConfig::default`];
+    /// - `noisy_self_training` (arXiv 2311.15563): 500 synthetic queries, the teacher's top 30,
+    ///   lists of 8 (the source passage and the teacher's 7 best negatives, its scores the soft
+    ///   labels), the student pre-trained with KL(teacher || student) at τ = 0.05 (the paper's
+    ///   τ = 1 is for DPR's dot products; all-MiniLM-L6-v2 scores by cosine, so InfoNCE's
+    ///   0.05), sequential noise p = 0.1 on both towers, passages cut at 128 tokens (the
+    ///   paper's MS MARCO length), batch 16, lr 2e-5, then fine-tuned on the labels as the
+    ///   teacher was (InfoNCE with in-batch negatives, batch 32, one epoch);
+    /// - `listwise_distillation` (arXiv 2502.19712): 500 synthetic queries; the source passage
+    ///   in the top 20 of BM25 and of the base model (round trip); RRF (k = 60) of both runs,
+    ///   top 30; the teacher's scores, its first must be the source; queries whose top
+    ///   teacher score is below the 25th percentile dropped, scores min-max normalised at the
+    ///   1st/99th percentiles, lists of the teacher's best 8 (paper B: 20; 8 fits the CPU
+    ///   budget); listwise KL (τ_t = 0.3, τ_s = 0.05) + 0.1 x InfoNCE (τ = 0.01), passages at
+    ///   128 tokens, batch 16, lr 2e-5, one epoch; the baseline InfoNCE (τ = 0.05, in-batch
+    ///   and list negatives) with the same data and schedule. The teacher's folder has no
+    ///   default (`filter.stages`' `teacher` stage);
+    /// - `graded` (SyCL, arXiv 2503.23239): documents at levels 3, 2, 1, 0 for 200 of the
+    ///   `train` split's queries; the Wasserstein loss at τ = 0.05 (SyCL's τ = 1 is for
+    ///   contriever's dot products; cosine scores need InfoNCE's scale), batch 16, lr 2e-5,
+    ///   one epoch; the binary InfoNCE baseline (positive = level >= 2) and the synthetic +
+    ///   real mix (the real positive at level 3, two BM25 negatives at level 1).
     pub fn defaults(kind: RecipeKind) -> Self {
         let mut config = Self {
             recipe: kind,
             ..Self::default()
         };
-        if kind != RecipeKind::NoisySelfTraining {
-            return config;
+        match kind {
+            RecipeKind::Adapt => {}
+            RecipeKind::NoisySelfTraining => {
+                config.generate.queries.max_passages = Some(500);
+                config.candidates.depth = 30;
+                config.filter = None;
+                config.teacher = None;
+                config.supervised = Some(TrainConfig::default());
+                config.mine = Some(MineConfig {
+                    range_max: 30,
+                    num_negatives: 7,
+                    output_scores: true,
+                    ..MineConfig::default()
+                });
+                config.train.loss = LossConfig::KlDistillation(KlDistillationConfig {
+                    teacher_temperature: 0.05,
+                    student_temperature: 0.05,
+                    ..KlDistillationConfig::default()
+                });
+                config.train.list_size = 8;
+                config.train.passage_max_length = Some(128);
+            }
+            RecipeKind::ListwiseDistillation => {
+                config.generate.queries.max_passages = Some(500);
+                config.teacher = None;
+                config.filter = Some(FilterConfig {
+                    stages: vec![
+                        FilterStage::RoundTrip(RoundTripConfig {
+                            runs: Vec::new(),
+                            top_k: 20,
+                        }),
+                        FilterStage::Fuse(FuseConfig {
+                            runs: Vec::new(),
+                            k: 60.0,
+                            depth: 30,
+                            min_candidates: 8,
+                            insert_source: true,
+                        }),
+                        FilterStage::Teacher(FilterTeacherConfig {
+                            model: PathBuf::new(),
+                            kind: TeacherKind::CrossEncoder,
+                            max_length: 512,
+                            batch_size: 32,
+                            require_top1: true,
+                        }),
+                        FilterStage::PercentileCut(PercentileCutConfig {
+                            keep: 8,
+                            ..PercentileCutConfig::default()
+                        }),
+                    ],
+                    ..FilterConfig::default()
+                });
+                config.train.noise = None;
+                config.train.list_size = 8;
+                config.train.passage_max_length = Some(128);
+                let mut baseline = config.train.clone();
+                baseline.loss = LossConfig::InfoNce(Default::default());
+                config.baseline = Some(baseline);
+            }
+            RecipeKind::Graded => {
+                config.filter = None;
+                config.teacher = None;
+                config.generate.documents.max_queries = Some(200);
+                config.graded = Some(GradedListsConfig::default());
+                config.train.noise = None;
+                config.train.loss =
+                    LossConfig::SyclWasserstein(SyclWassersteinConfig { temperature: 0.05 });
+                config.train.list_size = 4;
+                let mut baseline = config.train.clone();
+                baseline.loss = LossConfig::InfoNce(Default::default());
+                baseline.list_size = 3;
+                config.baseline = Some(baseline);
+            }
         }
-        config.generate.queries.max_passages = Some(500);
-        config.candidates.depth = 30;
-        config.filter = None;
-        config.teacher = None;
-        config.supervised = Some(TrainConfig::default());
-        config.mine = Some(MineConfig {
-            range_max: 30,
-            num_negatives: 7,
-            output_scores: true,
-            ..MineConfig::default()
-        });
-        config.train.loss = LossConfig::KlDistillation(KlDistillationConfig {
-            teacher_temperature: 0.05,
-            student_temperature: 0.05,
-            ..KlDistillationConfig::default()
-        });
-        config.train.list_size = 8;
-        config.train.passage_max_length = Some(128);
         config
     }
 
@@ -257,20 +346,94 @@ impl RecipeConfig {
         generate
     }
 
-    /// The training configuration the driver runs: the recipe's `train` table with the run's
-    /// own model, output, dataset and examples.
-    pub fn resolved_train(&self) -> TrainConfig {
-        let mut train = self.train.clone();
+    /// A training stage as the driver runs it: `table` from the base model into the run's
+    /// `folder`, on the lists `examples` whose texts are the corpus of the run's `dataset`
+    /// folder (paths relative to the run folder); with a dev evaluation, on `dev`'s lists.
+    pub fn resolved_training(
+        &self,
+        table: &TrainConfig,
+        dataset: &str,
+        examples: &str,
+        dev: Option<&str>,
+        folder: &str,
+    ) -> TrainConfig {
+        let mut train = table.clone();
         train.model = self.model.clone();
-        train.output = self.output.join("train");
-        train.dataset = self.output.join("filter").display().to_string();
-        train.examples = Some(self.output.join("teacher/train.jsonl"));
-        if let Some(eval) = &mut train.eval {
-            eval.dataset = Some(self.output.join("filter").display().to_string());
+        train.output = self.output.join(folder);
+        train.dataset = self.output.join(dataset).display().to_string();
+        train.examples = Some(self.output.join(examples));
+        if let (Some(eval), Some(dev)) = (&mut train.eval, dev) {
+            eval.dataset = Some(self.output.join(dataset).display().to_string());
             eval.split = "dev".into();
-            eval.examples = Some(self.output.join("teacher/dev.jsonl"));
+            eval.examples = Some(self.output.join(dev));
         }
         train
+    }
+
+    /// The student's training (`train`) as the driver runs it: on the teacher's lists
+    /// (`adapt`), the filter stage's (`listwise_distillation`) or the graded lists (`graded`,
+    /// whose list size is the number of levels).
+    pub fn resolved_train(&self) -> TrainConfig {
+        match self.recipe {
+            RecipeKind::ListwiseDistillation => self.resolved_training(
+                &self.train,
+                "filter",
+                "filter/train.jsonl",
+                Some("filter/dev.jsonl"),
+                "train",
+            ),
+            RecipeKind::Graded => {
+                let mut train = self.resolved_training(
+                    &self.train,
+                    "lists",
+                    "lists/graded.jsonl",
+                    None,
+                    "train",
+                );
+                train.list_size = self.generate.documents.levels.len();
+                train
+            }
+            _ => self.resolved_training(
+                &self.train,
+                "filter",
+                "teacher/train.jsonl",
+                Some("teacher/dev.jsonl"),
+                "train",
+            ),
+        }
+    }
+
+    /// The InfoNCE baseline (`baseline`) as the driver runs it, on the student's queries:
+    /// the filter stage's lists (`listwise_distillation`), or the graded lists with the
+    /// levels >= 2 as positives (`graded`, lists of one positive and the levels below 2).
+    /// `None` for recipes without one.
+    pub fn resolved_baseline(&self) -> Option<TrainConfig> {
+        let table = self.baseline.as_ref()?;
+        Some(match self.recipe {
+            RecipeKind::Graded => {
+                let mut train =
+                    self.resolved_training(table, "lists", "lists/binary.jsonl", None, "baseline");
+                train.list_size = crate::graded::binary_list_size(&self.generate.documents.levels);
+                train
+            }
+            _ => self.resolved_training(
+                table,
+                "filter",
+                "filter/train.jsonl",
+                Some("filter/dev.jsonl"),
+                "baseline",
+            ),
+        })
+    }
+
+    /// `graded`'s synthetic + real student: the `train` table on the mixed lists, whose size
+    /// is the levels plus the real positive and the BM25 negatives. `None` unless `graded.mix`.
+    pub fn resolved_mixed(&self) -> Option<TrainConfig> {
+        let graded = self.graded.as_ref().filter(|g| g.mix)?;
+        let mut train =
+            self.resolved_training(&self.train, "lists", "lists/mixed.jsonl", None, "mixed");
+        train.list_size = self.generate.documents.levels.len() + 1 + graded.bm25_negatives;
+        Some(train)
     }
 
     /// `noisy_self_training`'s fine-tuning on the labels as the driver runs it: the
@@ -320,18 +483,33 @@ impl RecipeConfig {
     /// A complete, commented recipe file for `kind` (the defaults, with the required fields
     /// as placeholders to edit).
     pub fn template(kind: RecipeKind) -> String {
-        let config = Self {
+        let mut config = Self {
             model: PathBuf::from("models/all-MiniLM-L6-v2"),
             dataset: "scifact".into(),
             output: PathBuf::from(format!("runs/scifact-{}", kind.name())),
             ..Self::defaults(kind)
         };
+        for stage in config.filter.iter_mut().flat_map(|f| f.stages.iter_mut()) {
+            if let FilterStage::Teacher(t) = stage
+                && t.model.as_os_str().is_empty()
+            {
+                t.model = PathBuf::from("models/cross-encoder");
+            }
+        }
         let stages = match kind {
             RecipeKind::NoisySelfTraining => {
                 "teacher (supervised) -> generate -> candidates -> lists (mine) -> pretrain \
                  (train) -> finetune (supervised) -> evaluate"
             }
-            _ => "generate -> candidates -> filter -> teacher -> train -> evaluate",
+            RecipeKind::ListwiseDistillation => {
+                "generate -> candidates -> filter (round trip, fuse, teacher, percentile cut; \
+                 set the teacher stage's `model`) -> train -> baseline -> evaluate"
+            }
+            RecipeKind::Graded => {
+                "generate (graded documents; needs an LLM: [server] or generate.llm.base_url) \
+                 -> lists (graded) -> train -> baseline -> mixed -> evaluate"
+            }
+            RecipeKind::Adapt => "generate -> candidates -> filter -> teacher -> train -> evaluate",
         };
         format!(
             "# densify recipe `{}` (densify recipe run THIS_FILE). Every table is the\n\
@@ -446,60 +624,101 @@ impl Config for RecipeConfig {
             .map_err(|e| e.within("candidates"))?;
         // Each recipe's own tables: present, valid; another recipe's: refused, so a table
         // the run would ignore is never mistaken for a setting.
-        type Tables<'a> = &'a [(&'a str, bool)];
-        let (own, foreign): (Tables, Tables) = match self.recipe {
-            RecipeKind::NoisySelfTraining => (
-                &[
-                    ("supervised", self.supervised.is_some()),
-                    ("mine", self.mine.is_some()),
-                ],
-                &[
-                    ("filter", self.filter.is_some()),
-                    ("teacher", self.teacher.is_some()),
-                ],
-            ),
-            _ => (
-                &[
-                    ("filter", self.filter.is_some()),
-                    ("teacher", self.teacher.is_some()),
-                ],
-                &[
-                    ("supervised", self.supervised.is_some()),
-                    ("mine", self.mine.is_some()),
-                ],
-            ),
+        let present = [
+            ("filter", self.filter.is_some()),
+            ("teacher", self.teacher.is_some()),
+            ("supervised", self.supervised.is_some()),
+            ("mine", self.mine.is_some()),
+            ("baseline", self.baseline.is_some()),
+            ("graded", self.graded.is_some()),
+        ];
+        let own: &[&str] = match self.recipe {
+            RecipeKind::Adapt => &["filter", "teacher"],
+            RecipeKind::NoisySelfTraining => &["supervised", "mine"],
+            RecipeKind::ListwiseDistillation => &["filter", "baseline"],
+            RecipeKind::Graded => &["graded", "baseline"],
         };
-        if let Some((table, _)) = own.iter().find(|(_, present)| !present) {
-            return Err(InvalidField::new(
-                *table,
-                format!("is required by recipe `{}`", self.recipe.name()),
-            ));
-        }
-        if let Some((table, _)) = foreign.iter().find(|(_, present)| *present) {
-            return Err(InvalidField::new(
-                *table,
-                format!(
-                    "is not read by recipe `{}` (remove the table)",
-                    self.recipe.name()
-                ),
-            ));
-        }
-        if self.recipe == RecipeKind::NoisySelfTraining {
-            let supervised = self.resolved_supervised(&self.model, "teacher");
-            supervised.validate().map_err(|e| e.within("supervised"))?;
-            if let Some(mine) = &self.mine {
-                mine.validate().map_err(|e| e.within("mine"))?;
+        for (table, is_present) in present {
+            let is_own = own.contains(&table);
+            if is_own && !is_present {
+                return Err(InvalidField::new(
+                    table,
+                    format!("is required by recipe `{}`", self.recipe.name()),
+                ));
             }
-            self.resolved_pretrain()
-                .validate()
-                .map_err(|e| e.within("train"))?;
-            return self.evaluate.validate().map_err(|e| e.within("evaluate"));
+            if !is_own && is_present {
+                return Err(InvalidField::new(
+                    table,
+                    format!(
+                        "is not read by recipe `{}` (remove the table)",
+                        self.recipe.name()
+                    ),
+                ));
+            }
         }
-        self.resolved_filter()
-            .validate()
-            .map_err(|e| e.within("filter"))?;
-        if !self
-            .resolved_filter()
+        match self.recipe {
+            RecipeKind::NoisySelfTraining => {
+                let supervised = self.resolved_supervised(&self.model, "teacher");
+                supervised.validate().map_err(|e| e.within("supervised"))?;
+                if let Some(mine) = &self.mine {
+                    mine.validate().map_err(|e| e.within("mine"))?;
+                }
+                self.resolved_pretrain()
+                    .validate()
+                    .map_err(|e| e.within("train"))?;
+            }
+            RecipeKind::Adapt | RecipeKind::ListwiseDistillation => {
+                self.validate_filter()?;
+                if let Some(teacher) = &self.teacher {
+                    teacher.validate().map_err(|e| e.within("teacher"))?;
+                }
+                self.resolved_train()
+                    .validate()
+                    .map_err(|e| e.within("train"))?;
+            }
+            RecipeKind::Graded => {
+                if self.generate.generator == GeneratorKind::InverseCloze {
+                    return Err(InvalidField::new(
+                        "generate.generator",
+                        "is inverse_cloze, but recipe `graded` has an LLM write documents \
+                         (give [server] or `generate.llm.base_url`)",
+                    ));
+                }
+                if let Some(graded) = &self.graded {
+                    graded.validate().map_err(|e| e.within("graded"))?;
+                }
+                let levels = &self.generate.documents.levels;
+                if !(levels.iter().any(|&l| l >= 2) && levels.iter().any(|&l| l < 2)) {
+                    return Err(InvalidField::new(
+                        "generate.documents.levels",
+                        format!(
+                            "is {levels:?}: recipe `graded` needs a level of 2 or more (the \
+                             baseline's positives) and one below 2 (its negatives)"
+                        ),
+                    ));
+                }
+                self.resolved_train()
+                    .validate()
+                    .map_err(|e| e.within("train"))?;
+                if let Some(mixed) = self.resolved_mixed() {
+                    mixed.validate().map_err(|e| e.within("train"))?;
+                }
+            }
+        }
+        if let Some(baseline) = self.resolved_baseline() {
+            baseline.validate().map_err(|e| e.within("baseline"))?;
+        }
+        self.evaluate.validate().map_err(|e| e.within("evaluate"))
+    }
+}
+
+impl RecipeConfig {
+    /// The filter table of `adapt` and `listwise_distillation`: valid, with a `fuse` stage;
+    /// for `listwise_distillation` also a `teacher` stage naming its model.
+    fn validate_filter(&self) -> Result<(), InvalidField> {
+        let filter = self.resolved_filter();
+        filter.validate().map_err(|e| e.within("filter"))?;
+        if !filter
             .stages
             .iter()
             .any(|s| matches!(s, FilterStage::Fuse(_)))
@@ -509,13 +728,26 @@ impl Config for RecipeConfig {
                 "needs a `fuse` stage: it builds the candidate lists the teacher scores",
             ));
         }
-        if let Some(teacher) = &self.teacher {
-            teacher.validate().map_err(|e| e.within("teacher"))?;
+        if self.recipe != RecipeKind::ListwiseDistillation {
+            return Ok(());
         }
-        self.resolved_train()
-            .validate()
-            .map_err(|e| e.within("train"))?;
-        self.evaluate.validate().map_err(|e| e.within("evaluate"))
+        let teacher = filter.stages.iter().enumerate().find_map(|(i, s)| match s {
+            FilterStage::Teacher(t) => Some((i, t)),
+            _ => None,
+        });
+        match teacher {
+            None => Err(InvalidField::new(
+                "filter.stages",
+                "needs a `teacher` stage: its scores are the soft labels listwise distillation \
+                 learns from",
+            )),
+            Some((i, t)) if t.model.as_os_str().is_empty() => Err(InvalidField::new(
+                format!("filter.stages[{i}].model"),
+                "is required: the teacher's folder (a cross-encoder, or a bi-encoder with \
+                 `kind = \"bi_encoder\"`)",
+            )),
+            Some(_) => Ok(()),
+        }
     }
 }
 
@@ -557,6 +789,56 @@ mod tests {
             !adapt.contains("[supervised]") && !adapt.contains("[mine]"),
             "{adapt}"
         );
+    }
+
+    #[test]
+    fn the_listwise_and_graded_templates_parse_back_to_their_defaults() {
+        for kind in [RecipeKind::ListwiseDistillation, RecipeKind::Graded] {
+            let text = RecipeConfig::template(kind);
+            assert!(text.contains("[baseline]"), "{text}");
+            let parsed = RecipeConfig::from_toml_str(&text, "r.toml").unwrap();
+            let defaults = RecipeConfig::defaults(kind);
+            assert_eq!(parsed.recipe, kind);
+            assert_eq!(parsed.train, defaults.train);
+            assert_eq!(parsed.baseline, defaults.baseline);
+            assert_eq!(parsed.graded, defaults.graded);
+            assert_eq!(parsed.teacher, None);
+        }
+        let listwise = RecipeConfig::defaults(RecipeKind::ListwiseDistillation);
+        let names: Vec<&str> = listwise
+            .filter
+            .as_ref()
+            .unwrap()
+            .stages
+            .iter()
+            .map(FilterStage::name)
+            .collect();
+        assert_eq!(names, ["round_trip", "fuse", "teacher", "percentile_cut"]);
+        assert!(matches!(
+            listwise.train.loss,
+            LossConfig::ListwiseDistillation(_)
+        ));
+        assert!(matches!(
+            listwise.baseline.as_ref().unwrap().loss,
+            LossConfig::InfoNce(_)
+        ));
+        assert_eq!(listwise.baseline.as_ref().unwrap().list_size, 8);
+        assert!(listwise.train.noise.is_none());
+        // The graded lists fix the list sizes: 4 levels; 1 positive + levels 1 and 0; 4 + the
+        // real positive + 2 BM25 negatives.
+        let mut graded = RecipeConfig::defaults(RecipeKind::Graded);
+        graded.train.list_size = 9;
+        graded.output = PathBuf::from("run");
+        assert_eq!(graded.resolved_train().list_size, 4);
+        assert_eq!(graded.resolved_baseline().unwrap().list_size, 3);
+        assert_eq!(graded.resolved_mixed().unwrap().list_size, 7);
+        assert_eq!(
+            graded.resolved_mixed().unwrap().examples,
+            Some(PathBuf::from("run/lists/mixed.jsonl"))
+        );
+        graded.graded.as_mut().unwrap().mix = false;
+        assert!(graded.resolved_mixed().is_none());
+        assert!(RecipeConfig::default().resolved_baseline().is_none());
     }
 
     #[test]

@@ -50,15 +50,25 @@ pub enum RecipeError {
         /// The parser's message.
         message: String,
     },
-    /// A recipe this version cannot run yet.
+    /// A recipe that has an LLM write text, with no LLM configured.
     #[error(
-        "{config}: `recipe` = \"{recipe}\" is not runnable in this version (runnable: adapt, noisy_self_training)"
+        "{config}: recipe `{recipe}` has an LLM write its documents: add a [server] table \
+         (`binary` = llama-server, `model` = a GGUF file; scripts/fetch_llama_server.sh gives \
+         both), or set `generate.llm.base_url` (or OPENAI_BASE_URL)"
     )]
-    NotRunnable {
+    NeedsLlm {
         /// The recipe file.
         config: PathBuf,
-        /// The recipe asked for.
+        /// The recipe.
         recipe: String,
+    },
+    /// A generated document has the id of a corpus document.
+    #[error("{file}: generated document `{id}` has the id of a corpus document")]
+    DuplicateId {
+        /// The generated corpus.
+        file: PathBuf,
+        /// The id.
+        id: String,
     },
     /// A stage's inputs gave it nothing to work on.
     #[error("stage `{stage}`: {message}")]

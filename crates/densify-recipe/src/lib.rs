@@ -7,15 +7,18 @@
 //! what it wrote (the generation JSONL, the trainer's checkpoints). Every run ends with the
 //! base model and the adapted model side by side ([`evaluate`]).
 //!
-//! Runnable today: `adapt` (no labels at all; [`adapt`]) and `noisy_self_training` (paper A,
-//! one iteration; [`noisy_self_training`]). Listwise distillation and graded documents have
-//! their configurations but not yet their drivers.
+//! The recipes: `adapt` (no labels at all; [`adapt`]), `noisy_self_training` (paper A, one
+//! iteration; [`noisy_self_training`]), `listwise_distillation` (paper B, with its InfoNCE
+//! baseline; [`listwise_distillation`]) and `graded` (SyCL, with its InfoNCE baseline and the
+//! synthetic + real mix; [`graded`]).
 
 pub mod adapt;
 pub mod config;
 pub mod driver;
 pub mod error;
 pub mod evaluate;
+pub mod graded;
+pub mod listwise_distillation;
 pub mod manifest;
 pub mod noisy_self_training;
 

@@ -26,6 +26,42 @@ pub fn cache_dir() -> PathBuf {
         })
 }
 
+fn cached_file(var: &str, fallback: impl Fn() -> Option<PathBuf>) -> PathBuf {
+    std::env::var_os(var)
+        .map(PathBuf::from)
+        .filter(|p| p.is_file())
+        .or_else(fallback)
+        .unwrap_or_else(|| {
+            panic!("{var} is not set and the default cache has no file: run `eval $(bash scripts/fetch_llama_server.sh)` (as .ci/run does)")
+        })
+}
+
+/// The llama-server binary `scripts/fetch_llama_server.sh` builds (`$DENSIFY_LLAMA_SERVER`,
+/// else the newest in the cache); panics with the command to run when there is none.
+pub fn llama_server_binary() -> PathBuf {
+    cached_file("DENSIFY_LLAMA_SERVER", || {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(cache_dir().join("llama.cpp"))
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        dirs.sort();
+        dirs.into_iter()
+            .rev()
+            .map(|d| d.join("llama-server"))
+            .find(|p| p.is_file())
+    })
+}
+
+/// The SmolLM2-135M-Instruct GGUF the script fetches (`$DENSIFY_LLAMA_MODEL`, else the
+/// cache's).
+pub fn llama_model() -> PathBuf {
+    cached_file("DENSIFY_LLAMA_MODEL", || {
+        Some(cache_dir().join("models/smollm2-0.1.2/SmolLM2-135M-Instruct.Q4_1.gguf"))
+            .filter(|p| p.is_file())
+    })
+}
+
 /// all-MiniLM-L6-v2's folder (`$DENSIFY_MODEL_DIR`, else the cache), fetched by
 /// `scripts/fetch_minilm.sh` when it is not there.
 pub fn minilm() -> PathBuf {

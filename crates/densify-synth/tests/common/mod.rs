@@ -10,47 +10,14 @@ use std::path::{Path, PathBuf};
 
 use densify_synth::{LocalServer, LocalServerConfig};
 
-fn cache() -> PathBuf {
-    std::env::var_os("DENSIFY_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/densify")
-        })
-}
-
-fn find(var: &str, fallback: impl Fn() -> Option<PathBuf>) -> PathBuf {
-    std::env::var_os(var)
-        .map(PathBuf::from)
-        .filter(|p| p.is_file())
-        .or_else(fallback)
-        .unwrap_or_else(|| {
-            panic!("{var} is not set and the default cache has no file: run `eval $(bash scripts/fetch_llama_server.sh)` (as .ci/run does)")
-        })
-}
-
 /// The llama-server binary.
 pub fn server_binary() -> PathBuf {
-    find("DENSIFY_LLAMA_SERVER", || {
-        let root = cache().join("llama.cpp");
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
-            .ok()?
-            .flatten()
-            .map(|e| e.path())
-            .collect();
-        dirs.sort();
-        dirs.into_iter()
-            .rev()
-            .map(|d| d.join("llama-server"))
-            .find(|p| p.is_file())
-    })
+    densify_testkit::llama_server_binary()
 }
 
 /// The SmolLM2-135M-Instruct GGUF.
 pub fn model_file() -> PathBuf {
-    find("DENSIFY_LLAMA_MODEL", || {
-        Some(cache().join("models/smollm2-0.1.2/SmolLM2-135M-Instruct.Q4_1.gguf"))
-            .filter(|p| p.is_file())
-    })
+    densify_testkit::llama_model()
 }
 
 /// A loopback port nothing listens on (bound, then released).
