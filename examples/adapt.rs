@@ -14,36 +14,8 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
-use densify::core::Progress;
+use densify::core::LineProgress;
 use densify::recipe::{RecipeConfig, run_recipe};
-
-/// Progress as plain lines on stderr: each piece of work when it starts and ends.
-struct Lines {
-    label: String,
-    started: std::time::Instant,
-}
-
-impl Progress for Lines {
-    fn start(&mut self, label: &str, total: Option<u64>) {
-        self.label = label.to_owned();
-        self.started = std::time::Instant::now();
-        match total {
-            Some(n) => eprintln!("{label} ({n}) ..."),
-            None => eprintln!("{label} ..."),
-        }
-    }
-    fn set(&mut self, _: u64) {}
-    fn finish(&mut self) {
-        eprintln!(
-            "{} done in {:.1} s",
-            self.label,
-            self.started.elapsed().as_secs_f64()
-        );
-    }
-    fn note(&mut self, line: &str) {
-        eprintln!("{line}");
-    }
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -63,10 +35,7 @@ fn main() {
     config.train.max_steps = Some(10);
     config.evaluate.splits = vec!["test".into()];
     let device = Device::flex();
-    let mut progress = Lines {
-        label: String::new(),
-        started: std::time::Instant::now(),
-    };
+    let mut progress = LineProgress::default();
     match run_recipe(
         &config,
         Path::new("<examples/adapt.rs>"),

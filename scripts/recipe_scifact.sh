@@ -3,7 +3,13 @@
 # template with the model and run folder filled in), on the CPU default. Prints the table; the
 # run folder keeps manifest.json with each stage's time and memory. Re-running resumes or skips
 # what is done.
-#   bash scripts/recipe_scifact.sh RECIPE [RUN_DIR]     (RECIPE: adapt, noisy_self_training)
+#   bash scripts/recipe_scifact.sh RECIPE [RUN_DIR]
+# RECIPE: adapt, noisy_self_training, listwise_distillation, graded.
+# listwise_distillation's teacher: TEACHER=DIR (TEACHER_KIND=cross_encoder or bi_encoder,
+# default bi_encoder); without TEACHER, all-MiniLM-L6-v2 fine-tuned on SciFact's train labels
+# (`densify train` at its defaults: InfoNCE, batch 32, one epoch) into RUN_DIR-teacher first.
+# graded: the llama.cpp server and SmolLM2-135M-Instruct of scripts/fetch_llama_server.sh,
+# started and stopped by the recipe ([server] appended to the template).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RECIPE=${1:?usage: recipe_scifact.sh RECIPE [RUN_DIR]}
@@ -13,7 +19,23 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/densify/target}"
 cargo build --release -q -p densify-cli
 mkdir -p "$(dirname "$RUN")"
 CONFIG="$(dirname "$RUN")/$(basename "$RUN").toml"
-"$CARGO_TARGET_DIR/release/densify" recipe --print-config "$RECIPE" \
-  | sed -e "0,/^model = /s|^model = .*|model = \"$MODEL\"|" -e "0,/^output = /s|^output = .*|output = \"$RUN\"|" > "$CONFIG"
-/usr/bin/time -v "$CARGO_TARGET_DIR/release/densify" recipe run "$CONFIG"
-"$CARGO_TARGET_DIR/release/densify" recipe status "$RUN"
+BIN="$CARGO_TARGET_DIR/release/densify"
+SED=(-e "0,/^model = /s|^model = .*|model = \"$MODEL\"|" -e "0,/^output = /s|^output = .*|output = \"$RUN\"|")
+if [ "$RECIPE" = listwise_distillation ]; then
+  if [ -z "${TEACHER:-}" ]; then
+    TEACHER="$RUN-teacher/final"
+    if [ ! -f "$TEACHER/model.safetensors" ]; then
+      printf 'model = "%s"\ndataset = "scifact"\noutput = "%s"\n' "$MODEL" "$RUN-teacher" > "$RUN-teacher.toml"
+      "$BIN" train --config "$RUN-teacher.toml"
+    fi
+  fi
+  SED+=(-e "s|^model = \"models/cross-encoder\"|model = \"$TEACHER\"|"
+        -e "s|^kind = \"cross_encoder\"|kind = \"${TEACHER_KIND:-bi_encoder}\"|")
+fi
+"$BIN" recipe --print-config "$RECIPE" | sed "${SED[@]}" > "$CONFIG"
+if [ "$RECIPE" = graded ]; then
+  eval "$(bash scripts/fetch_llama_server.sh)"
+  printf '\n[server]\nbinary = "%s"\nmodel = "%s"\n' "$DENSIFY_LLAMA_SERVER" "$DENSIFY_LLAMA_MODEL" >> "$CONFIG"
+fi
+/usr/bin/time -v "$BIN" recipe run "$CONFIG"
+"$BIN" recipe status "$RUN"

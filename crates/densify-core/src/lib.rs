@@ -30,7 +30,7 @@ pub use atomic::{
 pub use backend::Backend;
 pub use config::{Config, ConfigError, InvalidField};
 pub use input::{open_regular, read_regular, read_regular_to_string, regular_file};
-pub use progress::{NoProgress, Progress};
+pub use progress::{LineProgress, NoProgress, Progress};
 pub use safetensors_header::canonical_safetensors_header;
 pub use similarity::Similarity;
 pub use tensor::{l2_normalize, lowest_finite, mask_logits, masked_logit};

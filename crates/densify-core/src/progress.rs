@@ -24,3 +24,42 @@ impl Progress for NoProgress {
     fn finish(&mut self) {}
     fn note(&mut self, _: &str) {}
 }
+
+/// Progress as plain lines on stderr: each piece of work when it starts and when it ends (with
+/// its time), and every note. For logs and programs without a terminal.
+#[derive(Debug, Clone)]
+pub struct LineProgress {
+    label: String,
+    started: std::time::Instant,
+}
+
+impl Default for LineProgress {
+    fn default() -> Self {
+        Self {
+            label: String::new(),
+            started: std::time::Instant::now(),
+        }
+    }
+}
+
+impl Progress for LineProgress {
+    fn start(&mut self, label: &str, total: Option<u64>) {
+        label.clone_into(&mut self.label);
+        self.started = std::time::Instant::now();
+        match total {
+            Some(n) => eprintln!("{label} ({n}) ..."),
+            None => eprintln!("{label} ..."),
+        }
+    }
+    fn set(&mut self, _: u64) {}
+    fn finish(&mut self) {
+        eprintln!(
+            "{} done in {:.1} s",
+            self.label,
+            self.started.elapsed().as_secs_f64()
+        );
+    }
+    fn note(&mut self, line: &str) {
+        eprintln!("{line}");
+    }
+}

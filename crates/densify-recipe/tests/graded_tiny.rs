@@ -104,13 +104,12 @@ fn graded_documents_train_three_students_then_only_what_changed_reruns() {
     // The evaluation reads the students' weights: it runs again only if they changed (one
     // AdamW step moves each weight by about the learning rate times the gradient's sign,
     // which other negatives need not flip).
-    let evaluate = if densify_testkit::tensors(&run.join("mixed/final/model.safetensors"))
-        == mixed_model
-    {
-        StageOutcome::UpToDate
-    } else {
-        StageOutcome::Ran
-    };
+    let evaluate =
+        if densify_testkit::tensors(&run.join("mixed/final/model.safetensors")) == mixed_model {
+            StageOutcome::UpToDate
+        } else {
+            StageOutcome::Ran
+        };
     assert_eq!(
         changed.stages,
         [
