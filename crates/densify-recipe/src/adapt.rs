@@ -872,6 +872,26 @@ mod tests {
     }
 
     #[test]
+    fn a_masked_list_without_its_header_is_refused_with_the_file_and_line() {
+        let dir = std::env::temp_dir().join(format!("densify-masked-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("masked.tsv");
+        std::fs::write(&path, format!("{MASKED_HEADER}\nd1#ict-q1\td1\tq1\n\n")).unwrap();
+        assert_eq!(read_masked_ids(&path).unwrap(), ["d1#ict-q1"]);
+        std::fs::write(&path, "d1#ict-q1\td1\tq1\n").unwrap();
+        let e = read_masked_ids(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("masked.tsv") && e.contains("line 1") && e.contains("masked_id"),
+            "{e}"
+        );
+        let e = read_masked_ids(&dir.join("absent.tsv"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("absent.tsv"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn masking_follows_the_resolved_generator() {
         let mut config = RecipeConfig::default();
         config.generate.generator = GeneratorKind::InverseCloze;

@@ -66,6 +66,11 @@ pub struct PromptConfig {
     pub few_shot: usize,
     /// Passages of few-shot examples are cut to this many characters. Default 512.
     pub example_chars: usize,
+    /// One few-shot set per query type for the whole run instead of one draw per passage, so
+    /// every prompt of a type shares its instructions and examples and a server's prompt cache
+    /// (llama.cpp's `cache_prompt`, on by default) computes only the passage. A passage that
+    /// is one of the examples gets its own draw. Default false (paper B draws per passage).
+    pub fixed_examples: bool,
     /// Template files that replace the built-in query templates, by type
     /// (`question = "prompts/q.txt"`); placeholders `{passage}` (required) and `{examples}`.
     pub query_templates: BTreeMap<QueryType, PathBuf>,
@@ -80,6 +85,7 @@ impl Default for PromptConfig {
             max_passage_chars: 2048,
             few_shot: 3,
             example_chars: 512,
+            fixed_examples: false,
             query_templates: BTreeMap::new(),
             document_templates: BTreeMap::new(),
         }
@@ -188,7 +194,7 @@ impl LlmGenerator {
                 &passage.text,
                 self.prompts.few_shot,
                 self.client.config().seed,
-                key,
+                &self.examples_key(kind, key),
             );
             render_examples(&drawn, kind, self.prompts.example_chars)
         } else {
@@ -196,6 +202,16 @@ impl LlmGenerator {
         };
         let values = BTreeMap::from([("passage", text), ("examples", examples.as_str())]);
         Ok((template.render(&values)?, template))
+    }
+
+    /// The key few-shot examples are drawn with: the request's own, or with
+    /// `fixed_examples` the query type's, the same for every passage.
+    fn examples_key(&self, kind: QueryType, key: &str) -> String {
+        if self.prompts.fixed_examples {
+            format!("fixed-examples-{}", kind.name())
+        } else {
+            key.to_owned()
+        }
     }
 
     fn ask(&self, prompt: &str, template: &Template, key: &str) -> Result<Generated> {
@@ -234,6 +250,7 @@ mod tests {
     use super::*;
     use crate::few_shot::FewShotExample;
     use crate::openai::LlmConfig;
+    use std::collections::HashSet;
 
     fn generator(prompts: PromptConfig) -> LlmGenerator {
         let client = OpenAiClient::new(LlmConfig {
@@ -285,5 +302,49 @@ mod tests {
         // `random` is zero-shot.
         let (prompt, _) = g.query_prompt(&passage, QueryType::Random, "k").unwrap();
         assert!(!prompt.contains("an example query"));
+    }
+
+    #[test]
+    fn fixed_examples_give_every_passage_of_a_type_the_same_prompt_head() {
+        let pool = || {
+            FewShotPool::new(
+                (0..20)
+                    .map(|i| FewShotExample {
+                        passage: format!("example passage {i}"),
+                        query: format!("example query {i}"),
+                        kind: None,
+                    })
+                    .collect(),
+            )
+        };
+        let make = |fixed_examples| {
+            let client = OpenAiClient::new(LlmConfig {
+                base_url: Some("http://127.0.0.1:9/v1".into()),
+                ..LlmConfig::default()
+            })
+            .unwrap();
+            let prompts = PromptConfig {
+                fixed_examples,
+                ..PromptConfig::default()
+            };
+            LlmGenerator::new(client, prompts, pool()).unwrap()
+        };
+        let head = |g: &LlmGenerator, id: &str| {
+            let passage = Passage {
+                id: id.into(),
+                text: format!("the passage of {id}"),
+            };
+            let (prompt, _) = g
+                .query_prompt(&passage, QueryType::Claim, &format!("{id}-claim-0"))
+                .unwrap();
+            prompt[..prompt.rfind("Passage: the passage").unwrap()].to_owned()
+        };
+        let fixed = make(true);
+        assert_eq!(head(&fixed, "d1"), head(&fixed, "d2"));
+        assert!(head(&fixed, "d1").contains("example query"));
+        // Per-passage draws (the default): 3 of 20 examples, different for most passages.
+        let drawn = make(false);
+        let heads: HashSet<String> = (0..5).map(|i| head(&drawn, &format!("d{i}"))).collect();
+        assert!(heads.len() > 1);
     }
 }
