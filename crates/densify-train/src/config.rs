@@ -85,6 +85,19 @@ impl Config for OptimizerConfig {
     }
 }
 
+/// How an epoch's examples are cut into batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchSampler {
+    /// Consecutive runs of the epoch's permutation (Hugging Face's default sampler).
+    #[default]
+    Shuffled,
+    /// No query or passage text twice in one batch: a clashing example moves to a later batch
+    /// (sentence-transformers' `NoDuplicatesBatchSampler`), seeded like the permutation, so a
+    /// resumed run reads the same batches.
+    NoDuplicates,
+}
+
 /// What is trained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -165,6 +178,11 @@ pub struct TrainConfig {
     /// of long texts hold fewer examples and a step's memory is bounded; an example over the
     /// budget on its own is a batch of one. Default: none (`batch_size` examples per batch).
     pub max_tokens_per_batch: Option<usize>,
+    /// How each epoch's shuffled examples are cut into batches: `shuffled` (consecutive
+    /// runs of `batch_size`; duplicate positives are masked out of the in-batch negatives) or
+    /// `no_duplicates` (no text twice in a batch, sentence-transformers'
+    /// `BatchSamplers.NO_DUPLICATES`). Default `shuffled`.
+    pub batch_sampler: BatchSampler,
     /// Steps the background data loader tokenises (and noises) ahead of the training thread.
     /// Default 2.
     pub prefetch_steps: usize,
@@ -226,6 +244,7 @@ impl Default for TrainConfig {
             loss: LossConfig::default(),
             batch_size: 32,
             max_tokens_per_batch: None,
+            batch_sampler: BatchSampler::Shuffled,
             prefetch_steps: 2,
             epochs: 1,
             max_steps: None,

@@ -35,7 +35,7 @@ pub mod schedule;
 pub mod score;
 pub mod trainer;
 
-pub use config::{Architecture, OptimizerConfig, TrainConfig};
+pub use config::{Architecture, BatchSampler, OptimizerConfig, TrainConfig};
 pub use error::{MissingTarget, Result, TrainError};
 pub use example::{Candidate, TrainingExample};
 pub use mine::{MineConfig, MineReport, Sampling, mine};

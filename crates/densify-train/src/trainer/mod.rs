@@ -26,6 +26,7 @@ pub mod data_parallel;
 mod dev;
 mod lists;
 mod loader;
+mod no_duplicates;
 mod plan;
 mod step;
 
@@ -49,7 +50,7 @@ use self::loader::{LoadedBatch, Loader, TextSide};
 use self::plan::{PlannedStep, StepPlanner, mix};
 use self::step::BatchInputs;
 use crate::checkpoint::{self, LoopState};
-use crate::config::{Architecture, TrainConfig};
+use crate::config::{Architecture, BatchSampler, TrainConfig};
 use crate::error::{Result, TrainError};
 use crate::example::{pairs_from_qrels, read_examples};
 use crate::log::MetricsLog;
@@ -456,6 +457,19 @@ impl Trainer {
             Some(_) => Some(loader.widths()?),
             None => None,
         };
+        let keys: Option<Vec<Vec<u64>>> = (config.batch_sampler == BatchSampler::NoDuplicates)
+            .then(|| {
+                loader
+                    .lists
+                    .iter()
+                    .map(|l| {
+                        std::iter::once(&l.query)
+                            .chain(&l.texts)
+                            .map(|t| no_duplicates::text_key(t))
+                            .collect()
+                    })
+                    .collect()
+            });
         Ok(StepPlanner {
             examples: loader.lists.len(),
             epochs: config.epochs,
@@ -464,6 +478,7 @@ impl Trainer {
             accumulation: config.gradient_accumulation_steps,
             list_size: config.list_size,
             budget: widths.as_deref().zip(config.max_tokens_per_batch),
+            distinct: keys.as_deref(),
         }
         .plan())
     }

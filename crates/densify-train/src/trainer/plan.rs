@@ -34,6 +34,9 @@ pub(crate) struct StepPlanner<'a> {
     pub list_size: usize,
     /// `(each example's widths, max padded tokens per batch)`.
     pub budget: Option<(&'a [ExampleWidth], usize)>,
+    /// Each example's text keys: batches never hold one text twice
+    /// ([`super::no_duplicates`]); cut again by the budget when there is one.
+    pub distinct: Option<&'a [Vec<u64>]>,
 }
 
 impl StepPlanner<'_> {
@@ -54,11 +57,23 @@ impl StepPlanner<'_> {
         steps
     }
 
+    /// `order` cut into batches: without duplicate texts when `distinct` is set, then by
+    /// [`StepPlanner::cut`].
+    fn batches(&self, order: &[usize]) -> Vec<Vec<usize>> {
+        match self.distinct {
+            Some(keys) => super::no_duplicates::no_duplicate_batches(order, keys, self.batch_size)
+                .iter()
+                .flat_map(|batch| self.cut(batch))
+                .collect(),
+            None => self.cut(order),
+        }
+    }
+
     /// `order` cut into batches: `batch_size` examples each (the last may be short, as Hugging
     /// Face's trainer does not drop it), or fewer where the next example would take the
     /// batch's padded tokens past the budget. An example over the budget on its own is a batch
     /// of one.
-    fn batches(&self, order: &[usize]) -> Vec<Vec<usize>> {
+    fn cut(&self, order: &[usize]) -> Vec<Vec<usize>> {
         let Some((widths, max_tokens)) = self.budget else {
             return order
                 .chunks(self.batch_size.max(1))
@@ -123,6 +138,7 @@ mod tests {
             accumulation: 1,
             list_size: 2,
             budget,
+            distinct: None,
         }
     }
 
@@ -194,5 +210,32 @@ mod tests {
         let steps = planner(Some((&widths, 50))).plan();
         assert!(steps.iter().all(|s| s.batches[0].len() == 1));
         assert_eq!(steps.len(), 20);
+    }
+
+    #[test]
+    fn no_duplicate_batches_keep_every_example_once_per_epoch() {
+        // Examples 0-4 share one text, 5-9 have their own: no batch holds two of 0-4.
+        let keys: Vec<Vec<u64>> = (0..10)
+            .map(|i| vec![if i < 5 { 1 } else { 100 + i as u64 }])
+            .collect();
+        let mut p = planner(None);
+        p.distinct = Some(&keys);
+        let steps = p.plan();
+        for epoch in 0..2 {
+            let mut seen: Vec<usize> = steps
+                .iter()
+                .filter(|s| s.epoch == epoch)
+                .flat_map(|s| s.batches[0].clone())
+                .collect();
+            seen.sort_unstable();
+            assert_eq!(seen, (0..10).collect::<Vec<_>>());
+        }
+        for step in &steps {
+            let shared = step.batches[0].iter().filter(|&&i| i < 5).count();
+            assert!(shared <= 1, "{:?}", step.batches);
+            assert!(step.batches[0].len() <= 4);
+        }
+        // Five examples that cannot share a batch need at least five batches an epoch.
+        assert!(steps.iter().filter(|s| s.epoch == 0).count() >= 5);
     }
 }
