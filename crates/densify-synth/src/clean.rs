@@ -114,7 +114,11 @@ pub fn clean_query(raw: &str, kind: QueryType, config: &CleanConfig) -> Result<S
 pub fn clean_document(raw: &str, config: &CleanConfig) -> Result<String, DropReason> {
     let mut text = collapse_whitespace(raw.trim());
     for prefix in ["passage:", "document:", "answer:"] {
-        if text.len() >= prefix.len() && text[..prefix.len()].eq_ignore_ascii_case(prefix) {
+        // `get`, not indexing: the text's first bytes may be inside a multi-byte character.
+        if text
+            .get(..prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+        {
             text = text[prefix.len()..].trim().to_owned();
         }
     }
@@ -224,6 +228,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out, "bees, flight, wings, insects, pollen");
+    }
+
+    #[test]
+    fn a_document_starting_with_multi_byte_characters_is_kept_whole() {
+        // Byte 7 (the length of "answer:") falls inside the first "β".
+        let raw = "AXOX2-β/β-arrested microtubules are two key processes in axonal transport.";
+        assert_eq!(clean_document(raw, &CleanConfig::default()).unwrap(), raw);
+        assert_eq!(
+            clean_document("Passage: ββββ ββββ ββββ ββββ ββββ", &CleanConfig::default()).unwrap(),
+            "ββββ ββββ ββββ ββββ ββββ"
+        );
     }
 
     #[test]
