@@ -67,6 +67,8 @@ def parse_args():
     p.add_argument("--base", action="store_true", help="also evaluate the base model first")
     p.add_argument("--save", default=None, help="save the fine-tuned model to this folder")
     p.add_argument("--log", default=None, help="write per-step training records to this JSON file")
+    p.add_argument("--no-duplicates", action="store_true",
+                   help="batch_sampler=BatchSamplers.NO_DUPLICATES (the sampler the docs recommend for MNRL)")
     return p.parse_args()
 
 
@@ -194,6 +196,7 @@ def main():
     from datasets import Dataset
     from sentence_transformers import (SentenceTransformer, SentenceTransformerTrainer,
                                        SentenceTransformerTrainingArguments)
+    from sentence_transformers.training_args import BatchSamplers
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
     from transformers import TrainerCallback
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
@@ -272,6 +275,7 @@ def main():
             disable_tqdm=True,
             use_cpu=True,
             dataloader_drop_last=False,
+            **({"batch_sampler": BatchSamplers.NO_DUPLICATES} if args.no_duplicates else {}),
         )
         trainer = SentenceTransformerTrainer(
             model=model, args=targs, train_dataset=train_ds, loss=loss, callbacks=[Steps()])

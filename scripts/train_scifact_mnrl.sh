@@ -6,6 +6,8 @@
 # Usage: scripts/train_scifact_mnrl.sh [OUT_DIR]   (default /tmp/densify-scifact-mnrl)
 # Set SKIP_ST=1 to run densify only; TCH=1 also trains on libtorch's CPU backend (--device
 # tch-cpu, torch 2.9.0 from the venv of scripts/bench_train_step.sh) after flex.
+# BATCH_SAMPLER=no_duplicates trains densify with sentence-transformers' NO_DUPLICATES batches
+# (default: shuffled), and sentence-transformers with BatchSamplers.NO_DUPLICATES.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-/tmp/densify-scifact-mnrl}
@@ -25,6 +27,7 @@ epochs = 1
 seed = 42
 query_max_length = 256
 passage_max_length = 256
+batch_sampler = "${BATCH_SAMPLER:-shuffled}"
 
 [loss]
 type = "info_nce"
@@ -57,7 +60,8 @@ fi
 if [[ -z "${SKIP_ST:-}" ]]; then
   echo "== sentence-transformers"
   HF_HUB_OFFLINE=1 /usr/bin/time -v "$HOME/.cache/densify/venv-torch/bin/python" \
-    scripts/st_mnrl_scifact.py --model "$MODEL" --save "$OUT/st" 2>&1 | tee "$OUT/st.log" | grep -v "it/s\]" | tail -30
+    scripts/st_mnrl_scifact.py --model "$MODEL" --save "$OUT/st" \
+    ${BATCH_SAMPLER:+$([ "$BATCH_SAMPLER" = no_duplicates ] && echo --no-duplicates)} 2>&1 | tee "$OUT/st.log" | grep -v "it/s\]" | tail -30
 fi
 echo "== summary"
 grep -E "^train:|Maximum resident" "$OUT/densify-train.log" || true
