@@ -61,6 +61,12 @@ pub fn false_negative_mask(
 /// # Shapes
 /// - `positive`: `[batch]` -> `[batch, columns]`
 pub fn positive_mask(positive: Tensor<1, Int>, columns: usize) -> Tensor<2, Bool> {
+    // burn's `one_hot` refuses a single class; with one column every row's positive is it (a
+    // batch of one pair without negatives, as a no-duplicates batch can be).
+    if columns == 1 {
+        let [batch] = positive.dims();
+        return positive.reshape([batch, 1]).equal_elem(0);
+    }
     positive.one_hot::<2>(columns).equal_elem(1)
 }
 
@@ -131,6 +137,31 @@ mod tests {
             bools(duplicate_id_mask(&ids, &[0], &device)),
             [false, false, true, false, true]
         );
+    }
+
+    #[test]
+    fn a_single_column_is_every_rows_positive() {
+        let device = Device::flex();
+        let positive = Tensor::<1, Int>::from_data([0, 0], &device);
+        assert_eq!(bools(positive_mask(positive.clone(), 1)), [true, true]);
+        assert_eq!(
+            bools(positive_mask(
+                Tensor::<1, Int>::from_data([1, 0], &device),
+                2
+            )),
+            [false, true, true, false]
+        );
+        // InfoNCE over one pair and no negative: -log 1 = 0, not a panic.
+        use crate::RankingLoss;
+        let loss = crate::InfoNceConfig::default()
+            .init()
+            .unwrap()
+            .forward_no_reduction(&crate::ScoredLists::new(Tensor::<2>::from_data(
+                [[0.3]],
+                &device,
+            )));
+        let value: Vec<f32> = loss.into_data().iter::<f32>().collect();
+        assert!(value[0].abs() < 1e-6, "{value:?}");
     }
 
     #[test]

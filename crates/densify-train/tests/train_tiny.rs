@@ -727,3 +727,37 @@ fn a_full_disk_during_a_checkpoint_keeps_the_previous_one() {
         .unwrap();
     assert_eq!((summary.resumed_from, summary.steps), (2, 6));
 }
+
+#[test]
+fn no_duplicate_batches_train_and_resume_bit_identically() {
+    let _serial = serial();
+    let root = fresh("no-duplicates");
+    tiny_model(&root.join("model"));
+    tiny_dataset(&root.join("data"));
+    let device = Device::flex();
+    // 16 pairs, queries q0-q3 twice each: their two pairs never share a batch of 4, so an
+    // epoch has at least 4 steps, and some of those batches are short.
+    let mut full = config(&root, "full");
+    full.batch_sampler = densify_train::BatchSampler::NoDuplicates;
+    let summary = Trainer::new(full.clone(), &device)
+        .unwrap()
+        .run(&mut |_| {})
+        .unwrap();
+    assert!(summary.steps >= 12, "{} steps", summary.steps);
+    let mut part = full.clone();
+    part.output = root.join("part");
+    part.max_steps = Some(5);
+    Trainer::new(part.clone(), &device)
+        .unwrap()
+        .run(&mut |_| {})
+        .unwrap();
+    part.max_steps = None;
+    let resumed = Trainer::new(part.clone(), &device)
+        .unwrap()
+        .resuming(true)
+        .run(&mut |_| {})
+        .unwrap();
+    assert_eq!(resumed.steps, summary.steps);
+    assert_eq!(losses(&part.output), losses(&full.output));
+    assert!(weights(&summary.final_model) == weights(&resumed.final_model));
+}
