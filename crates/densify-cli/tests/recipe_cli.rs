@@ -76,10 +76,6 @@ fn recipe_of(dir: &Path, kind: &str, name: &str) -> PathBuf {
     path
 }
 
-fn recipe(dir: &Path, name: &str) -> PathBuf {
-    recipe_of(dir, "adapt", name)
-}
-
 #[cfg(unix)]
 #[test]
 fn a_killed_recipe_resumes_to_the_uninterrupted_result() {
