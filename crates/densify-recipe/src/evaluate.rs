@@ -202,7 +202,8 @@ fn search_and_score(
 }
 
 /// The table as Markdown: one row per split, every model side by side (in the order of
-/// `rows`, `base` first), with the change of `adapted` over `base`.
+/// `rows`, `base` first), with the change of `adapted` (or else the first model after
+/// `base`) over `base`.
 pub fn markdown_table(rows: &[ResultRow]) -> String {
     let mut splits: Vec<&str> = Vec::new();
     let mut models: Vec<&str> = Vec::new();
@@ -216,6 +217,17 @@ pub fn markdown_table(rows: &[ResultRow]) -> String {
     }
     let find =
         |model: &str, split: &str| rows.iter().find(|r| r.model == model && r.split == split);
+    // The change column: `adapted` against `base`, or the first model after `base` when no
+    // model is called `adapted` (the graded recipe's students are `graded`, `infonce`, `mixed`).
+    let changed = if models.contains(&"adapted") {
+        "adapted"
+    } else {
+        models
+            .iter()
+            .copied()
+            .find(|m| *m != "base")
+            .unwrap_or("base")
+    };
     let mut out = String::from("| split | queries |");
     for m in &models {
         out += &format!(" {m} nDCG@10 |");
@@ -228,7 +240,7 @@ pub fn markdown_table(rows: &[ResultRow]) -> String {
     for split in splits {
         let found: Option<Vec<&ResultRow>> = models.iter().map(|m| find(m, split)).collect();
         let (Some(found), Some(base), Some(adapted)) =
-            (found, find("base", split), find("adapted", split))
+            (found, find("base", split), find(changed, split))
         else {
             continue;
         };
@@ -276,6 +288,19 @@ mod tests {
             table.starts_with(
                 "| split | queries | base nDCG@10 | adapted nDCG@10 | change | base Recall@100 \
                  | adapted Recall@100 |\n|---|---|---|---|---|---|---|\n"
+            ),
+            "{table}"
+        );
+        // Without an `adapted` model (the graded recipe's students) the change is the first
+        // student's over base, and no row goes missing.
+        let table = markdown_table(&[
+            row("base", "test", 0.25),
+            row("graded", "test", 0.5),
+            row("infonce", "test", 0.375),
+        ]);
+        assert!(
+            table.contains(
+                "| test | 3 | 0.2500 | 0.5000 | 0.3750 | +0.2500 | 0.5000 | 0.5000 | 0.5000 |"
             ),
             "{table}"
         );

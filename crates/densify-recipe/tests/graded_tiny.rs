@@ -52,6 +52,7 @@ fn graded_documents_train_three_students_then_only_what_changed_reruns() {
     );
     let models: Vec<&str> = report.results.iter().map(|r| r.model.as_str()).collect();
     assert_eq!(models, ["base", "graded", "infonce", "mixed"]);
+    assert!(report.table.contains("| test | "), "{}", report.table);
     let run = dir.join("run");
     let manifest = Manifest::read(&run).unwrap();
     let generate = &manifest.stage("generate").unwrap().counts;
