@@ -34,7 +34,7 @@ use serde::Serialize;
 use crate::config::{RecipeConfig, RecipeKind};
 use crate::driver::{Counts, Driver, Stage, StageOutcome};
 use crate::error::{RecipeError, Result};
-use crate::evaluate::{Candidate, ResultRow, markdown_table, qrels_splits};
+use crate::evaluate::{Candidate, ResultRow, evaluation_splits, markdown_table};
 
 /// What a run of a recipe gives.
 #[derive(Debug, Clone)]
@@ -80,7 +80,6 @@ pub fn run_recipe(
     let mut stages = Vec::new();
     let candidates = out.join("candidates");
     let filtered = out.join("filter");
-    let teacher = out.join("teacher");
 
     let role = |r: &str| r.to_owned();
 
@@ -128,48 +127,18 @@ pub fn run_recipe(
     )?;
     stages.push(("teacher", outcome));
 
-    // 5. The student; the adapted model is the best dev model when training evaluates on
-    // dev, else the final one.
-    let train = config.resolved_train();
-    let adapted_output = if train.eval.is_some() {
-        "train/best/model.safetensors"
-    } else {
-        "train/final/model.safetensors"
-    };
-    let adapted = out.join(Path::new(adapted_output).parent().expect("a folder"));
-    let mut inputs = vec![
-        (role("corpus"), filtered.join("corpus.jsonl")),
-        (role("train"), teacher.join("train.jsonl")),
-        (role("model"), config.model.clone()),
-    ];
-    if train.eval.is_some() {
-        inputs.push((role("dev"), teacher.join("dev.jsonl")));
-    }
-    let mut outputs = vec!["train/final/model.safetensors"];
-    if train.eval.is_some() {
-        outputs.push(adapted_output);
-    }
-    let outcome = driver.run(
-        Stage {
-            name: "train",
-            config: config_text(&train),
-            inputs,
-            outputs,
-            resumable: true,
-        },
+    // 5. The student.
+    let (outcome, adapted) = list_training_stage(
+        &mut driver,
+        "train",
+        &config.resolved_train(),
+        device,
         progress,
-        |folder, resume, counts, progress| {
-            train_student(&train, device, folder, resume, counts, progress)
-        },
     )?;
     stages.push(("train", outcome));
 
     // 6. Before and after.
-    let splits = if config.evaluate.splits.is_empty() {
-        qrels_splits(&dataset)?
-    } else {
-        config.evaluate.splits.clone()
-    };
+    let splits = evaluation_splits(config, &dataset, None)?;
     let models = vec![
         Candidate {
             name: "base".into(),
@@ -193,6 +162,53 @@ pub fn run_recipe(
         device,
         progress,
     )
+}
+
+/// A student trained on lists, as `adapt` and `listwise_distillation` run it: the stage's
+/// inputs are the resolved `train`'s own (its model, its dataset's corpus, its lists and, with a
+/// dev evaluation, its dev lists). Returns how the stage ended and the model it hands on: the
+/// best dev model when it evaluates on dev, else the final one.
+pub(crate) fn list_training_stage(
+    driver: &mut Driver,
+    name: &'static str,
+    train: &densify_train::TrainConfig,
+    device: &Device,
+    progress: &mut dyn Progress,
+) -> Result<(StageOutcome, PathBuf)> {
+    let mut inputs = vec![
+        ("model".to_owned(), train.model.clone()),
+        (
+            "corpus".to_owned(),
+            Path::new(&train.dataset).join("corpus.jsonl"),
+        ),
+    ];
+    inputs.extend(train.examples.clone().map(|e| ("train".to_owned(), e)));
+    let last = format!("{name}/final/model.safetensors");
+    let best = format!("{name}/best/model.safetensors");
+    let mut outputs = vec![last.as_str()];
+    if let Some(eval) = &train.eval {
+        inputs.extend(eval.examples.clone().map(|e| ("dev".to_owned(), e)));
+        outputs.push(best.as_str());
+    }
+    let outcome = driver.run(
+        Stage {
+            name,
+            config: config_text(train),
+            inputs,
+            outputs,
+            resumable: true,
+        },
+        progress,
+        |folder, resume, counts, progress| {
+            train_student(train, device, folder, resume, counts, progress)
+        },
+    )?;
+    let handed_on = if train.eval.is_some() {
+        "best"
+    } else {
+        "final"
+    };
+    Ok((outcome, train.output.join(handed_on)))
 }
 
 /// Checks `config` (errors name `config_file`), finds its dataset, refuses a run folder that

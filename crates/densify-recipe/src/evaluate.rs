@@ -46,6 +46,33 @@ pub fn qrels_splits(dataset: &Dataset) -> Result<Vec<String>> {
     Ok(splits)
 }
 
+/// The splits a recipe's evaluate stage scores: `evaluate.splits` when set, else every split
+/// of `dataset` with qrels except `labelled` (the split a recipe trained on); none left is an
+/// error that says so.
+pub fn evaluation_splits(
+    config: &crate::RecipeConfig,
+    dataset: &Dataset,
+    labelled: Option<&str>,
+) -> Result<Vec<String>> {
+    if !config.evaluate.splits.is_empty() {
+        return Ok(config.evaluate.splits.clone());
+    }
+    let splits: Vec<String> = qrels_splits(dataset)?
+        .into_iter()
+        .filter(|s| Some(s.as_str()) != labelled)
+        .collect();
+    if let (true, Some(labelled)) = (splits.is_empty(), labelled) {
+        return Err(RecipeError::Empty {
+            stage: "evaluate",
+            message: format!(
+                "the dataset has no qrels split besides the labelled `{labelled}` to evaluate \
+                 on (set `evaluate.splits`)"
+            ),
+        });
+    }
+    Ok(splits)
+}
+
 /// A model to evaluate: its name in the table, its folder and, when already encoded by an
 /// earlier stage with this very model, its corpus embeddings.
 #[derive(Debug, Clone)]

@@ -44,7 +44,7 @@ use crate::adapt::{
 use crate::config::RecipeConfig;
 use crate::driver::{Counts, Stage};
 use crate::error::{RecipeError, Result};
-use crate::evaluate::{Candidate, qrels_splits};
+use crate::evaluate::{Candidate, evaluation_splits};
 
 /// How the `graded` recipe picks its queries and builds its lists (SyCL's settings where it
 /// has them).
@@ -187,6 +187,7 @@ pub(crate) fn run(
         trainings.push(("mixed", mixed, "lists/mixed.jsonl"));
     }
     for (name, train, lists) in &trainings {
+        let last = format!("{name}/final/model.safetensors");
         let outcome = driver.run(
             Stage {
                 name,
@@ -196,11 +197,7 @@ pub(crate) fn run(
                     (role("corpus"), out.join("lists/corpus.jsonl")),
                     (role("lists"), out.join(lists)),
                 ],
-                outputs: vec![match *name {
-                    "train" => "train/final/model.safetensors",
-                    "baseline" => "baseline/final/model.safetensors",
-                    _ => "mixed/final/model.safetensors",
-                }],
+                outputs: vec![last.as_str()],
                 resumable: true,
             },
             progress,
@@ -212,23 +209,7 @@ pub(crate) fn run(
     }
 
     // 6. Base, the baseline and the students on the splits the queries did not come from.
-    let splits = if config.evaluate.splits.is_empty() {
-        qrels_splits(&dataset)?
-            .into_iter()
-            .filter(|s| *s != labelled)
-            .collect()
-    } else {
-        config.evaluate.splits.clone()
-    };
-    if splits.is_empty() {
-        return Err(RecipeError::Empty {
-            stage: "evaluate",
-            message: format!(
-                "the dataset has no qrels split besides the labelled `{labelled}` to evaluate \
-                 on (set `evaluate.splits`)"
-            ),
-        });
-    }
+    let splits = evaluation_splits(config, &dataset, Some(&labelled))?;
     let mut models = vec![Candidate {
         name: "base".into(),
         folder: config.model.clone(),
@@ -415,10 +396,19 @@ fn build_lists(
     if graded.mix {
         let qrels = dataset.qrels(&graded.split)?;
         progress.start("BM25 negatives", Some(complete.len() as u64));
-        let index = Bm25Index::for_dataset(dataset, config.candidates.bm25)?;
+        // The corpus read above, not read again (`candidates.bm25` is validated with the file).
+        let texts: Vec<String> = corpus.iter().map(Document::full_text).collect();
+        let index = Bm25Index::build(
+            corpus
+                .iter()
+                .zip(&texts)
+                .map(|(d, t)| (d.id.as_str(), t.as_str())),
+            config.candidates.bm25,
+        );
         let mut rng = rand::rngs::StdRng::seed_from_u64(graded.seed);
         let mut without_positive = 0usize;
         for (i, list) in complete.iter().enumerate() {
+            progress.set(i as u64);
             let judged: HashMap<&str, i32> = qrels
                 .query(&list.query_id)
                 .map(|q| q.iter().map(|(d, g)| (d.as_str(), *g)).collect())
@@ -446,7 +436,6 @@ fn build_lists(
             pool.shuffle(&mut rng);
             pool.truncate(graded.bm25_negatives);
             mixed.push(mixed_example(list, &real, &pool));
-            progress.set(i as u64 + 1);
         }
         progress.finish();
         counts.insert("mixed_lists".into(), mixed.len() as f64);

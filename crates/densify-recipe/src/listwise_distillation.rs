@@ -22,13 +22,12 @@ use burn::tensor::Device;
 use densify_core::Progress;
 
 use crate::adapt::{
-    RecipeReport, candidates_stage, config_text, evaluate_stage_and_report, filter_stage,
-    generate_stage, open_run, train_student,
+    RecipeReport, candidates_stage, evaluate_stage_and_report, filter_stage, generate_stage,
+    list_training_stage, open_run,
 };
 use crate::config::RecipeConfig;
-use crate::driver::{Driver, Stage, StageOutcome};
 use crate::error::Result;
-use crate::evaluate::{Candidate, qrels_splits};
+use crate::evaluate::{Candidate, evaluation_splits};
 
 /// Runs listwise distillation as [`crate::run_recipe`] does.
 pub(crate) fn run(
@@ -52,38 +51,35 @@ pub(crate) fn run(
         "filter",
         filter_stage(&mut driver, config, device, progress)?,
     ));
-    let train = config.resolved_train();
-    stages.push((
+    let (outcome, adapted) = list_training_stage(
+        &mut driver,
         "train",
-        training_stage(&mut driver, "train", &train, config, device, progress)?,
-    ));
+        &config.resolved_train(),
+        device,
+        progress,
+    )?;
+    stages.push(("train", outcome));
     let mut models = vec![Candidate {
         name: "base".into(),
         folder: config.model.clone(),
         corpus_embeddings: Some(out.join("candidates/base_corpus.embeddings")),
     }];
     if let Some(baseline) = config.resolved_baseline() {
-        stages.push((
-            "baseline",
-            training_stage(&mut driver, "baseline", &baseline, config, device, progress)?,
-        ));
+        let (outcome, folder) =
+            list_training_stage(&mut driver, "baseline", &baseline, device, progress)?;
+        stages.push(("baseline", outcome));
         models.push(Candidate {
             name: "infonce".into(),
-            folder: best_or_final(&baseline, "baseline", out),
+            folder,
             corpus_embeddings: None,
         });
     }
-    let adapted = best_or_final(&train, "train", out);
     models.push(Candidate {
         name: "adapted".into(),
         folder: adapted.clone(),
         corpus_embeddings: None,
     });
-    let splits = if config.evaluate.splits.is_empty() {
-        qrels_splits(&dataset)?
-    } else {
-        config.evaluate.splits.clone()
-    };
+    let splits = evaluation_splits(config, &dataset, None)?;
     evaluate_stage_and_report(
         &mut driver,
         config,
@@ -94,61 +90,5 @@ pub(crate) fn run(
         adapted,
         device,
         progress,
-    )
-}
-
-/// The model a training stage hands on: the best dev model when it evaluates on dev, else
-/// the final one.
-fn best_or_final(train: &densify_train::TrainConfig, name: &str, out: &Path) -> std::path::PathBuf {
-    out.join(name).join(if train.eval.is_some() {
-        "best"
-    } else {
-        "final"
-    })
-}
-
-/// One training stage on the filter stage's lists (and its dev lists when `train.eval` is
-/// set), from the base model into the run's `name` folder.
-fn training_stage(
-    driver: &mut Driver,
-    name: &'static str,
-    train: &densify_train::TrainConfig,
-    config: &RecipeConfig,
-    device: &Device,
-    progress: &mut dyn Progress,
-) -> Result<StageOutcome> {
-    let filtered = config.output.join("filter");
-    let mut inputs = vec![
-        ("model".to_owned(), config.model.clone()),
-        ("corpus".to_owned(), filtered.join("corpus.jsonl")),
-        ("train".to_owned(), filtered.join("train.jsonl")),
-    ];
-    let (last, best) = match name {
-        "train" => (
-            "train/final/model.safetensors",
-            "train/best/model.safetensors",
-        ),
-        _ => (
-            "baseline/final/model.safetensors",
-            "baseline/best/model.safetensors",
-        ),
-    };
-    let mut outputs = vec![last];
-    if train.eval.is_some() {
-        inputs.push(("dev".to_owned(), filtered.join("dev.jsonl")));
-        outputs.push(best);
-    }
-    driver.run(
-        Stage {
-            name,
-            config: config_text(train),
-            inputs,
-            outputs,
-            resumable: true,
-        },
-        progress,
-        |folder, resume, counts, progress| {
-            train_student(train, device, folder, resume, counts, progress)
-        },
     )
 }

@@ -36,7 +36,7 @@ use crate::adapt::{
 use crate::config::RecipeConfig;
 use crate::driver::{Counts, Stage};
 use crate::error::{RecipeError, Result};
-use crate::evaluate::{Candidate, qrels_splits};
+use crate::evaluate::{Candidate, evaluation_splits};
 
 /// Runs noisy self-training as [`crate::run_recipe`] does.
 pub(crate) fn run(
@@ -184,23 +184,7 @@ pub(crate) fn run(
     stages.push(("finetune", outcome));
 
     // 7. Base, labels only, and the student, on the splits the labels did not come from.
-    let splits = if config.evaluate.splits.is_empty() {
-        qrels_splits(&dataset)?
-            .into_iter()
-            .filter(|s| *s != labelled)
-            .collect()
-    } else {
-        config.evaluate.splits.clone()
-    };
-    if splits.is_empty() {
-        return Err(RecipeError::Empty {
-            stage: "evaluate",
-            message: format!(
-                "the dataset has no qrels split besides the labelled `{labelled}` to evaluate \
-                 on (set `evaluate.splits`)"
-            ),
-        });
-    }
+    let splits = evaluation_splits(config, &dataset, Some(&labelled))?;
     let models = [
         Candidate {
             name: "base".into(),
