@@ -10,6 +10,8 @@
 # (`densify train` at its defaults: InfoNCE, batch 32, one epoch) into RUN_DIR-teacher first.
 # graded: the llama.cpp server and SmolLM2-135M-Instruct of scripts/fetch_llama_server.sh,
 # started and stopped by the recipe ([server] appended to the template).
+# adapt: QUERIES_SPLIT=train uses the texts of SciFact's train queries, without their labels,
+# in place of synthetic queries ([queries] appended to the template).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RECIPE=${1:?usage: recipe_scifact.sh RECIPE [RUN_DIR]}
@@ -36,6 +38,9 @@ fi
 if [ "$RECIPE" = graded ]; then
   eval "$(bash scripts/fetch_llama_server.sh)"
   printf '\n[server]\nbinary = "%s"\nmodel = "%s"\n' "$DENSIFY_LLAMA_SERVER" "$DENSIFY_LLAMA_MODEL" >> "$CONFIG"
+fi
+if [ "$RECIPE" = adapt ] && [ -n "${QUERIES_SPLIT:-}" ]; then
+  printf '\n[queries]\nsplit = "%s"\n' "$QUERIES_SPLIT" >> "$CONFIG"
 fi
 /usr/bin/time -v "$BIN" recipe run "$CONFIG"
 "$BIN" recipe status "$RUN"

@@ -25,6 +25,11 @@ pub struct ListwiseDistillationConfig {
     pub contrastive_weight: f64,
     /// Temperature of the InfoNCE term. Default 0.01.
     pub contrastive_temperature: f64,
+    /// Paper B's false-negative mask, applied by a trainer that scores in-batch negatives: a
+    /// passage of the query's own list (not its positive) whose teacher score, min-max
+    /// normalised over the list, exceeds this ratio is not a negative of the InfoNCE term
+    /// ([`crate::masking::false_negative_mask`]). `None` masks none. Default 0.6.
+    pub false_negative_ratio: Option<f64>,
 }
 
 impl Default for ListwiseDistillationConfig {
@@ -34,6 +39,7 @@ impl Default for ListwiseDistillationConfig {
             student_temperature: 0.05,
             contrastive_weight: 0.1,
             contrastive_temperature: 0.01,
+            false_negative_ratio: Some(0.6),
         }
     }
 }
@@ -42,7 +48,8 @@ densify_core::setters!(ListwiseDistillationConfig {
     teacher_temperature: f64,
     student_temperature: f64,
     contrastive_weight: f64,
-    contrastive_temperature: f64
+    contrastive_temperature: f64,
+    false_negative_ratio: Option<f64>
 });
 
 impl densify_core::Config for ListwiseDistillationConfig {
@@ -56,6 +63,15 @@ impl densify_core::Config for ListwiseDistillationConfig {
 impl ListwiseDistillationConfig {
     /// Builds `KL + contrastive_weight × InfoNCE`.
     pub fn init(&self) -> crate::error::Result<WeightedSum> {
+        if let Some(ratio) = self.false_negative_ratio
+            && !(0.0..1.0).contains(&ratio)
+        {
+            return Err(crate::error::LossError::Config {
+                loss: "listwise_distillation",
+                field: "false_negative_ratio".to_owned(),
+                message: format!("must be in [0, 1), got {ratio}"),
+            });
+        }
         let kl = KlDistillationConfig::new()
             .with_teacher_temperature(self.teacher_temperature)
             .with_student_temperature(self.student_temperature)

@@ -31,7 +31,7 @@ use densify_train::hybrid::{HybridTeacher, combine};
 use densify_train::{Trainer, TrainingExample};
 use serde::Serialize;
 
-use crate::config::{RecipeConfig, RecipeKind};
+use crate::config::{RecipeConfig, RecipeKind, UnlabelledQueriesConfig};
 use crate::driver::{Counts, Driver, Stage, StageOutcome};
 use crate::error::{RecipeError, Result};
 use crate::evaluate::{Candidate, ResultRow, evaluation_splits, markdown_table};
@@ -327,6 +327,9 @@ pub(crate) fn generate_stage(
     dataset: &Dataset,
     progress: &mut dyn Progress,
 ) -> Result<StageOutcome> {
+    if let Some(queries) = &config.queries {
+        return unlabelled_queries_stage(driver, config, queries, dataset, progress);
+    }
     driver.run(
         Stage {
             name: "generate",
@@ -341,6 +344,50 @@ pub(crate) fn generate_stage(
         },
         progress,
         |folder, _, counts, progress| generate(dataset, config, folder, counts, progress),
+    )
+}
+
+/// `adapt`'s generate stage with `[queries]`: the given queries with BM25's first document as
+/// their provisional source ([`crate::unlabelled_queries`]).
+fn unlabelled_queries_stage(
+    driver: &mut Driver,
+    config: &RecipeConfig,
+    queries: &UnlabelledQueriesConfig,
+    dataset: &Dataset,
+    progress: &mut dyn Progress,
+) -> Result<StageOutcome> {
+    let mut inputs = vec![("corpus".to_owned(), dataset.corpus_path())];
+    match (&queries.file, &queries.split) {
+        (Some(file), _) => inputs.push(("queries".to_owned(), file.clone())),
+        (None, Some(split)) => {
+            inputs.push(("queries".to_owned(), dataset.queries_path()));
+            inputs.push((format!("qrels/{split}"), dataset.qrels_path(split)));
+        }
+        (None, None) => {}
+    }
+    driver.run(
+        Stage {
+            name: "generate",
+            config: config_text(&(queries, &config.candidates.bm25)),
+            inputs,
+            outputs: vec![
+                "generate/corpus.jsonl",
+                "generate/queries.jsonl",
+                "generate/qrels/train.tsv",
+            ],
+            resumable: false,
+        },
+        progress,
+        |folder, _, counts, progress| {
+            progress.note("generate: unlabelled queries, BM25's first document as provisional source");
+            crate::unlabelled_queries::write_queries_dataset(
+                dataset,
+                queries,
+                config.candidates.bm25,
+                folder,
+                counts,
+            )
+        },
     )
 }
 
@@ -558,7 +605,8 @@ fn retrieve_candidates(
 /// minus the query ([`densify_synth::remove_query`]); resolved as the generate stage resolves
 /// its generator.
 fn removes_queries_from_sources(config: &RecipeConfig) -> bool {
-    config.server.is_none()
+    config.queries.is_none()
+        && config.server.is_none()
         && config.generate.resolved_kind() == GeneratorKind::InverseCloze
         && config.generate.inverse_cloze.remove_from_source
 }
@@ -724,7 +772,17 @@ fn score_lists(
             .iter()
             .map(|(l, d)| combine(l, d, teacher_config.bm25_weight))
             .collect();
-        if part == "dev" {
+        if config.queries.is_some() {
+            // Unlabelled queries: the positive is the teacher's first, not BM25's guess. No
+            // judgement is left to check the teacher against.
+            let changed = crate::unlabelled_queries::relabel_by_teacher(&mut examples, &teacher);
+            counts.insert(format!("{part}_relabelled"), changed as f64);
+            if part == "dev" {
+                progress.note(
+                    "teacher: unlabelled queries have no judgements, so there is no ceiling check",
+                );
+            }
+        } else if part == "dev" {
             // The ceiling check: does the teacher rank the dev lists better than the base
             // model it is meant to improve?
             let lexical: Vec<Vec<f64>> = signals.iter().map(|(l, _)| l.clone()).collect();

@@ -20,6 +20,7 @@ use densify_train::{MineConfig, TrainConfig};
 use serde::{Deserialize, Serialize};
 
 pub use crate::graded::GradedListsConfig;
+pub use crate::unlabelled_queries::UnlabelledQueriesConfig;
 
 /// Which recipe (`../shared/docs/METHODS.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -150,6 +151,10 @@ pub struct RecipeConfig {
     /// `adapt`: the label-free teacher.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teacher: Option<HybridTeacherConfig>,
+    /// `adapt`: real queries without labels (a query log) in place of synthetic ones
+    /// ([`crate::unlabelled_queries`]); the `generate` table is then not used. Default none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queries: Option<UnlabelledQueriesConfig>,
     /// `noisy_self_training`: fine-tuning on the dataset's labelled split, run twice (the
     /// teacher from `model`, then the pre-trained student); `model`, `output` and `dataset`
     /// are filled in by the driver, `split` names the labelled split.
@@ -218,6 +223,7 @@ impl Default for RecipeConfig {
             candidates: CandidatesConfig::default(),
             filter: Some(filter),
             teacher: Some(HybridTeacherConfig::default()),
+            queries: None,
             supervised: None,
             mine: None,
             baseline: None,
@@ -519,8 +525,15 @@ impl RecipeConfig {
              # by the driver from `model` and `output`.\n\
              # For LLM queries from a llama.cpp server the recipe starts and stops itself, add\n\
              # [server] with `binary` (llama-server) and `model` (a GGUF file);\n\
-             # scripts/fetch_llama_server.sh builds and fetches both.\n{}",
+             # scripts/fetch_llama_server.sh builds and fetches both.\n{}{}",
             kind.name(),
+            if kind == RecipeKind::Adapt {
+                "# With a log of real queries but no labels, use them instead of synthetic ones:\n\
+                 # [queries] with `file` (BEIR queries.jsonl or id<TAB>text lines) or `split`\n\
+                 # (a split of the dataset, its query texts only); `max_queries` to cap them.\n"
+            } else {
+                ""
+            },
             config.to_toml_string(),
             stages = stages,
         )
@@ -632,6 +645,24 @@ impl Config for RecipeConfig {
             ("baseline", self.baseline.is_some()),
             ("graded", self.graded.is_some()),
         ];
+        if let Some(queries) = &self.queries {
+            if self.recipe != RecipeKind::Adapt {
+                return Err(InvalidField::new(
+                    "queries",
+                    format!(
+                        "is not read by recipe `{}` (only `adapt` takes unlabelled queries)",
+                        self.recipe.name()
+                    ),
+                ));
+            }
+            if self.server.is_some() {
+                return Err(InvalidField::new(
+                    "server",
+                    "is set together with `[queries]`: given queries are not generated",
+                ));
+            }
+            queries.validate().map_err(|e| e.within("queries"))?;
+        }
         let own: &[&str] = match self.recipe {
             RecipeKind::Adapt => &["filter", "teacher"],
             RecipeKind::NoisySelfTraining => &["supervised", "mine"],
@@ -789,6 +820,23 @@ mod tests {
             !adapt.contains("[supervised]") && !adapt.contains("[mine]"),
             "{adapt}"
         );
+    }
+
+    #[test]
+    fn unlabelled_queries_are_adapts_and_need_one_source() {
+        let base = "model = \"m\"\ndataset = \"scifact\"\noutput = \"run\"\n";
+        let ok = format!("{base}[queries]\nsplit = \"train\"\n");
+        let parsed = RecipeConfig::from_toml_str(&ok, "r.toml").unwrap();
+        assert_eq!(parsed.queries.unwrap().split.as_deref(), Some("train"));
+        let other = format!(
+            "recipe = \"noisy_self_training\"\n{base}[queries]\nsplit = \"train\"\n"
+        );
+        let e = RecipeConfig::from_toml_str(&other, "r.toml").unwrap_err().to_string();
+        assert!(e.contains("r.toml") && e.contains("queries"), "{e}");
+        let neither = format!("{base}[queries]\nmax_queries = 3\n");
+        let e = RecipeConfig::from_toml_str(&neither, "r.toml").unwrap_err().to_string();
+        assert!(e.contains("queries.file"), "{e}");
+        assert!(RecipeConfig::template(RecipeKind::Adapt).contains("[queries]"));
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod graded;
 pub mod listwise_distillation;
 pub mod manifest;
 pub mod noisy_self_training;
+pub mod unlabelled_queries;
 
 pub use adapt::{RecipeReport, run_recipe};
 pub use config::{RecipeConfig, RecipeKind};

@@ -181,3 +181,54 @@ fn a_bad_recipe_is_refused_before_any_work() {
     assert!(!dir.join("run").exists(), "nothing is written");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// With `[queries]` (a TSV of real query texts, no labels), the generate stage takes the given
+/// queries and every trained list's positive is its teacher's first candidate.
+#[test]
+fn adapt_with_unlabelled_queries_trains_on_the_teachers_first() {
+    let dir = densify_testkit::fresh_dir("recipe", "adapt-queries");
+    densify_testkit::tiny_bi_encoder(&dir.join("model"), 12);
+    let nq = densify_testkit::shared_data().join("nq-utd");
+    let queries = densify_data::beir::read_queries(nq.join("queries.jsonl")).unwrap();
+    let tsv: String = queries
+        .iter()
+        .take(30)
+        .map(|q| format!("{}\t{}\n", q.id, q.text))
+        .collect();
+    std::fs::write(dir.join("log.tsv"), tsv).unwrap();
+    let file = recipe_file(&dir, 1e-3);
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str(&format!(
+        "\n[queries]\nfile = \"{}\"\nmax_queries = 24\n",
+        dir.join("log.tsv").display()
+    ));
+    std::fs::write(&file, text).unwrap();
+    let config = RecipeConfig::from_file(&file).unwrap();
+    let report = run_recipe(&config, &file, &Device::flex(), &mut NoProgress).unwrap();
+    assert!(report.table.contains("| test | 80 |"), "{}", report.table);
+    let run = dir.join("run");
+    let manifest = Manifest::read(&run).unwrap();
+    assert_eq!(manifest.stage("generate").unwrap().counts["queries"], 24.0);
+    let filter = manifest.stage("filter").unwrap();
+    assert_eq!(filter.counts["masked_positives"], 0.0, "no inverse cloze");
+    let generated = densify_data::beir::read_queries(run.join("generate/queries.jsonl")).unwrap();
+    assert_eq!(generated[0].text, queries[0].text);
+    for part in ["train", "dev"] {
+        let lists =
+            densify_train::example::read_examples(run.join(format!("teacher/{part}.jsonl")))
+                .unwrap();
+        assert!(!lists.is_empty());
+        for e in &lists {
+            let positives: Vec<usize> = e.positives().collect();
+            assert_eq!(positives.len(), 1);
+            let best = e.candidates[positives[0]].teacher.unwrap();
+            assert!(
+                e.candidates.iter().all(|c| c.teacher.unwrap() <= best),
+                "{}: the positive is the teacher's first",
+                e.id
+            );
+        }
+    }
+    assert_eq!(manifest.stage("train").unwrap().counts["steps"], 3.0);
+    let _ = std::fs::remove_dir_all(&dir);
+}

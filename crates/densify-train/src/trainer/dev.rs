@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::lists::{StepList, corpus_index};
 use super::loader::{LoadedBatch, Loader, TextSide};
-use super::step::{BatchInputs, batch_loss};
+use super::step::{BatchInputs, InBatch, batch_loss};
 use super::{Encoder, Student, Trainer};
 use crate::error::Result;
 use crate::example::TrainingExample;
@@ -50,7 +50,7 @@ impl Trainer {
         dev: &DevData,
         text: &TextSide,
         loss: &dyn RankingLoss,
-        in_batch: bool,
+        in_batch: Option<InBatch>,
         log: &mut MetricsLog,
         step: usize,
     ) -> Result<DevFigures> {
@@ -141,7 +141,7 @@ impl Trainer {
         dev: &DevData,
         text: &TextSide,
         loss: &dyn RankingLoss,
-        in_batch: bool,
+        in_batch: Option<InBatch>,
         device: &burn::tensor::Device,
     ) -> Result<f64> {
         let loader = Loader {

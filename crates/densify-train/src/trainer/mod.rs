@@ -48,7 +48,7 @@ use self::dev::DevData;
 use self::lists::{StepList, build_lists, corpus_index};
 use self::loader::{LoadedBatch, Loader, TextSide};
 use self::plan::{PlannedStep, StepPlanner, mix};
-use self::step::BatchInputs;
+use self::step::{BatchInputs, InBatch};
 use crate::checkpoint::{self, LoopState};
 use crate::config::{Architecture, BatchSampler, TrainConfig};
 use crate::error::{Result, TrainError};
@@ -625,9 +625,18 @@ impl Trainer {
                     .map_err(|e| TrainError::Invalid(format!("loss: {e}")))?,
             ),
         };
-        let in_batch = config.in_batch_negatives
-            && matches!(config.loss, LossConfig::InfoNce(_))
-            && config.architecture == Architecture::BiEncoder;
+        let in_batch = (config.in_batch_negatives
+            && config.architecture == Architecture::BiEncoder)
+            .then(|| match &config.loss {
+                LossConfig::InfoNce(_) => Some(InBatch {
+                    false_negative_ratio: None,
+                }),
+                LossConfig::ListwiseDistillation(c) => Some(InBatch {
+                    false_negative_ratio: c.false_negative_ratio,
+                }),
+                _ => None,
+            })
+            .flatten();
         Ok(Prepared {
             lists,
             dev,
@@ -929,7 +938,7 @@ struct Prepared {
     noise: Option<(NoiseConfig, TokenVocab)>,
     /// The configured loss, or the one set with [`Trainer::with_loss`].
     loss: Arc<dyn RankingLoss>,
-    in_batch: bool,
+    in_batch: Option<InBatch>,
 }
 
 impl Prepared {
