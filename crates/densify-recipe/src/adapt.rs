@@ -379,7 +379,8 @@ fn unlabelled_queries_stage(
         },
         progress,
         |folder, _, counts, progress| {
-            progress.note("generate: unlabelled queries, BM25's first document as provisional source");
+            progress
+                .note("generate: unlabelled queries, BM25's first document as provisional source");
             crate::unlabelled_queries::write_queries_dataset(
                 dataset,
                 queries,

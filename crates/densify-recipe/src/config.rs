@@ -828,13 +828,16 @@ mod tests {
         let ok = format!("{base}[queries]\nsplit = \"train\"\n");
         let parsed = RecipeConfig::from_toml_str(&ok, "r.toml").unwrap();
         assert_eq!(parsed.queries.unwrap().split.as_deref(), Some("train"));
-        let other = format!(
-            "recipe = \"noisy_self_training\"\n{base}[queries]\nsplit = \"train\"\n"
-        );
-        let e = RecipeConfig::from_toml_str(&other, "r.toml").unwrap_err().to_string();
+        let other =
+            format!("recipe = \"noisy_self_training\"\n{base}[queries]\nsplit = \"train\"\n");
+        let e = RecipeConfig::from_toml_str(&other, "r.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("r.toml") && e.contains("queries"), "{e}");
         let neither = format!("{base}[queries]\nmax_queries = 3\n");
-        let e = RecipeConfig::from_toml_str(&neither, "r.toml").unwrap_err().to_string();
+        let e = RecipeConfig::from_toml_str(&neither, "r.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("queries.file"), "{e}");
         assert!(RecipeConfig::template(RecipeKind::Adapt).contains("[queries]"));
     }

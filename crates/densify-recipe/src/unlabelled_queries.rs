@@ -76,7 +76,9 @@ impl UnlabelledQueriesConfig {
 
 /// A BEIR `queries.jsonl`, or `id<TAB>text` lines (errors name the file and line).
 fn read_queries_file(path: &Path) -> Result<Vec<Query>> {
-    let is_jsonl = path.extension().is_some_and(|e| e == "jsonl" || e == "json");
+    let is_jsonl = path
+        .extension()
+        .is_some_and(|e| e == "jsonl" || e == "json");
     if is_jsonl {
         return Ok(densify_data::beir::read_queries(path)?);
     }
@@ -200,7 +202,11 @@ mod tests {
                 id: "q1".into(),
                 query_id: "q1".into(),
                 query: "q".into(),
-                candidates: vec![candidate("a", true), candidate("b", false), candidate("c", false)],
+                candidates: vec![
+                    candidate("a", true),
+                    candidate("b", false),
+                    candidate("c", false),
+                ],
                 line: 1,
             },
             TrainingExample {
@@ -248,7 +254,10 @@ mod tests {
         };
         assert_eq!(both.validate().unwrap_err().field, "split");
         assert_eq!(
-            UnlabelledQueriesConfig::default().validate().unwrap_err().field,
+            UnlabelledQueriesConfig::default()
+                .validate()
+                .unwrap_err()
+                .field,
             "file"
         );
     }

@@ -155,7 +155,13 @@ fn in_batch_targets(
         .flat_map(|&i| lists[i].doc_ids.iter().map(String::as_str))
         .collect();
     // Each row's own list as `[b, list]` targets (teacher scores when every list has them).
-    let own = list_targets(lists, batch, list_size, device, Tensor::zeros([b, list_size], device));
+    let own = list_targets(
+        lists,
+        batch,
+        list_size,
+        device,
+        Tensor::zeros([b, list_size], device),
+    );
     let false_negatives: Option<Vec<bool>> = own
         .teacher
         .clone()
@@ -374,7 +380,10 @@ mod tests {
             ]
         );
         let teacher: Vec<f32> = scored.teacher.unwrap().into_data().iter::<f32>().collect();
-        assert_eq!(teacher, [5.0, 4.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0, 0.0, 1.0]);
+        assert_eq!(
+            teacher,
+            [5.0, 4.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0, 0.0, 1.0]
+        );
         let positive: Vec<i64> = scored.positive.unwrap().into_data().iter::<i64>().collect();
         assert_eq!(positive, [0, 3]);
         // Without the ratio only duplicate positives leave the negatives.
