@@ -7,6 +7,9 @@
 //! - [`Qrels`]: TREC qrels and BEIR tsv judgements;
 //! - [`Run`]: TREC run files, parsed on all cores;
 //! - [`embeddings`]: embeddings files (safetensors with the ids in the header);
+//! - [`training_example`]: training lists (a query, its candidates, positives, teacher scores,
+//!   grades) as validated JSONL, the format the trainer, miner, scorer and synthetic-data
+//!   stages share; [`corpus_check`]: a run or training file naming documents the corpus lacks;
 //! - `download` (feature `download`): published BEIR zips fetched, checked and unpacked
 //!   atomically.
 //!
@@ -17,17 +20,20 @@ mod error;
 pub mod lines;
 
 pub mod beir;
+pub mod corpus_check;
 #[cfg(feature = "download")]
 pub mod download;
 pub mod embeddings;
 pub mod qrels;
 pub mod run;
+pub mod training_example;
 
 pub use beir::{Dataset, Document, Query};
 pub use embeddings::Embeddings;
 pub use error::{DataError, Result};
 pub use qrels::Qrels;
 pub use run::{Run, ScorePrecision, ScoredDoc};
+pub use training_example::{Candidate, TrainingExample};
 
 #[cfg(test)]
 mod guarded_inputs {

@@ -62,6 +62,49 @@ pub enum ModelError {
     /// Inputs that do not fit together.
     #[error("{0}")]
     Input(String),
+    /// A cross-encoder teacher folder whose checkpoint has no classification head: a new
+    /// random head would give random teacher scores, different in every run.
+    #[error(
+        "{dir}: the model has no classification head (classifier.weight is not in \
+         model.safetensors); it is not a cross-encoder, and a new random head would give random \
+         teacher scores: pass a trained cross-encoder, or score with it as a bi-encoder \
+         (`densify score --kind bi`; `kind = \"bi_encoder\"` in a filter's teacher stage)"
+    )]
+    NotACrossEncoder {
+        /// The model folder.
+        dir: PathBuf,
+    },
+    /// A training list names a document no text was given for.
+    #[error("example `{example}`{}: document `{doc_id}` is not in the corpus", line_suffix(*line))]
+    DocumentWithoutText {
+        /// The example's id.
+        example: String,
+        /// The 1-based line it was read from (0 when built in code).
+        line: usize,
+        /// The document.
+        doc_id: String,
+    },
+    /// A teacher gave a score that is not finite (a broken checkpoint).
+    #[error("example `{example}`: the teacher scored document `{doc_id}` {score}")]
+    NonFiniteTeacherScore {
+        /// The example's id.
+        example: String,
+        /// The document.
+        doc_id: String,
+        /// The score.
+        score: f32,
+    },
+    /// Reading a training file or a corpus failed.
+    #[error(transparent)]
+    Data(#[from] densify_data::DataError),
+}
+
+fn line_suffix(line: usize) -> String {
+    if line > 0 {
+        format!(" (line {line})")
+    } else {
+        String::new()
+    }
 }
 
 /// A `Result` whose error is [`ModelError`].

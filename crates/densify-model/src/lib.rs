@@ -10,6 +10,8 @@
 //!   `modules.json` and `1_Pooling/config.json`; [`list_scores`] and [`in_batch_scores`] give the
 //!   `[batch, list]` score tensors densify-loss takes.
 //! - [`CrossEncoder`]: BERT + pooler + classification head (`BertForSequenceClassification`).
+//! - [`teacher`]: a cross-encoder or bi-encoder as a teacher, scoring every candidate of a
+//!   training list (`densify score`, the synthetic-data teacher filter).
 //! - Weights in and out of `model.safetensors` through burn-store (key table in [`weights`]);
 //!   saved folders load in `SentenceTransformer(dir)` and `CrossEncoder(dir)`.
 //! - [`TextTokenizer`]: `tokenizer.json` via the `tokenizers` crate, padding to the longest of
@@ -23,6 +25,7 @@ pub mod bi_encoder;
 pub mod config;
 pub mod cross_encoder;
 pub mod pooling;
+pub mod teacher;
 pub mod text_pipeline;
 pub mod tokenize;
 pub mod weights;

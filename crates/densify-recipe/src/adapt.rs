@@ -334,7 +334,10 @@ pub(crate) fn generate_stage(
         Stage {
             name: "generate",
             config: generate_config_text(config),
-            inputs: vec![("corpus".to_owned(), dataset.corpus_path())],
+            inputs: [("corpus".to_owned(), dataset.corpus_path())]
+                .into_iter()
+                .chain(server_inputs(config))
+                .collect(),
             outputs: vec![
                 "generate/corpus.jsonl",
                 "generate/queries.jsonl",
@@ -481,6 +484,51 @@ pub(crate) fn generate_config_text(config: &RecipeConfig) -> String {
     }
 }
 
+/// The retry lines an LLM client logs from its worker threads during a generate stage, kept
+/// until the stage's progress bar is done and then noted in order (`retry: ...`): the
+/// [`Progress`] a stage draws on is not shared with those threads.
+pub(crate) struct RetryLines {
+    sender: std::sync::mpsc::Sender<String>,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl RetryLines {
+    pub(crate) fn new() -> Self {
+        let (sender, lines) = std::sync::mpsc::channel();
+        Self { sender, lines }
+    }
+
+    /// The callback to give the client (`OpenAiClient::set_log`, `generate_query_dataset`).
+    pub(crate) fn sink(&self) -> impl Fn(&str) + Send + Sync + 'static {
+        let sender = self.sender.clone();
+        move |line| {
+            let _ = sender.send(line.to_owned());
+        }
+    }
+
+    /// Notes every line logged so far.
+    pub(crate) fn note_all(self, progress: &mut dyn Progress) {
+        for line in self.lines.try_iter() {
+            progress.note(&format!("retry: {line}"));
+        }
+    }
+}
+
+/// The files of the recipe's `[server]` a generate stage depends on by content, not only by
+/// the paths its configuration text names: the GGUF model and, when `binary` is a path rather
+/// than a name looked up in `PATH`, the binary. A new model written over the same path re-runs
+/// generation.
+pub(crate) fn server_inputs(config: &RecipeConfig) -> Vec<(String, PathBuf)> {
+    let Some(server) = &config.server else {
+        return Vec::new();
+    };
+    let mut inputs = vec![("server_model".to_owned(), server.model.clone())];
+    if server.binary.components().count() > 1 {
+        inputs.push(("server_binary".to_owned(), server.binary.clone()));
+    }
+    inputs
+}
+
 pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     densify_core::write_atomic(path, bytes).map_err(|e| RecipeError::io(path, e))
 }
@@ -520,21 +568,17 @@ fn generate(
     let server = start_server(config, folder, progress)?;
     let generate = config.resolved_generate(server.as_ref().map(LocalServer::base_url));
     progress.start("generating queries", None);
-    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    let retries = RetryLines::new();
     let report = densify_synth::generate_query_dataset(
         dataset,
         &generate,
         folder,
-        move |line| {
-            let _ = lines_tx.send(line.to_owned());
-        },
+        retries.sink(),
         &mut |done, _| progress.set(done as u64),
     );
     progress.finish();
     drop(server);
-    for line in lines_rx.try_iter() {
-        progress.note(&format!("retry: {line}"));
-    }
+    retries.note_all(progress);
     let report = report?;
     counts.insert("requested".into(), report.summary.requested as f64);
     counts.insert("resumed".into(), report.summary.resumed as f64);
@@ -991,5 +1035,24 @@ mod tests {
         slots.server.as_mut().unwrap().slots = 2;
         assert_ne!(a, generate_config_text(&slots));
         assert_ne!(a, generate_config_text(&RecipeConfig::default()));
+    }
+
+    #[test]
+    fn a_local_servers_model_and_binary_are_inputs_by_content() {
+        assert!(server_inputs(&RecipeConfig::default()).is_empty());
+        let inputs = server_inputs(&with_server("a.gguf"));
+        assert_eq!(
+            inputs,
+            [
+                ("server_model".to_owned(), PathBuf::from("a.gguf")),
+                (
+                    "server_binary".to_owned(),
+                    PathBuf::from("/opt/llama/llama-server")
+                ),
+            ]
+        );
+        let mut on_path = with_server("a.gguf");
+        on_path.server.as_mut().unwrap().binary = PathBuf::from("llama-server");
+        assert_eq!(server_inputs(&on_path).len(), 1);
     }
 }

@@ -38,8 +38,8 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::adapt::{
-    RecipeReport, config_text, evaluate_stage_and_report, generate_config_text, open_run,
-    start_server, train_student,
+    RecipeReport, RetryLines, config_text, evaluate_stage_and_report, generate_config_text,
+    open_run, server_inputs, start_server, train_student,
 };
 use crate::config::RecipeConfig;
 use crate::driver::{Counts, Stage};
@@ -128,10 +128,13 @@ pub(crate) fn run(
         Stage {
             name: "generate",
             config: config_text(&(generate_config_text(config), &labelled)),
-            inputs: vec![
+            inputs: [
                 (role("queries"), dataset.queries_path()),
                 (format!("qrels/{labelled}"), dataset.qrels_path(&labelled)),
-            ],
+            ]
+            .into_iter()
+            .chain(server_inputs(config))
+            .collect(),
             outputs: vec![
                 "generate/generated_documents.jsonl",
                 "generate/corpus.jsonl",
@@ -251,10 +254,8 @@ fn generate(
     let server = start_server(config, folder, progress)?;
     let generate = config.resolved_generate(server.as_ref().map(LocalServer::base_url));
     let llm = generate.llm_generator(dataset)?;
-    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
-    llm.client().set_log(move |line| {
-        let _ = lines_tx.send(line.to_owned());
-    });
+    let retries = RetryLines::new();
+    llm.client().set_log(retries.sink());
     let (queries, _) = dataset.split_queries(split)?;
     let chosen = sample_queries(&queries, &generate.documents);
     let total = chosen.len() * generate.documents.levels.len();
@@ -270,9 +271,7 @@ fn generate(
     );
     progress.finish();
     drop(server);
-    for line in lines_rx.try_iter() {
-        progress.note(&format!("retry: {line}"));
-    }
+    retries.note_all(progress);
     let summary = summary?;
     let lists = export_documents(&folder.join("generated_documents.jsonl"), folder)?;
     counts.insert("queries".into(), chosen.len() as f64);

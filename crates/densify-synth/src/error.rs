@@ -96,6 +96,34 @@ pub enum SynthError {
         /// The log's last lines.
         tail: String,
     },
+    /// A configuration built in code (not read from a file, where [`SynthError::Config`] names
+    /// the line) has a field out of range: `local server: `model` is required (a GGUF file)`.
+    #[error("{section}: {field}")]
+    Setting {
+        /// The configuration (`llm`, `local server`).
+        section: &'static str,
+        /// The field and what is wrong with it.
+        field: densify_core::config::InvalidField,
+    },
+    /// No OpenAI-compatible server is named: neither `llm.base_url` nor `OPENAI_BASE_URL`.
+    #[error(
+        "llm.base_url is not set and OPENAI_BASE_URL is empty: name an OpenAI-compatible server \
+         (for example http://127.0.0.1:8080/v1)"
+    )]
+    NoBaseUrl,
+    /// The server's base URL cannot be requested.
+    #[error(
+        "{origin} = `{url}` is not a usable base URL: it {problem}; it should look like \
+         http://127.0.0.1:8080/v1"
+    )]
+    BadBaseUrl {
+        /// Where it came from (`llm.base_url (or --base-url)`, `OPENAI_BASE_URL`).
+        origin: &'static str,
+        /// The URL.
+        url: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// A value passed in is unusable (an empty corpus, an unknown id, a bad combination).
     #[error("{0}")]
     Invalid(String),
@@ -105,9 +133,6 @@ pub enum SynthError {
     /// A model could not be loaded or run.
     #[error(transparent)]
     Model(#[from] densify_model::ModelError),
-    /// Training-file or teacher errors.
-    #[error(transparent)]
-    Train(#[from] densify_train::TrainError),
     /// A configuration is invalid.
     #[error(transparent)]
     Config(#[from] densify_core::ConfigError),

@@ -107,7 +107,11 @@ impl FewShotPool {
                         dataset.corpus_path().display()
                     );
                     return Err(
-                        match densify_train::mine::judgement_line(&qrels_path, &query.id, doc) {
+                        match densify_data::corpus_check::judgement_line(
+                            &qrels_path,
+                            &query.id,
+                            doc,
+                        ) {
                             Some(line) => SynthError::Parse {
                                 path: qrels_path,
                                 line,

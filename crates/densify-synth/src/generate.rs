@@ -7,7 +7,7 @@
 //! |---|---|
 //! | `generated_queries.jsonl` / `generated_documents.jsonl` | one row per request: kept or dropped, raw and cleaned text, provenance |
 //! | `corpus.jsonl`, `queries.jsonl`, `qrels/train.tsv` | the BEIR dataset of the kept rows |
-//! | `train.jsonl` (documents only) | one graded list per query, in densify-train's schema |
+//! | `train.jsonl` (documents only) | one graded list per query, in the training-list schema (`densify_data::training_example`) |
 //!
 //! Re-running with the same output skips every request already in the JSONL (kept or dropped),
 //! so an interrupted run resumes where it stopped; the BEIR files are rewritten atomically from
@@ -21,8 +21,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::time::Instant;
 
+use densify_data::{Candidate, TrainingExample};
 use densify_data::{Document, Qrels, Query};
-use densify_train::{Candidate, TrainingExample};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -621,7 +621,7 @@ pub fn export_documents(rows_path: &Path, output: &Path) -> Result<usize> {
         }
     }
     write_beir(output, &corpus, &queries, &qrels)?;
-    densify_train::example::write_examples(output.join("train.jsonl"), &lists)?;
+    densify_data::training_example::write_examples(output.join("train.jsonl"), &lists)?;
     Ok(lists.len())
 }
 

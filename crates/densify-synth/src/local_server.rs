@@ -154,9 +154,10 @@ impl LocalServer {
     /// `startup_timeout_s`; the last two quote the log's end. A server that was started is
     /// stopped before the error returns.
     pub fn start(config: &LocalServerConfig, log_dir: &Path) -> Result<Self> {
-        config
-            .validate()
-            .map_err(|e| SynthError::Invalid(format!("local server: {e}")))?;
+        config.validate().map_err(|field| SynthError::Setting {
+            section: "local server",
+            field,
+        })?;
         let binary =
             resolve_binary(&config.binary).ok_or_else(|| SynthError::ServerBinaryMissing {
                 path: config.binary.clone(),
@@ -443,7 +444,7 @@ mod tests {
         }
         let e = LocalServer::start(&LocalServerConfig::default(), &dir).unwrap_err();
         assert!(
-            matches!(&e, SynthError::Invalid(m) if m.contains("`model`")),
+            matches!(&e, SynthError::Setting { section: "local server", field } if field.field == "model"),
             "{e}"
         );
         let _ = std::fs::remove_dir_all(&dir);

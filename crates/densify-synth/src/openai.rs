@@ -260,14 +260,11 @@ impl OpenAiClient {
     /// when that URL is malformed ([`check_base_url`]; the error names where it came from and
     /// its value), so nothing is sent to a URL no retry can reach.
     pub fn new(config: LlmConfig) -> Result<Self> {
-        config
-            .validate()
-            .map_err(|e| SynthError::Invalid(format!("llm: {e}")))?;
-        let base = config.resolved_base_url().ok_or_else(|| {
-            SynthError::Invalid(
-                "llm.base_url is not set and OPENAI_BASE_URL is empty: name an OpenAI-compatible server (for example http://127.0.0.1:8080/v1)".into(),
-            )
+        config.validate().map_err(|field| SynthError::Setting {
+            section: "llm",
+            field,
         })?;
+        let base = config.resolved_base_url().ok_or(SynthError::NoBaseUrl)?;
         // Once, before any request: a malformed URL would otherwise fail every attempt.
         if let Err(problem) = check_base_url(&base) {
             let origin = if config.base_url.is_some() {
@@ -275,10 +272,11 @@ impl OpenAiClient {
             } else {
                 "OPENAI_BASE_URL"
             };
-            return Err(SynthError::Invalid(format!(
-                "{origin} = `{base}` is not a usable base URL: it {problem}; it should look like \
-                 http://127.0.0.1:8080/v1"
-            )));
+            return Err(SynthError::BadBaseUrl {
+                origin,
+                url: base.clone(),
+                problem,
+            });
         }
         let path = match config.endpoint {
             Endpoint::Chat => "chat/completions",

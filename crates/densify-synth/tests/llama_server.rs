@@ -169,7 +169,7 @@ fn graded_documents_for_5_queries() {
     assert!(summary.total_kept() >= 16, "{summary}");
     let lists = export_documents(&out.join("generated_documents.jsonl"), &out).unwrap();
     assert!(lists >= 4);
-    let examples = densify_train::example::read_examples(out.join("train.jsonl")).unwrap();
+    let examples = densify_data::training_example::read_examples(out.join("train.jsonl")).unwrap();
     for e in &examples {
         let labels: Vec<f64> = e.candidates.iter().map(|c| c.label.unwrap()).collect();
         assert!(

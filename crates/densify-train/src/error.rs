@@ -126,18 +126,6 @@ pub enum TrainError {
         /// The model's `config.json`.
         model: PathBuf,
     },
-    /// A cross-encoder teacher folder whose checkpoint has no classification head: a new
-    /// random head would give random teacher scores, different in every run.
-    #[error(
-        "{dir}: the model has no classification head (classifier.weight is not in \
-         model.safetensors); it is not a cross-encoder, and a new random head would give random \
-         teacher scores: pass a trained cross-encoder, or score with it as a bi-encoder \
-         (`densify score --kind bi`; `kind = \"bi_encoder\"` in a filter's teacher stage)"
-    )]
-    NotACrossEncoder {
-        /// The model folder.
-        dir: PathBuf,
-    },
     /// Corpus embeddings given to the hybrid teacher lack a candidate's document.
     #[error(
         "hybrid teacher: document `{doc_id}` has no row in the corpus embeddings given (were they \

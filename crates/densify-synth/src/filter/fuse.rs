@@ -7,10 +7,10 @@
 use std::path::PathBuf;
 
 use densify_core::config::InvalidField;
+use densify_data::Candidate;
 use densify_data::Run;
 use densify_data::run::ScorePrecision;
 use densify_eval::fusion::{RrfConfig, reciprocal_rank_fusion};
-use densify_train::Candidate;
 use serde::{Deserialize, Serialize};
 
 use super::{FilterContext, FilterItem, StageReport, read_run};

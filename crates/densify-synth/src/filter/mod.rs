@@ -26,8 +26,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use densify_core::config::{Config, InvalidField};
+use densify_data::{Candidate, TrainingExample};
 use densify_data::{Dataset, Qrels};
-use densify_train::{Candidate, TrainingExample};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, SynthError};
@@ -235,7 +235,7 @@ pub fn load_items(
                 dataset.corpus_path().display()
             );
             return Err(
-                match densify_train::mine::judgement_line(&qrels_path, &q.id, &source) {
+                match densify_data::corpus_check::judgement_line(&qrels_path, &q.id, &source) {
                     Some(line) => SynthError::Parse {
                         path: qrels_path.clone(),
                         line,
@@ -279,7 +279,7 @@ pub struct FilterContext<'a> {
 /// naming the run file, its line and the id otherwise).
 pub(crate) fn read_run(path: &Path, context: &FilterContext<'_>) -> Result<densify_data::Run> {
     let run = densify_data::Run::from_file(path)?;
-    densify_train::mine::check_run_in_corpus(&run, path, context.corpus_path, |d| {
+    densify_data::corpus_check::check_run_in_corpus(&run, path, context.corpus_path, |d| {
         context.texts.contains_key(d)
     })?;
     Ok(run)
@@ -305,7 +305,7 @@ pub fn run_stages(
     Ok((items, reports))
 }
 
-/// Writes the filtered set: `train.jsonl` and `dev.jsonl` in densify-train's schema (when the
+/// Writes the filtered set: `train.jsonl` and `dev.jsonl` in the training-list schema (`densify_data::training_example`) (when the
 /// items have lists), and a BEIR dataset (the corpus of `dataset` followed by
 /// `extra_documents`, such as positives made for the lists, the surviving queries,
 /// `qrels/train.tsv` and `qrels/dev.tsv` judging each query's source passage 1).
@@ -345,7 +345,7 @@ pub fn write_filtered(
         }
         if part.iter().all(|i| !i.candidates.is_empty()) && !part.is_empty() {
             let examples: Vec<TrainingExample> = part.iter().map(|i| i.to_example()).collect();
-            densify_train::example::write_examples(
+            densify_data::training_example::write_examples(
                 output.join(format!("{name}.jsonl")),
                 &examples,
             )?;

@@ -150,7 +150,7 @@ pub fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use densify_train::Candidate;
+    use densify_data::Candidate;
 
     fn item(id: &str, group: &str, scores: &[f64]) -> FilterItem {
         FilterItem {

@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 
 use densify_core::config::InvalidField;
-pub use densify_train::score::TeacherKind;
-use densify_train::score::{Teacher, score_examples};
+pub use densify_model::teacher::TeacherKind;
+use densify_model::teacher::{Teacher, score_examples};
 use serde::{Deserialize, Serialize};
 
 use super::{FilterContext, FilterItem, StageReport};

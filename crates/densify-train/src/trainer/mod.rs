@@ -625,18 +625,17 @@ impl Trainer {
                     .map_err(|e| TrainError::Invalid(format!("loss: {e}")))?,
             ),
         };
-        let in_batch = (config.in_batch_negatives
-            && config.architecture == Architecture::BiEncoder)
-            .then(|| match &config.loss {
-                LossConfig::InfoNce(_) => Some(InBatch {
-                    false_negative_ratio: None,
-                }),
-                LossConfig::ListwiseDistillation(c) => Some(InBatch {
-                    false_negative_ratio: c.false_negative_ratio,
-                }),
-                _ => None,
-            })
-            .flatten();
+        let bi_encoder_in_batch =
+            config.in_batch_negatives && config.architecture == Architecture::BiEncoder;
+        let in_batch = match &config.loss {
+            LossConfig::InfoNce(_) if bi_encoder_in_batch => Some(InBatch {
+                false_negative_ratio: None,
+            }),
+            LossConfig::ListwiseDistillation(c) if bi_encoder_in_batch => Some(InBatch {
+                false_negative_ratio: c.false_negative_ratio,
+            }),
+            _ => None,
+        };
         Ok(Prepared {
             lists,
             dev,

@@ -11,11 +11,11 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use burn::tensor::Device;
-use densify_model::{BiEncoder, CrossEncoder, Side};
+use densify_data::TrainingExample;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, TrainError};
-use crate::example::TrainingExample;
+use crate::error::{ModelError, Result};
+use crate::{BiEncoder, CrossEncoder, Side};
 
 /// A model that gives teacher scores.
 #[derive(Debug)]
@@ -58,8 +58,8 @@ impl Teacher {
 }
 
 /// The error for a cross-encoder teacher folder whose checkpoint has no classification head.
-pub fn not_a_cross_encoder(dir: &Path) -> TrainError {
-    TrainError::NotACrossEncoder {
+pub fn not_a_cross_encoder(dir: &Path) -> ModelError {
+    ModelError::NotACrossEncoder {
         dir: dir.to_path_buf(),
     }
 }
@@ -74,9 +74,12 @@ pub fn check_texts(
     examples_path: &Path,
     corpus_path: &Path,
 ) -> Result<()> {
-    crate::mine::check_examples_in_corpus(examples, examples_path, corpus_path, |d| {
-        texts.contains_key(d)
-    })
+    Ok(densify_data::corpus_check::check_examples_in_corpus(
+        examples,
+        examples_path,
+        corpus_path,
+        |d| texts.contains_key(d),
+    )?)
 }
 
 /// Scores every candidate of `examples` with `teacher`, overwriting their `teacher` fields.
@@ -90,17 +93,14 @@ pub fn score_examples(
     progress: &mut dyn FnMut(usize),
 ) -> Result<()> {
     let text = |e: &TrainingExample, id: &str| {
-        texts.get(id).map(String::as_str).ok_or_else(|| {
-            let line = if e.line > 0 {
-                format!(" (line {})", e.line)
-            } else {
-                String::new()
-            };
-            TrainError::Invalid(format!(
-                "example `{}`{line}: document `{id}` is not in the corpus",
-                e.id
-            ))
-        })
+        texts
+            .get(id)
+            .map(String::as_str)
+            .ok_or_else(|| ModelError::DocumentWithoutText {
+                example: e.id.clone(),
+                line: e.line,
+                doc_id: id.to_owned(),
+            })
     };
     let scores: Vec<f32> = match teacher {
         Teacher::Cross(model) => {
@@ -151,10 +151,11 @@ pub fn score_examples(
         for c in &mut e.candidates {
             let s = next.next().expect("one score per pair");
             if !s.is_finite() {
-                return Err(TrainError::Invalid(format!(
-                    "example `{}`: the teacher scored document `{}` {s}",
-                    e.id, c.doc_id
-                )));
+                return Err(ModelError::NonFiniteTeacherScore {
+                    example: e.id.clone(),
+                    doc_id: c.doc_id.clone(),
+                    score: s,
+                });
             }
             c.teacher = Some(f64::from(s));
         }
@@ -165,7 +166,7 @@ pub fn score_examples(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::example::Candidate;
+    use densify_data::Candidate;
 
     #[test]
     fn a_bare_encoder_is_refused_as_a_cross_encoder_teacher() {
