@@ -12,6 +12,7 @@
 # started and stopped by the recipe ([server] appended to the template).
 # adapt: QUERIES_SPLIT=train uses the texts of SciFact's train queries, without their labels,
 # in place of synthetic queries ([queries] appended to the template).
+# LEARNING_RATE=X sets [train.optimizer] learning_rate (the student's) in the template.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RECIPE=${1:?usage: recipe_scifact.sh RECIPE [RUN_DIR]}
@@ -23,6 +24,9 @@ mkdir -p "$(dirname "$RUN")"
 CONFIG="$(dirname "$RUN")/$(basename "$RUN").toml"
 BIN="$CARGO_TARGET_DIR/release/densify"
 SED=(-e "0,/^model = /s|^model = .*|model = \"$MODEL\"|" -e "0,/^output = /s|^output = .*|output = \"$RUN\"|")
+if [ -n "${LEARNING_RATE:-}" ]; then
+  SED+=(-e "/^\[train.optimizer\]/,/^\[/s|^learning_rate = .*|learning_rate = $LEARNING_RATE|")
+fi
 if [ "$RECIPE" = listwise_distillation ]; then
   if [ -z "${TEACHER:-}" ]; then
     TEACHER="$RUN-teacher/final"
