@@ -27,7 +27,7 @@ with --base, "base_ndcg@10" / "base_recall@100" too; metrics are null with --ski
 
 Usage:
   st_mnrl_scifact.py [--model DIR] [--data DIR] [--max-steps N] [--threads N] [--skip-eval]
-                     [--base] [--save DIR] [--log FILE.json]
+                     [--base] [--save DIR] [--log FILE.json] [--seed N] [--no-duplicates]
   --log writes per-step loss, grad norm, learning rate, batch size and the batch's pair indices
   (into the sorted pair list), and checks the order against torch.randperm(n, generator=seed 42)
   (it matches: the trainer's epoch-0 order is that permutation, batches are consecutive slices).
@@ -67,6 +67,8 @@ def parse_args():
     p.add_argument("--base", action="store_true", help="also evaluate the base model first")
     p.add_argument("--save", default=None, help="save the fine-tuned model to this folder")
     p.add_argument("--log", default=None, help="write per-step training records to this JSON file")
+    p.add_argument("--seed", type=int, default=SEED,
+                   help="the trainer's seed (data order, dropout) and the order check's (default 42)")
     p.add_argument("--no-duplicates", action="store_true",
                    help="batch_sampler=BatchSamplers.NO_DUPLICATES (the sampler the docs recommend for MNRL)")
     return p.parse_args()
@@ -202,7 +204,7 @@ def main():
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     torch.set_num_threads(args.threads)
-    transformers.set_seed(SEED)
+    transformers.set_seed(args.seed)
     result = {"ndcg@10": None, "recall@100": None}
 
     corpus, queries = load_data(args.data)
@@ -266,7 +268,7 @@ def main():
             lr_scheduler_type="linear",
             weight_decay=0.0,
             max_grad_norm=1.0,
-            seed=SEED,
+            seed=args.seed,
             eval_strategy="no",
             save_strategy="no",
             report_to="none",
@@ -299,11 +301,11 @@ def main():
                    "last_batch_size": batches[-1]["batch_size"] if batches else None})
 
     if args.log:
-        expected = torch.randperm(len(keys), generator=torch.Generator().manual_seed(SEED)).tolist()
+        expected = torch.randperm(len(keys), generator=torch.Generator().manual_seed(args.seed)).tolist()
         seen = [i for b in batches for i in b.get("pairs", [])]
         order_ok = seen == expected[:len(seen)]
         log(f"batch order {'matches' if order_ok else 'DOES NOT match'} "
-            f"torch.randperm({len(keys)}, generator=manual_seed({SEED}))")
+            f"torch.randperm({len(keys)}, generator=manual_seed({args.seed}))")
         result["order_is_randperm_seed42"] = order_ok
         records = []
         for i, b in enumerate(batches):
