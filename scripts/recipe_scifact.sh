@@ -13,6 +13,7 @@
 # adapt: QUERIES_SPLIT=train uses the texts of SciFact's train queries, without their labels,
 # in place of synthetic queries ([queries] appended to the template).
 # LEARNING_RATE=X sets [train.optimizer] learning_rate (the student's) in the template.
+# TITLE_QUERIES=1: inverse cloze takes each passage's title as its query (title_as_query).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RECIPE=${1:?usage: recipe_scifact.sh RECIPE [RUN_DIR]}
@@ -26,6 +27,9 @@ BIN="$CARGO_TARGET_DIR/release/densify"
 SED=(-e "0,/^model = /s|^model = .*|model = \"$MODEL\"|" -e "0,/^output = /s|^output = .*|output = \"$RUN\"|")
 if [ -n "${LEARNING_RATE:-}" ]; then
   SED+=(-e "/^\[train.optimizer\]/,/^\[/s|^learning_rate = .*|learning_rate = $LEARNING_RATE|")
+fi
+if [ -n "${TITLE_QUERIES:-}" ]; then
+  SED+=(-e "/^\[generate.inverse_cloze\]/,/^\[/s|^title_as_query = .*|title_as_query = true|")
 fi
 if [ "$RECIPE" = listwise_distillation ]; then
   if [ -z "${TEACHER:-}" ]; then

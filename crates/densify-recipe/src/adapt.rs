@@ -567,16 +567,9 @@ fn generate(
     // whether it succeeded or not.
     let server = start_server(config, folder, progress)?;
     let generate = config.resolved_generate(server.as_ref().map(LocalServer::base_url));
-    progress.start("generating queries", None);
     let retries = RetryLines::new();
-    let report = densify_synth::generate_query_dataset(
-        dataset,
-        &generate,
-        folder,
-        retries.sink(),
-        &mut |done, _| progress.set(done as u64),
-    );
-    progress.finish();
+    let report =
+        densify_synth::generate_query_dataset(dataset, &generate, folder, retries.sink(), progress);
     drop(server);
     retries.note_all(progress);
     let report = report?;
@@ -711,16 +704,13 @@ fn filter_lists(
     let corpus_path = dataset.corpus_path();
     let items = load_items(&dataset, "train", &texts)?;
     counts.insert("queries".into(), items.len() as f64);
-    progress.start("filter stages", None);
-    let mut on_progress = |_: &str, done: usize, _: usize| progress.set(done as u64);
     let mut context = FilterContext {
         texts: &texts,
         corpus_path: &corpus_path,
         device,
-        progress: &mut on_progress,
+        progress: &mut *progress,
     };
     let (mut kept, reports) = run_stages(items, &filter.stages, &mut context)?;
-    progress.finish();
     for report in &reports {
         progress.note(&format!("  {report}"));
         counts.insert(format!("kept_after_{}", report.stage), report.kept as f64);

@@ -28,7 +28,6 @@ use burn::tensor::Device;
 use densify_core::{Config, InvalidField, Progress};
 use densify_data::{Dataset, Document, Query};
 use densify_eval::bm25::Bm25Index;
-use densify_synth::generate::{export_documents, generate_documents, sample_queries};
 use densify_synth::{GeneratorKind, LocalServer};
 use densify_train::example::{
     Candidate as ListItem, TrainingExample, read_examples, write_examples,
@@ -253,43 +252,32 @@ fn generate(
 ) -> Result<()> {
     let server = start_server(config, folder, progress)?;
     let generate = config.resolved_generate(server.as_ref().map(LocalServer::base_url));
-    let llm = generate.llm_generator(dataset)?;
     let retries = RetryLines::new();
-    llm.client().set_log(retries.sink());
-    let (queries, _) = dataset.split_queries(split)?;
-    let chosen = sample_queries(&queries, &generate.documents);
-    let total = chosen.len() * generate.documents.levels.len();
-    progress.start("generating documents", Some(total as u64));
-    let summary = generate_documents(
-        &chosen,
-        &llm,
-        &generate.documents,
-        &generate.clean,
-        generate.llm.concurrency,
+    let report = densify_synth::generate_document_dataset(
+        dataset,
+        &generate,
+        split,
         folder,
-        &mut |done, _| progress.set(done as u64),
+        retries.sink(),
+        progress,
     );
-    progress.finish();
     drop(server);
     retries.note_all(progress);
-    let summary = summary?;
-    let lists = export_documents(&folder.join("generated_documents.jsonl"), folder)?;
-    counts.insert("queries".into(), chosen.len() as f64);
+    let report = report?;
+    let summary = &report.summary;
+    counts.insert("queries".into(), report.queries as f64);
     counts.insert("requested".into(), summary.requested as f64);
     counts.insert("resumed".into(), summary.resumed as f64);
     counts.insert("kept".into(), summary.total_kept() as f64);
     counts.insert("dropped".into(), summary.total_dropped() as f64);
-    counts.insert("lists".into(), lists as f64);
-    use std::sync::atomic::Ordering::Relaxed;
-    counts.insert(
-        "llm_requests".into(),
-        llm.client().stats.requests.load(Relaxed) as f64,
-    );
+    counts.insert("lists".into(), report.lists as f64);
+    counts.insert("llm_requests".into(), report.requests as f64);
     progress.note(&format!(
-        "generate: {} documents kept of {} for {} queries, {lists} lists",
+        "generate: {} documents kept of {} for {} queries, {} lists",
         summary.total_kept(),
         summary.requested,
-        chosen.len()
+        report.queries,
+        report.lists
     ));
     Ok(())
 }

@@ -142,9 +142,7 @@ impl SynthConfig {
     /// Checks that the resolved generator can write documents.
     pub fn require_llm(&self, what: &str) -> Result<()> {
         if self.resolved_kind() != GeneratorKind::Openai {
-            return Err(SynthError::Invalid(format!(
-                "{what} needs an LLM: set llm.base_url in the config or OPENAI_BASE_URL (the inverse-cloze generator only writes queries)"
-            )));
+            return Err(SynthError::NeedsLlm { what: what.into() });
         }
         Ok(())
     }

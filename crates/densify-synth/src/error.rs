@@ -124,9 +124,87 @@ pub enum SynthError {
         /// What is wrong with it.
         problem: String,
     },
-    /// A value passed in is unusable (an empty corpus, an unknown id, a bad combination).
+    /// A stage was asked to work on nothing: an empty corpus, no queries, no level.
     #[error("{0}")]
-    Invalid(String),
+    NothingToDo(&'static str),
+    /// Every row was dropped, so there is nothing to write; nothing was written.
+    #[error("{}: {what}; nothing was written", path.display())]
+    NothingKept {
+        /// The output folder (or the input file whose rows were all dropped).
+        path: PathBuf,
+        /// What was dropped, and where the counts are.
+        what: &'static str,
+    },
+    /// An output folder is the input dataset's own folder, whose corpus it would replace.
+    #[error("{}: is the input dataset's folder; choose another folder", path.display())]
+    OutputIsInput {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// A row of a generation file names a passage the corpus does not hold.
+    #[error("{}: query `{query}` was written for passage `{passage}`, which is not in the corpus", path.display())]
+    PassageNotInCorpus {
+        /// The generation file.
+        path: PathBuf,
+        /// The query's id.
+        query: String,
+        /// The passage's id.
+        passage: String,
+    },
+    /// A qrels file judges a passage its corpus does not hold (where the judgement's line
+    /// could not be found, so [`SynthError::Parse`] cannot name it).
+    #[error("{}: {message}", path.display())]
+    QrelsOutsideCorpus {
+        /// The qrels file.
+        path: PathBuf,
+        /// The query, the passage and the corpus.
+        message: String,
+    },
+    /// A synthetic query must have exactly one relevant passage (its source) in the qrels.
+    #[error("{}: query `{query}` must have exactly one relevant passage (its source) in qrels/{split}.tsv, found {found}", path.display())]
+    SourceNotUnique {
+        /// The dataset folder.
+        path: PathBuf,
+        /// The query's id.
+        query: String,
+        /// The split.
+        split: String,
+        /// How many relevant passages it has.
+        found: usize,
+    },
+    /// A few-shot source holds no usable example.
+    #[error("{}: {what}", path.display())]
+    NoFewShotExamples {
+        /// The pool file or the dataset folder.
+        path: PathBuf,
+        /// Which pool, or which split.
+        what: String,
+    },
+    /// A task needs an LLM, but the generator resolved to inverse cloze.
+    #[error(
+        "{what} needs an LLM: set llm.base_url in the config or OPENAI_BASE_URL (the inverse-cloze generator only writes queries)"
+    )]
+    NeedsLlm {
+        /// The task.
+        what: String,
+    },
+    /// A relevance level outside 0 to 3.
+    #[error("relevance level {level} is not one of 0, 1, 2, 3")]
+    UnknownLevel {
+        /// The level asked for.
+        level: u8,
+    },
+    /// The request to the server cannot be built (a malformed URL or header): no retry can
+    /// help.
+    #[error(
+        "{url}: the request could not be made: {message} (check llm.base_url or OPENAI_BASE_URL, and llm.api_key or OPENAI_API_KEY); not retried"
+    )]
+    BadRequest {
+        /// The endpoint.
+        url: String,
+        /// The client's error.
+        message: String,
+    },
     /// Reading a dataset failed.
     #[error(transparent)]
     Data(#[from] densify_data::DataError),

@@ -75,10 +75,10 @@ impl FewShotPool {
             Ok(())
         })?;
         if examples.is_empty() {
-            return Err(SynthError::Invalid(format!(
-                "{}: the few-shot pool holds no examples",
-                path.display()
-            )));
+            return Err(SynthError::NoFewShotExamples {
+                path: path.to_path_buf(),
+                what: "the few-shot pool holds no examples".into(),
+            });
         }
         Ok(Self { examples })
     }
@@ -117,9 +117,10 @@ impl FewShotPool {
                                 line,
                                 message,
                             },
-                            None => {
-                                SynthError::Invalid(format!("{}: {message}", qrels_path.display()))
-                            }
+                            None => SynthError::QrelsOutsideCorpus {
+                                path: qrels_path,
+                                message,
+                            },
                         },
                     );
                 };
@@ -131,10 +132,12 @@ impl FewShotPool {
             }
         }
         if examples.is_empty() {
-            return Err(SynthError::Invalid(format!(
-                "{}: split `{split}` has no judged (query, passage) pairs for few-shot examples",
-                dataset.root().display()
-            )));
+            return Err(SynthError::NoFewShotExamples {
+                path: dataset.root().to_path_buf(),
+                what: format!(
+                    "split `{split}` has no judged (query, passage) pairs for few-shot examples"
+                ),
+            });
         }
         Ok(Self { examples })
     }

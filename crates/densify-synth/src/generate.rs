@@ -29,6 +29,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::clean::{CleanConfig, DropReason, clean_document, clean_query};
+use densify_core::Progress;
+use densify_core::config::InvalidField;
+
 use crate::error::{Result, SynthError};
 use crate::generator::{Generated, Generator, Provenance};
 use crate::jsonl_store::{JsonlStore, Recovered};
@@ -246,7 +249,8 @@ fn sample_in_order<T>(items: &[T], max: Option<usize>, seed: u64) -> Vec<&T> {
 }
 
 /// Writes queries for `passages` into `output` (see the module docs), resuming from what is
-/// there. `progress(done, total)` is called on the caller's thread after each request.
+/// there. `progress` starts a piece `queries` over the requests still to make and is advanced
+/// on the caller's thread after each answer.
 pub fn generate_queries(
     passages: &[Passage],
     generator: &dyn Generator,
@@ -254,17 +258,18 @@ pub fn generate_queries(
     clean: &CleanConfig,
     concurrency: usize,
     output: &Path,
-    progress: &mut dyn FnMut(usize, usize),
+    progress: &mut dyn Progress,
 ) -> Result<GenerationSummary> {
     if passages.is_empty() {
-        return Err(SynthError::Invalid(
-            "the corpus holds no passages to write queries for".into(),
+        return Err(SynthError::NothingToDo(
+            "the corpus holds no passages to write queries for",
         ));
     }
     if config.types.is_empty() {
-        return Err(SynthError::Invalid(
-            "queries.types is empty: name at least one query type".into(),
-        ));
+        return Err(SynthError::Setting {
+            section: "queries",
+            field: InvalidField::new("types", "is empty: name at least one query type"),
+        });
     }
     std::fs::create_dir_all(output).map_err(|e| SynthError::io(output, e))?;
     let run = ResumedRun::<QueryRow>::open(&output.join("generated_queries.jsonl"))?;
@@ -318,6 +323,7 @@ pub fn generate_queries(
                 provenance: generated.provenance,
             }
         },
+        "queries",
         progress,
     )
 }
@@ -424,7 +430,8 @@ impl<R: GeneratedRow> ResumedRun<R> {
         concurrency: usize,
         generate: &(dyn Fn(&J) -> Result<Generated> + Sync),
         row_of: &mut dyn FnMut(&J, Generated) -> R,
-        progress: &mut dyn FnMut(usize, usize),
+        label: &str,
+        progress: &mut dyn Progress,
     ) -> Result<GenerationSummary> {
         let Self {
             mut store,
@@ -433,7 +440,7 @@ impl<R: GeneratedRow> ResumedRun<R> {
             ..
         } = self;
         let total = jobs.len();
-        progress(0, total);
+        progress.start(label, Some(total as u64));
         let mut finished = 0;
         let result = run_concurrently(
             total,
@@ -445,10 +452,11 @@ impl<R: GeneratedRow> ResumedRun<R> {
                 summary.count(&row.group(), row.dropped());
                 summary.requested += 1;
                 finished += 1;
-                progress(finished, total);
+                progress.set(finished as u64);
                 Ok(())
             },
         );
+        progress.finish();
         store.sync()?;
         summary.seconds = started.elapsed().as_secs_f64();
         result?;
@@ -467,12 +475,11 @@ pub fn export_queries(rows_path: &Path, corpus: &[Document], output: &Path) -> R
     let mut qrels = Qrels::new();
     for row in rows.iter().filter(|r| r.dropped.is_none()) {
         if !ids.contains(row.passage_id.as_str()) {
-            return Err(SynthError::Invalid(format!(
-                "{}: query `{}` was written for passage `{}`, which is not in the corpus",
-                rows_path.display(),
-                row.id,
-                row.passage_id
-            )));
+            return Err(SynthError::PassageNotInCorpus {
+                path: rows_path.to_path_buf(),
+                query: row.id.clone(),
+                passage: row.passage_id.clone(),
+            });
         }
         queries.push(Query {
             id: row.id.clone(),
@@ -488,11 +495,10 @@ pub fn export_queries(rows_path: &Path, corpus: &[Document], output: &Path) -> R
 fn write_beir(output: &Path, corpus: &[Document], queries: &[Query], qrels: &Qrels) -> Result<()> {
     // Checked before anything is written: no corpus, no empty `qrels/`.
     if queries.is_empty() {
-        return Err(SynthError::Invalid(format!(
-            "{}: no row was kept, so there is no dataset to write (see the drop counts); \
-             nothing was written",
-            output.display()
-        )));
+        return Err(SynthError::NothingKept {
+            path: output.to_path_buf(),
+            what: "no row was kept, so there is no dataset to write (see the drop counts)",
+        });
     }
     std::fs::create_dir_all(output.join("qrels")).map_err(|e| SynthError::io(output, e))?;
     densify_data::beir::write_corpus(output.join("corpus.jsonl"), corpus)?;
@@ -509,7 +515,8 @@ pub fn sample_queries<'a>(
     sample_in_order(queries, config.max_queries, config.seed)
 }
 
-/// Writes one document per level for each query into `output`, resuming from what is there.
+/// Writes one document per level for each query into `output`, resuming from what is there;
+/// `progress` starts a piece `documents` over the requests still to make.
 pub fn generate_documents(
     queries: &[&Query],
     generator: &dyn Generator,
@@ -517,20 +524,25 @@ pub fn generate_documents(
     clean: &CleanConfig,
     concurrency: usize,
     output: &Path,
-    progress: &mut dyn FnMut(usize, usize),
+    progress: &mut dyn Progress,
 ) -> Result<GenerationSummary> {
     if queries.is_empty() {
-        return Err(SynthError::Invalid(
-            "no queries to write documents for".into(),
-        ));
+        return Err(SynthError::NothingToDo("no queries to write documents for"));
     }
     if let Some(bad) = config.levels.iter().find(|l| **l > 3) {
-        return Err(SynthError::Invalid(format!(
-            "documents.levels: {bad} is not a relevance level (0, 1, 2 or 3)"
-        )));
+        return Err(SynthError::Setting {
+            section: "documents",
+            field: InvalidField::new(
+                "levels",
+                format!("holds {bad}, which is not a relevance level (0, 1, 2 or 3)"),
+            ),
+        });
     }
     if config.levels.is_empty() {
-        return Err(SynthError::Invalid("documents.levels is empty".into()));
+        return Err(SynthError::Setting {
+            section: "documents",
+            field: InvalidField::new("levels", "is empty: name at least one level (0 to 3)"),
+        });
     }
     std::fs::create_dir_all(output).map_err(|e| SynthError::io(output, e))?;
     let run = ResumedRun::<DocumentRow>::open(&output.join("generated_documents.jsonl"))?;
@@ -566,6 +578,7 @@ pub fn generate_documents(
                 provenance: generated.provenance,
             }
         },
+        "documents",
         progress,
     )
 }

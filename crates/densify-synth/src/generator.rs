@@ -10,6 +10,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use densify_core::config::InvalidField;
+
 use crate::error::{Result, SynthError};
 use crate::few_shot::{FewShotPool, render_examples};
 use crate::openai::{OpenAiClient, request_seed};
@@ -50,9 +52,9 @@ pub trait Generator: Sync {
     /// A document of relevance `level` (3, 2, 1 or 0) for `query`. Default: unsupported.
     fn document(&self, query: &str, level: u8, key: &str) -> Result<Generated> {
         let _ = (query, level, key);
-        Err(SynthError::Invalid(
-            "this generator cannot write documents; configure an LLM server (llm.base_url or OPENAI_BASE_URL)".into(),
-        ))
+        Err(SynthError::NeedsLlm {
+            what: "writing documents".into(),
+        })
     }
 }
 
@@ -130,9 +132,13 @@ pub fn load_query_templates(config: &PromptConfig) -> Result<HashMap<QueryType, 
 pub fn load_document_templates(config: &PromptConfig) -> Result<HashMap<u8, Template>> {
     for key in config.document_templates.keys() {
         if !matches!(key.as_str(), "0" | "1" | "2" | "3") {
-            return Err(SynthError::Invalid(format!(
-                "prompts.document_templates: unknown level `{key}`; the levels are 0, 1, 2 and 3"
-            )));
+            return Err(SynthError::Setting {
+                section: "prompts",
+                field: InvalidField::new(
+                    "document_templates",
+                    format!("names the unknown level `{key}`; the levels are 0, 1, 2 and 3"),
+                ),
+            });
         }
     }
     let mut out = HashMap::new();
@@ -237,9 +243,10 @@ impl Generator for LlmGenerator {
     }
 
     fn document(&self, query: &str, level: u8, key: &str) -> Result<Generated> {
-        let template = self.document_templates.get(&level).ok_or_else(|| {
-            SynthError::Invalid(format!("relevance level {level} is not one of 0, 1, 2, 3"))
-        })?;
+        let template = self
+            .document_templates
+            .get(&level)
+            .ok_or(SynthError::UnknownLevel { level })?;
         let prompt = template.render(&BTreeMap::from([("query", query.trim())]))?;
         self.ask(&prompt, template, key)
     }
@@ -276,6 +283,7 @@ mod tests {
         let passage = Passage {
             id: "d1".into(),
             text: "word ".repeat(100),
+            title: String::new(),
         };
         let (prompt, template) = g
             .query_prompt(&passage, QueryType::Question, "d1-question-0")
@@ -333,6 +341,7 @@ mod tests {
             let passage = Passage {
                 id: id.into(),
                 text: format!("the passage of {id}"),
+                title: String::new(),
             };
             let (prompt, _) = g
                 .query_prompt(&passage, QueryType::Claim, &format!("{id}-claim-0"))

@@ -37,6 +37,12 @@ pub struct InverseClozeConfig {
     /// Lee et al. train it) instead of the whole passage, where at least
     /// [`MIN_CONTEXT_WORDS`] words remain. Default true.
     pub remove_from_source: bool,
+    /// Take a passage's title as its query when the title has at least `min_words` words
+    /// (cropped to `max_words` like a sentence), and a sentence of the body otherwise: the
+    /// title-body pairs of unsupervised retrieval pre-training (Wang et al., "Text Embeddings by
+    /// Weakly-Supervised Contrastive Pre-training", 2022). With `remove_from_source` the
+    /// positive is then the body without its title. Default false.
+    pub title_as_query: bool,
 }
 
 /// The fewest words a passage keeps after its query is removed; a shorter remainder keeps the
@@ -68,6 +74,7 @@ impl Default for InverseClozeConfig {
             max_words: 24,
             seed: 42,
             remove_from_source: true,
+            title_as_query: false,
         }
     }
 }
@@ -82,6 +89,22 @@ impl InverseClozeGenerator {
     /// A generator with `config`.
     pub fn new(config: InverseClozeConfig) -> Self {
         Self { config }
+    }
+
+    /// The pseudo-query for `passage` under `seed`: its title when `title_as_query` is on and
+    /// the title is long enough, else [`InverseClozeGenerator::crop`] of its text.
+    pub fn pseudo_query(&self, passage: &Passage, seed: u64) -> String {
+        let title_words: Vec<&str> = passage.title.split_whitespace().collect();
+        if self.config.title_as_query && title_words.len() >= self.config.min_words.max(1) {
+            let max = self.config.max_words.max(1);
+            if title_words.len() <= max {
+                return title_words.join(" ");
+            }
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let start = rng.random_range(0..=title_words.len() - max);
+            return title_words[start..start + max].join(" ");
+        }
+        self.crop(&passage.text, seed)
     }
 
     /// The pseudo-query for `text` under `seed`.
@@ -129,12 +152,18 @@ impl Generator for InverseClozeGenerator {
         let _ = kind;
         let seed = request_seed(self.config.seed, key);
         Ok(Generated {
-            raw: Some(self.crop(&passage.text, seed)),
+            raw: Some(self.pseudo_query(passage, seed)),
             provenance: Provenance {
                 generator: "inverse_cloze".into(),
                 model: format!(
-                    "sentence of >= {} words, window <= {}",
-                    self.config.min_words, self.config.max_words
+                    "{} of >= {} words, window <= {}",
+                    if self.config.title_as_query {
+                        "title, else sentence,"
+                    } else {
+                        "sentence"
+                    },
+                    self.config.min_words,
+                    self.config.max_words
                 ),
                 template: String::new(),
                 template_hash: String::new(),
@@ -173,6 +202,55 @@ mod tests {
         assert_eq!(q, g.crop(text, 7));
         let all: std::collections::HashSet<String> = (0..30).map(|s| g.crop(text, s)).collect();
         assert!(all.len() > 1);
+    }
+
+    #[test]
+    fn a_long_enough_title_is_the_query_and_its_removal_leaves_the_body() {
+        let g = InverseClozeGenerator::new(InverseClozeConfig {
+            title_as_query: true,
+            ..Default::default()
+        });
+        let document = densify_data::Document {
+            id: "d".into(),
+            title: "Vitamin C deficiency causes scurvy".into(),
+            text: "Sailors on long voyages fell ill. Citrus fruit cured them within weeks.".into(),
+            metadata: None,
+        };
+        let passage = Passage::from(&document);
+        for seed in 0..5 {
+            assert_eq!(
+                g.pseudo_query(&passage, seed),
+                "Vitamin C deficiency causes scurvy"
+            );
+        }
+        assert_eq!(
+            remove_query(&passage.text, "Vitamin C deficiency causes scurvy").as_deref(),
+            Some("Sailors on long voyages fell ill. Citrus fruit cured them within weeks.")
+        );
+        // A title of fewer than min_words (4) words, or the option off: a body sentence.
+        let short = Passage::from(&densify_data::Document {
+            title: "Scurvy".into(),
+            ..document.clone()
+        });
+        let sentences = [
+            "Scurvy Sailors on long voyages fell ill.",
+            "Citrus fruit cured them within weeks.",
+        ];
+        assert!(sentences.contains(&g.pseudo_query(&short, 1).as_str()));
+        let off = InverseClozeGenerator::default();
+        for seed in 0..5 {
+            assert_ne!(off.pseudo_query(&passage, seed), passage.title);
+        }
+        // A title longer than max_words is cropped to a window of it.
+        let narrow = InverseClozeGenerator::new(InverseClozeConfig {
+            title_as_query: true,
+            min_words: 2,
+            max_words: 3,
+            ..Default::default()
+        });
+        let q = narrow.pseudo_query(&passage, 9);
+        assert_eq!(q.split(' ').count(), 3);
+        assert!(passage.title.contains(&q));
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! - [`query_type`]: questions, claims, titles, keywords, web and random queries (paper B);
 //! - [`clean`]: what is cut from answers and why answers are dropped;
 //! - [`generate`]: resumable runs writing JSONL with provenance and a BEIR dataset;
+//!   [`query_dataset`] and [`document_dataset`] are each one call from a dataset to its
+//!   synthetic queries or graded documents;
 //! - [`filter`]: round trip, fusion, teacher top-1, percentile cut, train/dev split;
 //! - [`local_server`]: llama.cpp's `llama-server` started on a free loopback port and
 //!   stopped when dropped ([`LocalServer`]), for runs that bring their own LLM.
@@ -18,6 +20,7 @@
 
 pub mod clean;
 pub mod config;
+pub mod document_dataset;
 pub mod error;
 pub mod few_shot;
 pub mod filter;
@@ -35,6 +38,7 @@ pub mod template;
 
 pub use clean::{CleanConfig, DropReason};
 pub use config::{GeneratorKind, SynthConfig};
+pub use document_dataset::{DocumentDatasetReport, generate_document_dataset};
 pub use error::{Result, SynthError};
 pub use few_shot::{FewShotExample, FewShotPool};
 pub use filter::{FilterConfig, FilterStage};

@@ -412,11 +412,10 @@ impl OpenAiClient {
                 | ureq::Error::RequireHttpsOnly(_)
                 | ureq::Error::InvalidProxyUrl),
             ) => {
-                return Err(SynthError::Invalid(format!(
-                    "{}: the request could not be made: {e} (check llm.base_url or \
-                     OPENAI_BASE_URL, and llm.api_key or OPENAI_API_KEY); not retried",
-                    self.url
-                )));
+                return Err(SynthError::BadRequest {
+                    url: self.url.clone(),
+                    message: e.to_string(),
+                });
             }
             Err(e) => return Ok(Outcome::Retry(connection_message(&e), None)),
         };

@@ -9,6 +9,8 @@ pub struct Passage {
     pub id: String,
     /// The passage text.
     pub text: String,
+    /// The document's title, empty when it has none (`text` starts with it when it is not).
+    pub title: String,
 }
 
 impl From<&Document> for Passage {
@@ -16,6 +18,7 @@ impl From<&Document> for Passage {
         Self {
             id: d.id.clone(),
             text: d.full_text(),
+            title: d.title.trim().to_owned(),
         }
     }
 }

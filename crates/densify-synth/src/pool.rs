@@ -92,7 +92,7 @@ mod tests {
             1,
             &|i| {
                 if i == 5 {
-                    Err(SynthError::Invalid("boom".into()))
+                    Err(SynthError::NothingToDo("boom"))
                 } else {
                     Ok(i)
                 }

@@ -32,8 +32,8 @@ pub struct QueryDatasetReport {
 /// one is resumed: rows already in `generated_queries.jsonl` are not asked again) as `config`
 /// says, with `generate.toml` holding the resolved configuration. Without an LLM every query
 /// type would be the same cropped sentence, so inverse cloze asks the `random` type only when
-/// the config keeps the default types. `log` gets one line per retry; `progress` (done, total)
-/// after every answer.
+/// the config keeps the default types. `log` gets one line per retry (from the request
+/// threads); `progress` a piece `queries` advanced after every answer.
 ///
 /// An error when `output` is the dataset's own folder, before anything is written.
 pub fn generate_query_dataset(
@@ -41,7 +41,7 @@ pub fn generate_query_dataset(
     config: &SynthConfig,
     output: &Path,
     log: impl Fn(&str) + Send + Sync + 'static,
-    progress: &mut dyn FnMut(usize, usize),
+    progress: &mut dyn densify_core::Progress,
 ) -> Result<QueryDatasetReport> {
     refuse_dataset_folder(dataset, output)?;
     let mut config = config.clone();
@@ -114,10 +114,9 @@ pub fn refuse_dataset_folder(dataset: &Dataset, output: &Path) -> Result<()> {
         _ => false,
     };
     if same {
-        return Err(SynthError::Invalid(format!(
-            "{}: is the input dataset's folder; choose another folder",
-            output.display()
-        )));
+        return Err(SynthError::OutputIsInput {
+            path: output.to_path_buf(),
+        });
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{LlamaServer, scifact, serial, temp_dir};
+use densify_core::{NoProgress, Progress};
 use densify_synth::generate::{
     DocumentGenerationConfig, QueryGenerationConfig, QueryRow, export_documents, export_queries,
     generate_documents, generate_queries, sample_passages,
@@ -20,6 +21,23 @@ use densify_synth::{
     CleanConfig, FewShotPool, LlmConfig, LlmGenerator, OpenAiClient, PromptConfig, QueryType,
     SynthError,
 };
+
+/// Progress that kills the server once `at` answers are in.
+struct KillAt<'a> {
+    server: &'a mut LlamaServer,
+    at: u64,
+}
+
+impl Progress for KillAt<'_> {
+    fn start(&mut self, _: &str, _: Option<u64>) {}
+    fn set(&mut self, done: u64) {
+        if done == self.at {
+            self.server.kill();
+        }
+    }
+    fn finish(&mut self) {}
+    fn note(&mut self, _: &str) {}
+}
 
 fn llm(base_url: String) -> LlmConfig {
     LlmConfig {
@@ -79,7 +97,7 @@ fn queries_of_every_type_for_20_scifact_passages() {
         &CleanConfig::default(),
         4,
         &out,
-        &mut |_, _| {},
+        &mut NoProgress,
     )
     .unwrap();
     eprint!("{summary}");
@@ -131,7 +149,7 @@ fn queries_of_every_type_for_20_scifact_passages() {
         &CleanConfig::default(),
         4,
         &out,
-        &mut |_, _| {},
+        &mut NoProgress,
     )
     .unwrap();
     assert_eq!((again.requested, again.resumed), (0, 120));
@@ -161,7 +179,7 @@ fn graded_documents_for_5_queries() {
         &CleanConfig::default(),
         4,
         &out,
-        &mut |_, _| {},
+        &mut NoProgress,
     )
     .unwrap();
     eprint!("{summary}");
@@ -203,7 +221,10 @@ fn server_killed_mid_run_gives_a_clear_error_and_the_resumed_run_completes() {
         },
         FewShotPool::default(),
     );
-    let mut killed = false;
+    let mut kill_at_10 = KillAt {
+        server: &mut server,
+        at: 10,
+    };
     let result = generate_queries(
         &passages,
         &g,
@@ -211,12 +232,7 @@ fn server_killed_mid_run_gives_a_clear_error_and_the_resumed_run_completes() {
         &CleanConfig::default(),
         2,
         &out,
-        &mut |done, _| {
-            if done == 10 && !killed {
-                server.kill();
-                killed = true;
-            }
-        },
+        &mut kill_at_10,
     );
     let e = result.unwrap_err();
     let message = e.to_string();
@@ -237,7 +253,7 @@ fn server_killed_mid_run_gives_a_clear_error_and_the_resumed_run_completes() {
         &CleanConfig::default(),
         2,
         &out,
-        &mut |_, _| {},
+        &mut NoProgress,
     )
     .unwrap();
     assert_eq!(summary.resumed, written.len());
@@ -375,7 +391,7 @@ fn a_refused_api_key_stops_at_once_and_keeps_what_was_written() {
         &CleanConfig::default(),
         1,
         &out,
-        &mut |_, _| {},
+        &mut NoProgress,
     )
     .unwrap();
     let before = std::fs::read(out.join("generated_queries.jsonl")).unwrap();
@@ -394,7 +410,7 @@ fn a_refused_api_key_stops_at_once_and_keeps_what_was_written() {
         &CleanConfig::default(),
         1,
         &out,
-        &mut |_, _| {},
+        &mut NoProgress,
     )
     .unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -485,7 +501,7 @@ fn answers_in_the_wrong_shape_or_empty_are_counted_and_skipped() {
             &CleanConfig::default(),
             1,
             &out,
-            &mut |_, _| {},
+            &mut NoProgress,
         )
         .unwrap();
         assert_eq!(summary.total_kept(), 0);

@@ -135,6 +135,27 @@ pub enum TrainError {
         /// The document.
         doc_id: String,
     },
+    /// A setting of a configuration built in code is out of range.
+    #[error("{section}: {field}")]
+    Setting {
+        /// The configuration (`mine`).
+        section: &'static str,
+        /// The field and what is wrong with it.
+        field: densify_core::InvalidField,
+    },
+    /// Mining kept no pair, so nothing was written.
+    #[error(
+        "{}: no pair kept ({} pairs, {} with fewer than {wanted} negatives, {} queries not in the \
+         run); nothing written", output.display(), report.pairs, report.incomplete, report.not_in_run
+    )]
+    NothingMined {
+        /// The output that was not written.
+        output: PathBuf,
+        /// The pass's counts.
+        report: crate::mine::MineReport,
+        /// `num_negatives`.
+        wanted: usize,
+    },
     /// The inputs do not fit the configuration (an empty training set, lists too short, ...).
     #[error("{0}")]
     Invalid(String),

@@ -283,6 +283,57 @@ pub fn mine(
     (out, report)
 }
 
+/// Where the (query, positive) pairs of [`mine_dataset`] come from.
+#[derive(Debug, Clone, Copy)]
+pub enum PairsFrom<'a> {
+    /// One pair per judged-relevant qrel of this split of the dataset.
+    Split(&'a str),
+    /// A training JSONL file whose candidates are the positives.
+    File(&'a Path),
+}
+
+/// `densify mine` as one call: reads the pairs and `run_path`, checks that every document
+/// either names is in `dataset`'s corpus (an error naming the file and line otherwise, before
+/// mining), mines as `config` says and writes the examples to `output` atomically. An error,
+/// with nothing written, when no pair is kept.
+pub fn mine_dataset(
+    dataset: &densify_data::Dataset,
+    pairs: PairsFrom<'_>,
+    run_path: &Path,
+    config: &MineConfig,
+    output: &Path,
+) -> Result<MineReport> {
+    config.validate().map_err(|field| TrainError::Setting {
+        section: "mine",
+        field,
+    })?;
+    let corpus = dataset.corpus_path();
+    let (pairs, pairs_source) = match pairs {
+        PairsFrom::File(path) => (crate::example::read_examples(path)?, path.to_path_buf()),
+        PairsFrom::Split(split) => (
+            crate::example::pairs_from_qrels(dataset, split)?,
+            dataset.qrels_path(split),
+        ),
+    };
+    let run = Run::from_file(run_path)?;
+    // Every document of a mined list comes from the pairs or the run: both must be the
+    // corpus's, or the training file would name documents the trainer cannot find.
+    let ids = corpus_ids(&corpus)?;
+    check_examples_in_corpus(&pairs, &pairs_source, &corpus, |d| ids.contains(d))?;
+    check_run_in_corpus(&run, run_path, &corpus, |d| ids.contains(d))?;
+    drop(ids);
+    let (examples, report) = mine(&pairs, &run, config);
+    if examples.is_empty() {
+        return Err(TrainError::NothingMined {
+            output: output.to_path_buf(),
+            report,
+            wanted: config.num_negatives,
+        });
+    }
+    write_examples_no_leftover(output, &examples)?;
+    Ok(report)
+}
+
 pub use densify_data::corpus_check::{
     check_examples_in_corpus, check_run_in_corpus, corpus_ids, judgement_line,
 };

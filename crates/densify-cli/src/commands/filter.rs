@@ -52,11 +52,7 @@ pub fn run(args: Args) -> CliResult {
     let texts: HashMap<String, String> = dataset.corpus_items()?.into_iter().collect();
     let corpus_path = dataset.corpus_path();
     let items = load_items(&dataset, &args.split, &texts)?;
-    let bar = crate::progress::bar(0, "pairs");
-    let mut progress = |_: &str, done: usize, total: usize| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    };
+    let mut progress = crate::progress::Bars::default();
     let mut context = FilterContext {
         texts: &texts,
         corpus_path: &corpus_path,
@@ -69,7 +65,7 @@ pub fn run(args: Args) -> CliResult {
         dataset.root().display()
     );
     let (kept, reports) = run_stages(items, &config.stages, &mut context)?;
-    bar.finish_and_clear();
+    densify::core::Progress::finish(&mut progress);
     for report in &reports {
         eprintln!("  {report}");
     }

@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use densify::core::Config;
 use densify_data::Dataset;
 use densify_synth::config::GeneratorKind;
-use densify_synth::generate::{export_documents, generate_documents, sample_queries};
 use densify_synth::{QueryType, SynthConfig};
 
 use crate::args::CliResult;
-use crate::progress::bar;
+use densify::core::Progress;
+
+use crate::progress::Bars;
 
 /// Arguments of `densify generate`.
 #[derive(clap::Args)]
@@ -111,53 +112,31 @@ fn run_common(args: Common, documents: bool) -> CliResult {
     run_documents(&dataset, &config, &args.split, output)
 }
 
-/// `densify generate documents`: one document per relevance level for each sampled query.
+/// `densify generate documents`: the library's one call, with a progress bar and retry lines.
 fn run_documents(dataset: &Dataset, config: &SynthConfig, split: &str, output: &Path) -> CliResult {
-    config.require_llm("densify generate documents")?;
-    let llm = config.llm_generator(dataset)?;
-    let concurrency = config.llm.concurrency;
-    let progress = bar(0, "documents");
-    let p = progress.clone();
-    // Every retry, one line on stderr, whether or not stderr is a terminal (a hidden bar's
-    // `println` prints nothing; `suspend` clears a visible bar around the line).
-    llm.client().set_log(move |line| {
-        let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
-        p.suspend(|| eprintln!("retry: {line}"));
-    });
     eprintln!(
-        "generate: {} with model `{}`, {concurrency} request(s) at once",
-        llm.client().url(),
-        config.llm.model
+        "generate: documents with model `{}`, {} request(s) at once",
+        config.llm.model, config.llm.concurrency
     );
-    let mut on_progress = |done: usize, total: usize| {
-        progress.set_length(total as u64);
-        progress.set_position(done as u64);
-    };
-    std::fs::create_dir_all(output).map_err(|e| format!("{}: {e}", output.display()))?;
-    let settings = output.join("generate.toml");
-    densify::core::write_atomic(&settings, config.to_toml_string().as_bytes())
-        .map_err(|e| format!("{}: {e}", settings.display()))?;
-    let (queries, _) = dataset.split_queries(split)?;
-    let chosen = sample_queries(&queries, &config.documents);
-    let summary = generate_documents(
-        &chosen,
-        &llm,
-        &config.documents,
-        &config.clean,
-        concurrency,
+    let mut progress = Bars::default();
+    let report = densify_synth::generate_document_dataset(
+        dataset,
+        config,
+        split,
         output,
-        &mut on_progress,
+        retry_line,
+        &mut progress,
     );
-    progress.finish_and_clear();
+    progress.finish();
     let rows = output.join("generated_documents.jsonl");
-    let summary = summary.map_err(|e| {
+    let report = report.map_err(|e| {
         format!("{e}\n(every answer received before the failure is kept in {}; run the same command again to resume)", rows.display())
     })?;
-    eprint!("{summary}");
-    eprintln!("  {}", densify_synth::query_dataset::http_summary(&llm));
-    let lists = export_documents(&rows, output)?;
+    eprint!("{}", report.summary);
+    eprintln!("  {} to {}", report.http, report.generator);
     eprintln!(
-        "generate: {lists} graded list(s) -> {}",
+        "generate: {} graded list(s) -> {}",
+        report.lists,
         output.join("train.jsonl").display()
     );
     Ok(())
@@ -165,7 +144,7 @@ fn run_documents(dataset: &Dataset, config: &SynthConfig, split: &str, output: &
 
 /// `densify generate queries`: the library's one call, with a progress bar and retry lines.
 fn run_queries(dataset: &Dataset, config: &SynthConfig, output: &Path) -> CliResult {
-    let progress = bar(0, "queries");
+    let mut progress = Bars::default();
     if config.resolved_kind() == GeneratorKind::InverseCloze {
         eprintln!(
             "generate: no LLM configured (llm.base_url / OPENAI_BASE_URL): inverse-cloze pseudo-queries"
@@ -176,20 +155,9 @@ fn run_queries(dataset: &Dataset, config: &SynthConfig, output: &Path) -> CliRes
             config.llm.model, config.llm.concurrency
         );
     }
-    let p = progress.clone();
-    // Every retry, one line on stderr, whether or not stderr is a terminal (a hidden bar's
-    // `println` prints nothing; `suspend` clears a visible bar around the line).
-    let log = move |line: &str| {
-        let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
-        p.suspend(|| eprintln!("retry: {line}"));
-    };
-    let mut on_progress = |done: usize, total: usize| {
-        progress.set_length(total as u64);
-        progress.set_position(done as u64);
-    };
     let report =
-        densify_synth::generate_query_dataset(dataset, config, output, log, &mut on_progress);
-    progress.finish_and_clear();
+        densify_synth::generate_query_dataset(dataset, config, output, retry_line, &mut progress);
+    progress.finish();
     let rows = output.join("generated_queries.jsonl");
     let report = report.map_err(|e| {
         format!("{e}\n(every answer received before the failure is kept in {}; run the same command again to resume)", rows.display())
@@ -204,6 +172,13 @@ fn run_queries(dataset: &Dataset, config: &SynthConfig, output: &Path) -> CliRes
         output.display()
     );
     Ok(())
+}
+
+/// Every retry, one line on stderr, whether or not stderr is a terminal. It comes from the
+/// request threads, which cannot reach the bar: indicatif redraws a visible bar below it.
+fn retry_line(line: &str) {
+    let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
+    eprintln!("retry: {line}");
 }
 
 /// The output folder must not be the input dataset's own folder (its corpus would be replaced).

@@ -3,12 +3,8 @@
 use std::path::PathBuf;
 
 use densify::core::Config;
-use densify_data::Run;
-use densify_train::example::{pairs_from_qrels, read_examples};
-use densify_train::mine::{
-    check_examples_in_corpus, check_run_in_corpus, corpus_ids, write_examples_no_leftover,
-};
-use densify_train::{MineConfig, Sampling, mine};
+use densify_train::mine::{PairsFrom, mine_dataset};
+use densify_train::{MineConfig, Sampling};
 
 use crate::args::{CliResult, DatasetArgs, OutputArgs};
 
@@ -110,30 +106,11 @@ pub fn run(args: Args) -> CliResult {
         None => inputs.extend(dataset_inputs.iter().map(PathBuf::as_path)),
     }
     args.output.check(inputs)?;
-    let (pairs, pairs_source) = match &args.examples {
-        Some(path) => (read_examples(path)?, path.clone()),
-        None => (
-            pairs_from_qrels(&dataset, &args.data.split)?,
-            dataset.qrels_path(&args.data.split),
-        ),
+    let pairs = match &args.examples {
+        Some(path) => PairsFrom::File(path),
+        None => PairsFrom::Split(&args.data.split),
     };
-    let run = Run::from_file(&args.run)?;
-    // Every document of a mined list comes from the pairs or the run: both must be the
-    // corpus's, or the training file would name documents the trainer cannot find.
-    let ids = corpus_ids(&corpus)?;
-    check_examples_in_corpus(&pairs, &pairs_source, &corpus, |d| ids.contains(d))?;
-    check_run_in_corpus(&run, &args.run, &corpus, |d| ids.contains(d))?;
-    drop(ids);
-    let (examples, report) = mine(&pairs, &run, &config);
-    if examples.is_empty() {
-        return Err(format!(
-            "no pair kept ({} pairs, {} with fewer than {} negatives, {} queries not in the run); \
-             nothing written",
-            report.pairs, report.incomplete, config.num_negatives, report.not_in_run
-        )
-        .into());
-    }
-    write_examples_no_leftover(&args.output.output, &examples)?;
+    let report = mine_dataset(&dataset, pairs, &args.run, &config, &args.output.output)?;
     eprintln!(
         "mine: {} pairs -> {} examples with {} negatives -> {} (dropped: {} with fewer than {} \
          negatives; {} queries not in the run; {} without a positive in the run, so no margin)",

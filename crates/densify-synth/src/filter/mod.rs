@@ -219,12 +219,13 @@ pub fn load_items(
         });
         let source = match judged.as_deref() {
             Some([one]) => (*one).clone(),
-            _ => {
-                return Err(SynthError::Invalid(format!(
-                    "{}: query `{}` must have exactly one relevant passage (its source) in qrels/{split}.tsv",
-                    dataset.root().display(),
-                    q.id
-                )));
+            other => {
+                return Err(SynthError::SourceNotUnique {
+                    path: dataset.root().to_path_buf(),
+                    query: q.id.clone(),
+                    split: split.to_owned(),
+                    found: other.map_or(0, <[&String]>::len),
+                });
             }
         };
         if !texts.contains_key(&source) {
@@ -241,7 +242,10 @@ pub fn load_items(
                         line,
                         message,
                     },
-                    None => SynthError::Invalid(format!("{}: {message}", qrels_path.display())),
+                    None => SynthError::QrelsOutsideCorpus {
+                        path: qrels_path.clone(),
+                        message,
+                    },
                 },
             );
         }
@@ -271,8 +275,8 @@ pub struct FilterContext<'a> {
     pub corpus_path: &'a Path,
     /// The device teachers run on.
     pub device: &'a burn::tensor::Device,
-    /// Reports each stage's progress (pairs scored, ...).
-    pub progress: &'a mut dyn FnMut(&str, usize, usize),
+    /// Each long stage's progress (the teacher: a piece over the pairs it scores).
+    pub progress: &'a mut dyn densify_core::Progress,
 }
 
 /// Reads a stage's run file, checking that every document it names is in the corpus (an error
@@ -317,9 +321,10 @@ pub fn write_filtered(
     output: &Path,
 ) -> Result<(usize, usize)> {
     if items.is_empty() {
-        return Err(SynthError::Invalid(
-            "no query survived the filters; nothing was written (see the stage reports)".into(),
-        ));
+        return Err(SynthError::NothingKept {
+            path: output.to_path_buf(),
+            what: "no query survived the filters (see the stage reports)",
+        });
     }
     let (train, dev) = split::split(items, split);
     std::fs::create_dir_all(output.join("qrels")).map_err(|e| SynthError::io(output, e))?;
@@ -406,7 +411,7 @@ mod tests {
         std::fs::write(&run, "q1 Q0 d1 1 2 t\nq1 Q0 d2 2 1 t\nq2 Q0 d9 1 3 t\n").unwrap();
         let corpus_path = dataset.corpus_path();
         let device = burn::tensor::Device::flex();
-        let mut progress = |_: &str, _: usize, _: usize| {};
+        let mut progress = densify_core::NoProgress;
         let mut context = FilterContext {
             texts: &texts,
             corpus_path: &corpus_path,

@@ -79,14 +79,17 @@ pub fn apply(
     let mut examples: Vec<_> = items.iter().map(FilterItem::to_example).collect();
     let pairs: usize = examples.iter().map(|e| e.candidates.len()).sum();
     let progress = &mut *context.progress;
-    score_examples(
+    progress.start("teacher: scoring pairs", Some(pairs as u64));
+    let scored = score_examples(
         &mut examples,
         context.texts,
         &teacher,
         config.batch_size,
         context.device,
-        &mut |n| progress("teacher", n, pairs),
-    )?;
+        &mut |n| progress.set(n as u64),
+    );
+    progress.finish();
+    scored?;
     let mut report = StageReport::new("teacher", items.len());
     let mut kept = Vec::new();
     for (mut item, example) in items.into_iter().zip(examples) {
