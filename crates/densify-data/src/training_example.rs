@@ -207,15 +207,44 @@ fn locate(value: &serde_json::Value, message: &str) -> Option<String> {
     })
 }
 
-/// Writes examples as JSONL, atomically.
+/// Writes examples as JSONL through densify-core's `AtomicFile`, leaving neither a changed
+/// destination nor a temporary behind on any failure (a full disk, a failed fsync or rename).
+///
+/// The content is flushed while the writer is still held, so a failed write or flush (a full
+/// disk) drops an uncommitted `AtomicFile`, whose `Drop` removes the temporary. Should the
+/// commit itself fail (fsync, rename), this process's temporary of `path` is removed here as
+/// well: a densify-core whose `AtomicFile::commit` takes its writer before the fsync and the
+/// rename leaves it, as its `Drop` then sees a committed file.
 pub fn write_examples(path: impl AsRef<Path>, examples: &[TrainingExample]) -> Result<()> {
     let path = path.as_ref();
-    let mut file = densify_core::AtomicFile::create(path).map_err(|e| DataError::io(path, e))?;
+    let mut bytes = Vec::new();
     for example in examples {
-        serde_json::to_writer(&mut file, example).map_err(|e| DataError::io(path, e.into()))?;
-        file.write_all(b"\n").map_err(|e| DataError::io(path, e))?;
+        serde_json::to_writer(&mut bytes, example).map_err(|e| DataError::io(path, e.into()))?;
+        bytes.push(b'\n');
     }
-    file.commit().map_err(|e| DataError::io(path, e))
+    let mut file = densify_core::AtomicFile::create(path).map_err(|e| DataError::io(path, e))?;
+    let written = file.write_all(&bytes).and_then(|()| file.flush());
+    if let Err(e) = written {
+        drop(file); // uncommitted: its Drop removes the temporary
+        return Err(DataError::io(path, e));
+    }
+    if let Err(e) = file.commit() {
+        remove_own_temporary(path);
+        return Err(DataError::io(path, e));
+    }
+    Ok(())
+}
+
+/// Removes `.<name>.densify-tmp-<pid>` of this process (and of dead writers) beside `path`:
+/// the temporary densify-core's `AtomicFile` names (see its module docs).
+fn remove_own_temporary(path: &Path) {
+    let (Some(name), Ok(folder)) = (path.file_name(), densify_core::output_folder(path)) else {
+        return;
+    };
+    densify_core::remove_stale(
+        &folder,
+        &format!(".{}.densify-tmp-", name.to_string_lossy()),
+    );
 }
 
 /// One example per judged-relevant (query, document) pair of a split (grade > 0), the

@@ -163,6 +163,45 @@ pub fn score_examples(
     Ok(())
 }
 
+/// Where a teacher comes from, for [`score_file`].
+#[derive(Debug, Clone, Copy)]
+pub struct TeacherSource<'a> {
+    /// Its kind.
+    pub kind: TeacherKind,
+    /// Its folder (Hugging Face / sentence-transformers layout).
+    pub dir: &'a Path,
+    /// Max tokens of a (query, document) pair for a cross-encoder.
+    pub max_length: usize,
+}
+
+/// `densify score` as one call: reads the training JSONL `examples`, checks every candidate
+/// against `dataset`'s corpus (an error naming the file and line, before the teacher loads),
+/// loads the teacher, scores every pair and writes the scored lists to `output` atomically.
+/// `progress` gets a piece `teacher: scoring pairs`. Returns (examples, pairs) scored.
+pub fn score_file(
+    dataset: &densify_data::Dataset,
+    examples: &Path,
+    teacher: TeacherSource<'_>,
+    batch_size: usize,
+    device: &Device,
+    output: &Path,
+    progress: &mut dyn densify_core::Progress,
+) -> Result<(usize, usize)> {
+    let mut lists = densify_data::training_example::read_examples(examples)?;
+    let texts: HashMap<String, String> = dataset.corpus_items()?.into_iter().collect();
+    check_texts(&lists, &texts, examples, &dataset.corpus_path())?;
+    let teacher = Teacher::load(teacher.kind, teacher.dir, teacher.max_length, device)?;
+    let pairs: usize = lists.iter().map(|e| e.candidates.len()).sum();
+    progress.start("teacher: scoring pairs", Some(pairs as u64));
+    let scored = score_examples(&mut lists, &texts, &teacher, batch_size, device, &mut |n| {
+        progress.set(n as u64)
+    });
+    progress.finish();
+    scored?;
+    densify_data::training_example::write_examples(output, &lists)?;
+    Ok((lists.len(), pairs))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,10 +26,9 @@
 //! writes the output without leaving a temporary behind on any failure.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
 use std::path::Path;
 
-use densify_core::{AtomicFile, Config, InvalidField};
+use densify_core::{Config, InvalidField};
 use densify_data::Run;
 use rand::SeedableRng;
 use rand::seq::IndexedRandom;
@@ -338,45 +337,10 @@ pub use densify_data::corpus_check::{
     check_examples_in_corpus, check_run_in_corpus, corpus_ids, judgement_line,
 };
 
-/// Writes `examples` as training JSONL (the schema of [`crate::example::write_examples`])
-/// through [`AtomicFile`], leaving neither a changed destination nor a temporary behind on any
-/// failure (a full disk, a failed fsync or rename).
-///
-/// The content is flushed while the writer is still held, so a failed write or flush (a full
-/// disk) drops an uncommitted `AtomicFile`, whose `Drop` removes the temporary. Should the
-/// commit itself fail (fsync, rename), this process's temporary of `path` is removed here as
-/// well: a densify-core whose `AtomicFile::commit` takes its writer before the fsync and the
-/// rename leaves it, as its `Drop` then sees a committed file.
+/// Writes `examples` as training JSONL, leaving neither a changed destination nor a temporary
+/// behind on any failure: densify-data's [`densify_data::training_example::write_examples`].
 pub fn write_examples_no_leftover(path: &Path, examples: &[TrainingExample]) -> Result<()> {
-    let mut bytes = Vec::new();
-    for example in examples {
-        serde_json::to_writer(&mut bytes, example)
-            .map_err(|e| TrainError::io(path, std::io::Error::other(e)))?;
-        bytes.push(b'\n');
-    }
-    let mut file = AtomicFile::create(path).map_err(|e| TrainError::io(path, e))?;
-    let written = file.write_all(&bytes).and_then(|()| file.flush());
-    if let Err(e) = written {
-        drop(file); // uncommitted: its Drop removes the temporary
-        return Err(TrainError::io(path, e));
-    }
-    if let Err(e) = file.commit() {
-        remove_own_temporary(path);
-        return Err(TrainError::io(path, e));
-    }
-    Ok(())
-}
-
-/// Removes `.<name>.densify-tmp-<pid>` of this process (and of dead writers) beside `path`:
-/// the temporary densify-core's `AtomicFile` names (see its module docs).
-fn remove_own_temporary(path: &Path) {
-    let (Some(name), Ok(folder)) = (path.file_name(), densify_core::output_folder(path)) else {
-        return;
-    };
-    densify_core::remove_stale(
-        &folder,
-        &format!(".{}.densify-tmp-", name.to_string_lossy()),
-    );
+    Ok(crate::example::write_examples(path, examples)?)
 }
 
 /// FNV-1a of `bytes` (a stable per-pair seed component).

@@ -1,14 +1,11 @@
 //! `densify score`: teacher scores for every candidate of a training file.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
-use densify_train::example::read_examples;
-use densify_train::mine::write_examples_no_leftover;
-use densify_train::score::{Teacher, TeacherKind, check_texts, score_examples};
+use densify_train::score::{TeacherKind, TeacherSource, score_file};
 
 use crate::args::{CliResult, DeviceArgs, OutputArgs, positive_usize};
-use crate::progress::bar;
+use crate::progress::Bars;
 
 /// What kind of model the teacher is.
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -52,33 +49,31 @@ pub fn run(args: Args) -> CliResult {
     let device = args.device.device()?;
     let dataset = densify_data::Dataset::find(&args.dataset)?;
     let corpus_path = dataset.corpus_path();
-    let mut inputs = vec![args.examples.clone(), corpus_path.clone()];
+    let mut inputs = vec![args.examples.clone(), corpus_path];
     inputs.extend(crate::args::model_files(&args.teacher));
     args.output.check(inputs.iter().map(PathBuf::as_path))?;
-    let mut examples = read_examples(&args.examples)?;
-    let texts: HashMap<String, String> = dataset.corpus_items()?.into_iter().collect();
-    // Before the teacher loads: a document outside the corpus names the file and line.
-    check_texts(&examples, &texts, &args.examples, &corpus_path)?;
-    let kind = match args.kind {
-        Kind::Cross => TeacherKind::CrossEncoder,
-        Kind::Bi => TeacherKind::BiEncoder,
+    let teacher = TeacherSource {
+        kind: match args.kind {
+            Kind::Cross => TeacherKind::CrossEncoder,
+            Kind::Bi => TeacherKind::BiEncoder,
+        },
+        dir: &args.teacher,
+        max_length: args.max_length,
     };
-    let teacher = Teacher::load(kind, &args.teacher, args.max_length, &device)?;
-    let pairs: usize = examples.iter().map(|e| e.candidates.len()).sum();
-    let progress = bar(pairs, "pairs");
-    score_examples(
-        &mut examples,
-        &texts,
-        &teacher,
+    let mut progress = Bars::default();
+    let scored = score_file(
+        &dataset,
+        &args.examples,
+        teacher,
         args.batch_size,
         &device,
-        &mut |n| progress.set_position(n as u64),
-    )?;
-    progress.finish_and_clear();
-    write_examples_no_leftover(&args.output.output, &examples)?;
+        &args.output.output,
+        &mut progress,
+    );
+    densify::core::Progress::finish(&mut progress);
+    let (examples, pairs) = scored?;
     eprintln!(
-        "score: {} examples, {pairs} pairs scored -> {}",
-        examples.len(),
+        "score: {examples} examples, {pairs} pairs scored -> {}",
         args.output.output.display()
     );
     Ok(())
