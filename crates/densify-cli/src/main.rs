@@ -41,6 +41,9 @@ enum Command {
     Mine(commands::mine::Args),
     /// Teacher scores (cross-encoder or bi-encoder) for every candidate of a training JSONL.
     Score(commands::score::Args),
+    /// Rescore a run's top k with a cross-encoder, a bi-encoder or the hybrid BM25 + bi-encoder
+    /// teacher, written as a TREC run.
+    Rerank(commands::rerank::Args),
     /// Fine-tune a bi-encoder as a TOML config says (`--print-config` shows every field).
     Train(commands::train::Args),
     /// Synthetic data from an LLM: `generate queries` for a corpus, `generate documents` for queries.
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         Command::Train(args) => commands::train::run(args),
         Command::Mine(args) => commands::mine::run(args),
         Command::Score(args) => commands::score::run(args),
+        Command::Rerank(args) => commands::rerank::run(args),
         Command::Generate(args) => commands::generate::run(args),
         Command::Filter(args) => commands::filter::run(args),
         Command::Recipe(args) => commands::recipe::run(args),

@@ -143,6 +143,14 @@ pub enum TrainError {
         /// The field and what is wrong with it.
         field: densify_core::InvalidField,
     },
+    /// A run to rerank has a list for none of the split's queries.
+    #[error(
+        "rerank: none of the {queries} queries has a list in the run (is it a run of this split?)"
+    )]
+    NoQueryInRun {
+        /// Queries of the split.
+        queries: usize,
+    },
     /// Mining kept no pair, so nothing was written.
     #[error(
         "{}: no pair kept ({} pairs, {} with fewer than {wanted} negatives, {} queries not in the \

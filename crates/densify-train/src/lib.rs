@@ -34,6 +34,7 @@ pub mod log;
 pub mod mine;
 pub mod optimizer;
 pub mod plot;
+pub mod rerank;
 pub mod schedule;
 pub mod trainer;
 

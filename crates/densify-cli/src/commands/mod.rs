@@ -11,6 +11,7 @@ pub mod generate;
 pub mod mine;
 pub mod noise_queries;
 pub mod recipe;
+pub mod rerank;
 pub mod score;
 pub mod search;
 pub mod train;
