@@ -93,6 +93,60 @@ fn the_hybrid_at_bm25_weight_1_keeps_bm25_s_ranking_and_bad_inputs_are_refused()
         (ndcg - bm25_ndcg).abs() < 1e-6,
         "reranked {ndcg}, BM25 {bm25_ndcg}"
     );
+    // The corpus encoded once beforehand (`densify encode`) gives the same dense scores as
+    // encoding the candidates in the reranker (BM25 weight 0: the bi-encoder alone).
+    let embeddings = dir.join("corpus.safetensors");
+    succeeded(&densify(&[
+        "encode",
+        "--model",
+        s(&model),
+        "--dataset",
+        "nq-utd",
+        "--what",
+        "corpus",
+        "--output",
+        s(&embeddings),
+    ]));
+    let dense_only = |cache: Option<&Path>, output: &Path| {
+        let mut args = vec![
+            "rerank",
+            "--kind",
+            "hybrid",
+            "--bm25-weight",
+            "0",
+            "--model",
+            s(&model),
+            "--dataset",
+            "nq-utd",
+            "--run",
+            s(&bm25),
+            "--depth",
+            "10",
+            "--output",
+            s(output),
+        ];
+        if let Some(cache) = cache {
+            args.extend(["--corpus-embeddings", s(cache)]);
+        }
+        succeeded(&densify(&args));
+        std::fs::read_to_string(output).unwrap()
+    };
+    let encoded = dense_only(None, &dir.join("encoded.trec"));
+    let cached = dense_only(Some(&embeddings), &dir.join("cached.trec"));
+    let fields = |text: &str| -> Vec<(String, String, f64)> {
+        text.lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split(' ').collect();
+                (f[0].to_owned(), f[2].to_owned(), f[4].parse().unwrap())
+            })
+            .collect()
+    };
+    let (a, b) = (fields(&encoded), fields(&cached));
+    assert_eq!(a.len(), lines);
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!((&x.0, &x.1), (&y.0, &y.1));
+        assert!((x.2 - y.2).abs() < 1e-4, "{x:?} {y:?}");
+    }
     // Depth 0.
     fails_with(
         &rerank(&bm25, &model, "0", &dir.join("x.trec")),

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use densify::core::Progress;
-use densify_data::Run;
 use densify_data::corpus_check::check_run_in_corpus;
+use densify_data::{Embeddings, Run};
 use densify_model::BiEncoder;
 use densify_train::hybrid::{HybridTeacher, HybridTeacherConfig};
 use densify_train::rerank::{Reranker, rerank_run};
@@ -55,6 +55,10 @@ pub struct Args {
     /// `hybrid`: the weight of the normalised BM25 score (the bi-encoder gets 1 minus it).
     #[arg(long, default_value_t = 0.5)]
     bm25_weight: f64,
+    /// `hybrid`: the corpus's passage embeddings by `--model` (from `densify encode`), looked
+    /// up instead of encoding the candidates again.
+    #[arg(long)]
+    corpus_embeddings: Option<PathBuf>,
     #[command(flatten)]
     output: OutputArgs,
     /// Evaluate the reranked run on the split's qrels afterwards.
@@ -70,6 +74,7 @@ pub fn run(args: Args) -> CliResult {
     let dataset = args.data.open()?;
     let mut inputs = args.data.input_files(&dataset);
     inputs.push(args.run.clone());
+    inputs.extend(args.corpus_embeddings.clone());
     inputs.extend(crate::args::model_files(&args.model));
     args.output.check(inputs.iter().map(PathBuf::as_path))?;
     let (queries, qrels) = dataset.split_queries(&args.data.split)?;
@@ -82,6 +87,9 @@ pub fn run(args: Args) -> CliResult {
     let mut progress = Bars::default();
     let started = std::time::Instant::now();
     let reranked = match args.kind {
+        Kind::Cross | Kind::Bi if args.corpus_embeddings.is_some() => {
+            return Err("--corpus-embeddings: only `--kind hybrid` uses them".into());
+        }
         Kind::Cross | Kind::Bi => {
             let kind = if args.kind == Kind::Cross {
                 TeacherKind::CrossEncoder
@@ -106,7 +114,11 @@ pub fn run(args: Args) -> CliResult {
                 bm25_weight: args.bm25_weight,
                 ..HybridTeacherConfig::default()
             };
-            let hybrid = HybridTeacher::new(&texts, &model, None, &config)
+            let cached = match &args.corpus_embeddings {
+                Some(path) => Some(Embeddings::read(path)?),
+                None => None,
+            };
+            let hybrid = HybridTeacher::new(&texts, &model, cached.as_ref(), &config)
                 .map_err(|e| format!("--bm25-weight: {e}"))?;
             rerank_run(
                 &queries,
