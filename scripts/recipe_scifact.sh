@@ -14,17 +14,21 @@
 # in place of synthetic queries ([queries] appended to the template).
 # LEARNING_RATE=X sets [train.optimizer] learning_rate (the student's) in the template.
 # TITLE_QUERIES=1: inverse cloze takes each passage's title as its query (title_as_query).
+# DATASET=NAME runs the recipe on another BEIR dataset (default scifact; the run folder is then
+# named after it); MAX_QUERIES=N keeps the first N of QUERIES_SPLIT's queries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RECIPE=${1:?usage: recipe_scifact.sh RECIPE [RUN_DIR]}
-RUN=${2:-${DENSIFY_CACHE:-$HOME/.cache/densify}/runs/scifact-$RECIPE}
+DATASET=${DATASET:-scifact}
+RUN=${2:-${DENSIFY_CACHE:-$HOME/.cache/densify}/runs/$DATASET-$RECIPE}
 MODEL=$(bash scripts/fetch_minilm.sh)
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/densify/target}"
 cargo build --release -q -p densify-cli
 mkdir -p "$(dirname "$RUN")"
 CONFIG="$(dirname "$RUN")/$(basename "$RUN").toml"
 BIN="$CARGO_TARGET_DIR/release/densify"
-SED=(-e "0,/^model = /s|^model = .*|model = \"$MODEL\"|" -e "0,/^output = /s|^output = .*|output = \"$RUN\"|")
+SED=(-e "0,/^model = /s|^model = .*|model = \"$MODEL\"|" -e "0,/^output = /s|^output = .*|output = \"$RUN\"|"
+     -e "0,/^dataset = /s|^dataset = .*|dataset = \"$DATASET\"|")
 if [ -n "${LEARNING_RATE:-}" ]; then
   SED+=(-e "/^\[train.optimizer\]/,/^\[/s|^learning_rate = .*|learning_rate = $LEARNING_RATE|")
 fi
@@ -49,6 +53,7 @@ if [ "$RECIPE" = graded ]; then
 fi
 if [ "$RECIPE" = adapt ] && [ -n "${QUERIES_SPLIT:-}" ]; then
   printf '\n[queries]\nsplit = "%s"\n' "$QUERIES_SPLIT" >> "$CONFIG"
+  [ -z "${MAX_QUERIES:-}" ] || printf 'max_queries = %s\n' "$MAX_QUERIES" >> "$CONFIG"
 fi
 /usr/bin/time -v "$BIN" recipe run "$CONFIG"
 "$BIN" recipe status "$RUN"
