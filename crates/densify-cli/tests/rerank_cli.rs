@@ -147,6 +147,25 @@ fn the_hybrid_at_bm25_weight_1_keeps_bm25_s_ranking_and_bad_inputs_are_refused()
         assert_eq!((&x.0, &x.1), (&y.0, &y.1));
         assert!((x.2 - y.2).abs() < 1e-4, "{x:?} {y:?}");
     }
+    // Cached embeddings only serve the hybrid; refused before any work.
+    fails_with(
+        &densify(&[
+            "rerank",
+            "--kind",
+            "bi",
+            "--model",
+            s(&model),
+            "--dataset",
+            "nq-utd",
+            "--run",
+            s(&bm25),
+            "--corpus-embeddings",
+            s(&embeddings),
+            "--output",
+            s(&dir.join("x.trec")),
+        ]),
+        &["--corpus-embeddings", "only `--kind hybrid`"],
+    );
     // Depth 0.
     fails_with(
         &rerank(&bm25, &model, "0", &dir.join("x.trec")),

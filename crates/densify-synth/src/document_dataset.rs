@@ -84,24 +84,8 @@ mod tests {
 
     #[test]
     fn refuses_inverse_cloze_and_the_dataset_folder_before_writing() {
-        let dir = std::env::temp_dir().join(format!("densify-docds-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("qrels")).unwrap();
-        std::fs::write(
-            dir.join("corpus.jsonl"),
-            "{\"_id\": \"d1\", \"title\": \"\", \"text\": \"a passage\"}\n",
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("queries.jsonl"),
-            "{\"_id\": \"q1\", \"text\": \"a query\"}\n",
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("qrels/train.tsv"),
-            "query-id\tcorpus-id\tscore\nq1\td1\t1\n",
-        )
-        .unwrap();
+        let dir = densify_testkit::fresh_dir("synth", "document-dataset");
+        densify_testkit::tiny_topics_dataset(&dir);
         let dataset = Dataset::open(&dir).unwrap();
         let cloze = SynthConfig {
             generator: crate::config::GeneratorKind::InverseCloze,

@@ -163,17 +163,19 @@ mod tests {
             run.push("q1", doc, score);
         }
         let queries = [query("q1", "scurvy vitamin"), query("q2", "unrun")];
-        let (reranked, report) = rerank_run(
-            &queries,
-            &run,
-            3,
-            Reranker::Hybrid(&hybrid),
-            &texts,
-            8,
-            &device,
-            &mut densify_core::NoProgress,
-        )
-        .unwrap();
+        let rerank = |queries: &[Query], depth: usize| {
+            rerank_run(
+                queries,
+                &run,
+                depth,
+                Reranker::Hybrid(&hybrid),
+                &texts,
+                8,
+                &device,
+                &mut densify_core::NoProgress,
+            )
+        };
+        let (reranked, report) = rerank(&queries, 3).unwrap();
         assert_eq!(
             report,
             RerankReport {
@@ -199,29 +201,9 @@ mod tests {
         assert_eq!(scores["d2"], 1.0);
         assert_eq!(scores["d1"], 0.0);
 
-        let e = rerank_run(
-            &queries,
-            &run,
-            0,
-            Reranker::Hybrid(&hybrid),
-            &texts,
-            8,
-            &device,
-            &mut densify_core::NoProgress,
-        )
-        .unwrap_err();
+        let e = rerank(&queries, 0).unwrap_err();
         assert!(e.to_string().contains("depth"), "{e}");
-        let e = rerank_run(
-            &queries[1..],
-            &run,
-            3,
-            Reranker::Hybrid(&hybrid),
-            &texts,
-            8,
-            &device,
-            &mut densify_core::NoProgress,
-        )
-        .unwrap_err();
+        let e = rerank(&queries[1..], 3).unwrap_err();
         assert!(e.to_string().contains("none of the 1 queries"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -119,12 +119,13 @@ fn run_documents(dataset: &Dataset, config: &SynthConfig, split: &str, output: &
         config.llm.model, config.llm.concurrency
     );
     let mut progress = Bars::default();
+    let retries = progress.line_sink("retry: ");
     let report = densify_synth::generate_document_dataset(
         dataset,
         config,
         split,
         output,
-        retry_line,
+        retries,
         &mut progress,
     );
     progress.finish();
@@ -155,8 +156,9 @@ fn run_queries(dataset: &Dataset, config: &SynthConfig, output: &Path) -> CliRes
             config.llm.model, config.llm.concurrency
         );
     }
+    let retries = progress.line_sink("retry: ");
     let report =
-        densify_synth::generate_query_dataset(dataset, config, output, retry_line, &mut progress);
+        densify_synth::generate_query_dataset(dataset, config, output, retries, &mut progress);
     progress.finish();
     let rows = output.join("generated_queries.jsonl");
     let report = report.map_err(|e| {
@@ -172,13 +174,6 @@ fn run_queries(dataset: &Dataset, config: &SynthConfig, output: &Path) -> CliRes
         output.display()
     );
     Ok(())
-}
-
-/// Every retry, one line on stderr, whether or not stderr is a terminal. It comes from the
-/// request threads, which cannot reach the bar: indicatif redraws a visible bar below it.
-fn retry_line(line: &str) {
-    let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
-    eprintln!("retry: {line}");
 }
 
 /// The output folder must not be the input dataset's own folder (its corpus would be replaced).

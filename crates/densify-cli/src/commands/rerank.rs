@@ -70,6 +70,9 @@ pub struct Args {
 
 /// Runs `densify rerank`.
 pub fn run(args: Args) -> CliResult {
+    if args.kind != Kind::Hybrid && args.corpus_embeddings.is_some() {
+        return Err("--corpus-embeddings: only `--kind hybrid` uses them".into());
+    }
     let device = args.device.device()?;
     let dataset = args.data.open()?;
     let mut inputs = args.data.input_files(&dataset);
@@ -87,9 +90,6 @@ pub fn run(args: Args) -> CliResult {
     let mut progress = Bars::default();
     let started = std::time::Instant::now();
     let reranked = match args.kind {
-        Kind::Cross | Kind::Bi if args.corpus_embeddings.is_some() => {
-            return Err("--corpus-embeddings: only `--kind hybrid` uses them".into());
-        }
         Kind::Cross | Kind::Bi => {
             let kind = if args.kind == Kind::Cross {
                 TeacherKind::CrossEncoder
