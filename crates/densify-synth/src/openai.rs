@@ -343,7 +343,10 @@ impl OpenAiClient {
                 messages.push(serde_json::json!({"role": "user", "content": prompt}));
                 body["messages"] = serde_json::Value::Array(messages);
             }
-            Endpoint::Completions => body["prompt"] = serde_json::json!(prompt),
+            // A template's last line is the answer label ("Question:"), and the newline after
+            // it would break the few-shot pattern a pretrained model continues: it writes the
+            // label again instead of an answer (Gemma 3 270M did, for most prompts).
+            Endpoint::Completions => body["prompt"] = serde_json::json!(prompt.trim_end()),
         }
         body
     }
@@ -546,6 +549,8 @@ mod tests {
         .unwrap();
         assert_eq!(client.url(), "http://127.0.0.1:1/v1/completions");
         assert_eq!(client.body("hi", 7)["prompt"], "hi");
+        // The completions prompt ends at its answer label; chat keeps the message as written.
+        assert_eq!(client.body("Passage: p\nQuestion:\n", 7)["prompt"], "Passage: p\nQuestion:");
     }
 
     #[test]
