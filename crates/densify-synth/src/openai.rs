@@ -550,7 +550,10 @@ mod tests {
         assert_eq!(client.url(), "http://127.0.0.1:1/v1/completions");
         assert_eq!(client.body("hi", 7)["prompt"], "hi");
         // The completions prompt ends at its answer label; chat keeps the message as written.
-        assert_eq!(client.body("Passage: p\nQuestion:\n", 7)["prompt"], "Passage: p\nQuestion:");
+        assert_eq!(
+            client.body("Passage: p\nQuestion:\n", 7)["prompt"],
+            "Passage: p\nQuestion:"
+        );
     }
 
     #[test]

@@ -164,9 +164,82 @@ pub enum TrainError {
         /// `num_negatives`.
         wanted: usize,
     },
-    /// The inputs do not fit the configuration (an empty training set, lists too short, ...).
-    #[error("{0}")]
-    Invalid(String),
+    /// The training examples' file holds none.
+    #[error("{file}: no training examples")]
+    NoExamples {
+        /// The examples' file (or the qrels split pairs come from).
+        file: PathBuf,
+    },
+    /// An example names a document its corpus lacks.
+    #[error("{place}: document `{doc_id}` is not in {corpus}")]
+    DocumentNotInCorpus {
+        /// `file:line`, or `file (example `id`)`, or `example `id``.
+        place: String,
+        /// The document.
+        doc_id: String,
+        /// Which corpus (`the corpus of scifact`).
+        corpus: String,
+    },
+    /// An example has fewer candidates than `list_size`.
+    #[error("{place}: {candidates} candidates, fewer than list_size = {list_size}")]
+    ListTooShort {
+        /// `file:line`, or `file (example `id`)`.
+        place: String,
+        /// The example's candidates.
+        candidates: usize,
+        /// The configured `list_size`.
+        list_size: usize,
+    },
+    /// A noise setting does not fit the model's vocabulary (a mask op for a tokenizer
+    /// without `[MASK]`).
+    #[error("noise.{side}: {source}")]
+    NoiseVocab {
+        /// `query` or `passage`.
+        side: &'static str,
+        /// What does not fit.
+        source: densify_noise::NoiseError,
+    },
+    /// The configured loss could not be built.
+    #[error("loss: {0}")]
+    Loss(#[from] densify_loss::LossError),
+    /// The output folder holds checkpoints and the run was not asked to resume them.
+    #[error(
+        "{checkpoints} holds checkpoints of an earlier run: pass --resume to continue it, or \
+         choose another output folder"
+    )]
+    CheckpointsWithoutResume {
+        /// The checkpoints folder.
+        checkpoints: PathBuf,
+    },
+    /// The background data loader stopped without an error of its own (it panicked).
+    #[error("the data loader thread stopped")]
+    LoaderStopped,
+    /// The first step's loss is not finite, so it has no gradients to report.
+    #[error("the loss is {0}")]
+    LossNotFinite(f64),
+    /// GradCache was configured for a data parallel run.
+    #[error("grad_cache_mini_batch: GradCache is not combined with data parallel training")]
+    GradCacheWithDataParallel,
+    /// Data parallel training was given fewer than two devices.
+    #[error("data parallel training needs at least two devices, got {0}")]
+    TooFewDevices(usize),
+    /// A device is listed twice for data parallel training.
+    #[error("data parallel devices must be distinct: {0} is listed twice")]
+    DeviceListedTwice(String),
+    /// A device without burn's collective all-reduce was given for data parallel training.
+    #[error(
+        "data parallel training needs burn's collective all-reduce, which burn 0.22 implements \
+         on its CUDA backend only (a build with --features cuda, devices cuda:N): {0} has none"
+    )]
+    NoCollective(String),
+    /// A batch has fewer examples than the devices it is split across.
+    #[error("a batch of {batch} examples cannot be split across {devices} devices")]
+    BatchSmallerThanDevices {
+        /// Examples in the batch.
+        batch: usize,
+        /// Devices.
+        devices: usize,
+    },
 }
 
 /// What an example lacks for its loss ([`TrainError::MissingTarget`]).

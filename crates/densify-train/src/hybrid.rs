@@ -109,9 +109,10 @@ impl<'a> HybridTeacher<'a> {
         corpus_embeddings: Option<&'a Embeddings>,
         config: &'a HybridTeacherConfig,
     ) -> Result<Self> {
-        config
-            .validate()
-            .map_err(|e| TrainError::Invalid(format!("hybrid teacher: {e}")))?;
+        config.validate().map_err(|field| TrainError::Setting {
+            section: "hybrid teacher",
+            field,
+        })?;
         let index = Bm25Index::build(
             texts.iter().map(|(id, t)| (id.as_str(), t.as_str())),
             config.bm25,
@@ -148,12 +149,13 @@ impl<'a> HybridTeacher<'a> {
     ) -> Result<Vec<(Vec<f64>, Vec<f64>)>> {
         let text_of = |e: &TrainingExample, id: &str| {
             let extra = self.extra.and_then(|x| x.get(id));
-            extra.or_else(|| self.texts.get(id)).ok_or_else(|| {
-                TrainError::Invalid(format!(
-                    "example `{}`: document `{id}` is not in the corpus",
-                    e.id
-                ))
-            })
+            extra
+                .or_else(|| self.texts.get(id))
+                .ok_or_else(|| TrainError::DocumentNotInCorpus {
+                    place: format!("example `{}`", e.id),
+                    doc_id: id.to_owned(),
+                    corpus: "the corpus".into(),
+                })
         };
         let mut doc_index: HashMap<&str, usize> = HashMap::new();
         let mut docs: Vec<(String, String)> = Vec::new();

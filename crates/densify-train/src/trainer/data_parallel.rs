@@ -76,23 +76,14 @@ impl LoadedBatch {
 /// collective all-reduce.
 pub(crate) fn check_devices(devices: &[burn::tensor::Device]) -> Result<()> {
     if devices.len() < 2 {
-        return Err(TrainError::Invalid(format!(
-            "data parallel training needs at least two devices, got {}",
-            devices.len()
-        )));
+        return Err(TrainError::TooFewDevices(devices.len()));
     }
     for (i, device) in devices.iter().enumerate() {
         if devices[..i].contains(device) {
-            return Err(TrainError::Invalid(format!(
-                "data parallel devices must be distinct: {device:?} is listed twice"
-            )));
+            return Err(TrainError::DeviceListedTwice(format!("{device:?}")));
         }
         if !densify_core::backend::has_collective(device) {
-            return Err(TrainError::Invalid(format!(
-                "data parallel training needs burn's collective all-reduce, which burn 0.22 \
-                 implements on its CUDA backend only (a build with --features cuda, devices \
-                 cuda:N): {device:?} has none"
-            )));
+            return Err(TrainError::NoCollective(format!("{device:?}")));
         }
     }
     Ok(())
@@ -130,10 +121,10 @@ impl Trainer {
     ) -> Result<Vec<RankGradients>> {
         let n = inputs.batch.len();
         if n < devices.len() {
-            return Err(TrainError::Invalid(format!(
-                "a batch of {n} examples cannot be split across {} devices",
-                devices.len()
-            )));
+            return Err(TrainError::BatchSmallerThanDevices {
+                batch: n,
+                devices: devices.len(),
+            });
         }
         let shards = shard_ranges(n, devices.len());
         let losses = Mutex::new(vec![0.0; devices.len()]);

@@ -94,9 +94,9 @@ pub(crate) fn build_lists(
 ) -> Result<Vec<StepList>> {
     let shown = source.display();
     if examples.is_empty() {
-        return Err(TrainError::Invalid(format!(
-            "{shown}: no training examples"
-        )));
+        return Err(TrainError::NoExamples {
+            file: source.to_path_buf(),
+        });
     }
     let mut positives_of: HashMap<&str, HashSet<String>> = HashMap::new();
     for e in examples {
@@ -122,20 +122,18 @@ pub(crate) fn build_lists(
                 .iter()
                 .find(|c| !corpus.contains_key(c.doc_id.as_str()))
             {
-                return Err(TrainError::Invalid(format!(
-                    "{}: document `{}` is not in the corpus of {}",
-                    place(e),
-                    c.doc_id,
-                    config.dataset
-                )));
+                return Err(TrainError::DocumentNotInCorpus {
+                    place: place(e),
+                    doc_id: c.doc_id.clone(),
+                    corpus: format!("the corpus of {}", config.dataset),
+                });
             }
             if e.candidates.len() < config.list_size {
-                return Err(TrainError::Invalid(format!(
-                    "{}: {} candidates, fewer than list_size = {}",
-                    place(e),
-                    e.candidates.len(),
-                    config.list_size
-                )));
+                return Err(TrainError::ListTooShort {
+                    place: place(e),
+                    candidates: e.candidates.len(),
+                    list_size: config.list_size,
+                });
             }
             if let Some(missing) = missing_target(e, &config.loss) {
                 return Err(TrainError::MissingTarget {

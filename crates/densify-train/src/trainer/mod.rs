@@ -143,10 +143,7 @@ impl Trainer {
     pub fn data_parallel(mut self, devices: &[Device]) -> Result<Self> {
         let devices: Vec<Device> = devices.iter().map(autodiff).collect();
         if self.config.grad_cache_mini_batch.is_some() {
-            return Err(TrainError::Invalid(
-                "grad_cache_mini_batch: GradCache is not combined with data parallel training"
-                    .into(),
-            ));
+            return Err(TrainError::GradCacheWithDataParallel);
         }
         data_parallel::check_devices(&devices)?;
         self.device = devices[0].clone();
@@ -217,11 +214,9 @@ impl Trainer {
         refuse_inputs_in_output(config, self.config_file.as_deref())?;
         let latest = checkpoint::latest(&self.checkpoints());
         if latest.is_some() && !self.resume {
-            return Err(TrainError::Invalid(format!(
-                "{} holds checkpoints of an earlier run: pass --resume to continue it, or choose \
-                 another output folder",
-                self.checkpoints().display()
-            )));
+            return Err(TrainError::CheckpointsWithoutResume {
+                checkpoints: self.checkpoints(),
+            });
         }
         if latest.is_none() {
             refuse_earlier_run(output)?;
@@ -351,7 +346,7 @@ impl Trainer {
                 let PlannedStep { epoch, batches } = &plan[step];
                 let loaded = loaded_steps
                     .recv()
-                    .map_err(|_| TrainError::Invalid("the data loader thread stopped".into()))??;
+                    .map_err(|_| TrainError::LoaderStopped)??;
                 let began = Instant::now();
                 let mut accumulated = burn::optim::GradientsAccumulator::<Student>::new();
                 let mut loss_sum = 0.0;

@@ -170,7 +170,7 @@ impl Trainer {
                     );
                     for (side, op) in [("query", &config.query), ("passage", &config.passage)] {
                         op.check_vocab(&vocab)
-                            .map_err(|e| TrainError::Invalid(format!("noise.{side}: {e}")))?;
+                            .map_err(|source| TrainError::NoiseVocab { side, source })?;
                     }
                     noise = Some((config.clone(), vocab));
                 }
@@ -189,12 +189,7 @@ impl Trainer {
         };
         let loss: Arc<dyn RankingLoss> = match &self.custom_loss {
             Some(custom) => Arc::clone(custom),
-            None => Arc::from(
-                config
-                    .loss
-                    .init()
-                    .map_err(|e| TrainError::Invalid(format!("loss: {e}")))?,
-            ),
+            None => Arc::from(config.loss.init()?),
         };
         let bi_encoder_in_batch =
             config.in_batch_negatives && config.architecture == Architecture::BiEncoder;
