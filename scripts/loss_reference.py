@@ -128,6 +128,18 @@ def rank_net(s, b, c):
     return torch.where(pairs, bce, torch.zeros_like(d)).sum((1, 2)) / pairs.sum((1, 2)).clamp_min(1)
 
 
+def binary_cross_entropy(s, b, c):
+    # sentence-transformers' CrossEncoder BinaryCrossEntropyLoss = BCEWithLogitsLoss on each
+    # (query, candidate) pair: label 1 at the list's positive, 0 elsewhere; mean per list.
+    B, N = s.shape
+    mask = b.get("mask", torch.ones_like(s, dtype=torch.bool))
+    y = torch.zeros_like(s)
+    y[torch.arange(B), b["positive"]] = 1.0
+    per = F.binary_cross_entropy_with_logits(
+        s, y, reduction="none", pos_weight=torch.tensor(c["pos_weight"], dtype=D))
+    return torch.where(mask, per, torch.zeros_like(per)).sum(1) / mask.sum(1)
+
+
 def sycl(s, b, c):
     mask = b.get("mask", torch.ones_like(s, dtype=torch.bool))
     P = masked_log_softmax(s / c["temperature"], mask).exp()
@@ -174,6 +186,7 @@ LOSSES = {
     "info_nce": info_nce, "kl_distillation": kl, "listwise_distillation": listwise,
     "margin_mse": margin_mse, "list_net": list_net, "list_mle": list_mle, "rank_net": rank_net,
     "sycl_wasserstein": sycl, "wasserstein_1d": wasserstein_1d,
+    "binary_cross_entropy": binary_cross_entropy,
 }
 DEFAULTS = {
     "info_nce": {"temperature": 0.05},
@@ -183,6 +196,7 @@ DEFAULTS = {
     "margin_mse": {}, "list_net": {}, "list_mle": {}, "rank_net": {},
     "sycl_wasserstein": {"temperature": 1.0},
     "wasserstein_1d": {"temperature": 1.0, "label_temperature": 1.0},
+    "binary_cross_entropy": {"pos_weight": 1.0},
 }
 
 
@@ -262,6 +276,8 @@ def case(name, loss, B, N, kind="normal", ragged=False, config=None, in_batch_li
 def all_cases():
     cases = []
     for loss in LOSSES:
+        if loss == "binary_cross_entropy":
+            continue  # its cases come last, so the earlier cases' random draws stay as they were
         if loss == "listwise_distillation":
             cases.append(case(f"{loss}/in_batch", loss, 4, 20, in_batch_list=5))
             cases.append(case(f"{loss}/in_batch_extreme", loss, 3, 12, kind="extreme", in_batch_list=4))
@@ -285,6 +301,13 @@ def all_cases():
                       config={"teacher_input": "Probabilities", "student_temperature": 0.5}))
     cases.append(case("list_mle/position_aware", "list_mle", 4, 8, config={"position_aware": True}))
     cases.append(case("list_mle/position_aware_ragged", "list_mle", 5, 7, ragged=True, config={"position_aware": True}))
+    bce = "binary_cross_entropy"
+    cases.append(case(f"{bce}/basic", bce, 4, 8))
+    cases.append(case(f"{bce}/ragged", bce, 5, 7, ragged=True))
+    cases.append(case(f"{bce}/extreme", bce, 4, 6, kind="extreme"))
+    cases.append(case(f"{bce}/equal", bce, 3, 5, kind="equal"))
+    cases.append(case(f"{bce}/batch64", bce, 64, 4))
+    cases.append(case(f"{bce}/pos_weight_7", bce, 4, 8, config={"pos_weight": 7.0}))
     return cases
 
 

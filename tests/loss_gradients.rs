@@ -33,6 +33,12 @@ fn all_losses() -> Vec<Box<dyn RankingLoss>> {
                 .unwrap(),
         ),
         Box::new(RankNetConfig::new().init().unwrap()),
+        Box::new(
+            BinaryCrossEntropyConfig::new()
+                .with_pos_weight(3.0)
+                .init()
+                .unwrap(),
+        ),
         Box::new(SyclWassersteinConfig::new().init().unwrap()),
         Box::new(Wasserstein1dConfig::new().init().unwrap()),
     ]

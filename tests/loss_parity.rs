@@ -68,6 +68,9 @@ pub fn build(name: &str, c: &Value) -> Box<dyn RankingLoss> {
         "list_net" => Box::new(overlay(ListNetConfig::new(), c).init().unwrap()),
         "list_mle" => Box::new(overlay(ListMleConfig::new(), c).init().unwrap()),
         "rank_net" => Box::new(overlay(RankNetConfig::new(), c).init().unwrap()),
+        "binary_cross_entropy" => {
+            Box::new(overlay(BinaryCrossEntropyConfig::new(), c).init().unwrap())
+        }
         "sycl_wasserstein" => Box::new(overlay(SyclWassersteinConfig::new(), c).init().unwrap()),
         "wasserstein_1d" => Box::new(overlay(Wasserstein1dConfig::new(), c).init().unwrap()),
         other => panic!("unknown loss {other}"),

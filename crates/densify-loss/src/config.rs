@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::loss::RankingLoss;
 use crate::{
-    InfoNceConfig, KlDistillationConfig, ListMleConfig, ListNetConfig, ListwiseDistillationConfig,
-    MarginMseConfig, RankNetConfig, SyclWassersteinConfig, Wasserstein1dConfig,
+    BinaryCrossEntropyConfig, InfoNceConfig, KlDistillationConfig, ListMleConfig, ListNetConfig,
+    ListwiseDistillationConfig, MarginMseConfig, RankNetConfig, SyclWassersteinConfig,
+    Wasserstein1dConfig,
 };
 
 /// Any densify loss with its configuration, tagged by `type`.
@@ -33,6 +34,8 @@ pub enum LossConfig {
     MarginMse(MarginMseConfig),
     /// [`crate::RankNet`].
     RankNet(RankNetConfig),
+    /// [`crate::BinaryCrossEntropy`].
+    BinaryCrossEntropy(BinaryCrossEntropyConfig),
     /// [`crate::SyclWasserstein`].
     SyclWasserstein(SyclWassersteinConfig),
     /// [`crate::Wasserstein1d`].
@@ -71,6 +74,7 @@ impl LossConfig {
             Self::ListMle(_) => "list_mle",
             Self::MarginMse(_) => "margin_mse",
             Self::RankNet(_) => "rank_net",
+            Self::BinaryCrossEntropy(_) => "binary_cross_entropy",
             Self::SyclWasserstein(_) => "sycl_wasserstein",
             Self::Wasserstein1d(_) => "wasserstein_1d",
         }
@@ -81,7 +85,7 @@ impl LossConfig {
     pub fn requirements(&self) -> LossRequirements {
         let none = LossRequirements::default();
         match self {
-            Self::InfoNce(_) => LossRequirements {
+            Self::InfoNce(_) | Self::BinaryCrossEntropy(_) => LossRequirements {
                 positive: true,
                 ..none
             },
@@ -117,6 +121,7 @@ impl LossConfig {
             Self::ListMle(c) => Box::new(c.init()?),
             Self::MarginMse(c) => Box::new(c.init()?),
             Self::RankNet(c) => Box::new(c.init()?),
+            Self::BinaryCrossEntropy(c) => Box::new(c.init()?),
             Self::SyclWasserstein(c) => Box::new(c.init()?),
             Self::Wasserstein1d(c) => Box::new(c.init()?),
         })
@@ -155,6 +160,7 @@ mod tests {
             "list_mle",
             "margin_mse",
             "rank_net",
+            "binary_cross_entropy",
             "sycl_wasserstein",
             "wasserstein_1d",
         ] {

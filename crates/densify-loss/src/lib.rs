@@ -14,6 +14,7 @@
 //! | [`ListNet`] | `list_net.rs` | labels |
 //! | [`ListMle`] and p-ListMLE | `list_mle.rs` | labels |
 //! | [`RankNet`] (pairwise logistic) | `rank_net.rs` | labels |
+//! | [`BinaryCrossEntropy`] (pointwise, sentence-transformers' `CrossEncoder` default) | `binary_cross_entropy.rs` | a positive |
 //!
 //! All implement [`RankingLoss`] on a [`ScoredLists`] batch, so a trainer can swap them and a
 //! user can add one outside the crate; [`WeightedSum`] combines them.
@@ -30,6 +31,7 @@ mod error;
 mod host;
 mod loss;
 
+pub mod binary_cross_entropy;
 pub mod info_nce;
 pub mod kl_distillation;
 pub mod list_mle;
@@ -42,6 +44,7 @@ pub mod sycl_wasserstein;
 pub mod wasserstein_1d;
 
 pub use batch::ScoredLists;
+pub use binary_cross_entropy::{BinaryCrossEntropy, BinaryCrossEntropyConfig};
 pub use config::{LossConfig, LossRequirements};
 pub use error::{LossError, Result};
 pub use info_nce::{InfoNce, InfoNceConfig};

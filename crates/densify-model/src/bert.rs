@@ -353,6 +353,28 @@ impl BertPooler {
     }
 }
 
+/// Hugging Face's `initializer_range` (every BERT-family config sets 0.02): the std of the
+/// normal draw `BertPreTrainedModel._init_weights` gives new linear weights.
+pub const HF_INITIALIZER_RANGE: f64 = 0.02;
+
+/// A new linear layer as Hugging Face initialises one (`_init_weights`): weights from
+/// N(0, 0.02), bias zero. burn's default (Kaiming uniform, bias drawn too) gives a new
+/// classification head outputs of a larger, random scale than a `transformers` user starts
+/// from.
+pub fn hf_linear(d_input: usize, d_output: usize, device: &Device) -> burn::nn::Linear {
+    let mut linear = LinearConfig::new(d_input, d_output)
+        .with_initializer(burn::nn::Initializer::Normal {
+            mean: 0.0,
+            std: HF_INITIALIZER_RANGE,
+        })
+        .init(device);
+    linear.bias = Some(burn::module::Param::from_tensor(Tensor::<1>::zeros(
+        [d_output],
+        device,
+    )));
+    linear
+}
+
 /// A BERT model: embeddings, encoder and (for classification heads) the pooler.
 #[derive(Module, Debug)]
 pub struct BertModel {
@@ -392,7 +414,7 @@ impl BertModel {
                     .collect(),
             },
             pooler: with_pooler.then(|| BertPooler {
-                dense: LinearConfig::new(config.hidden_size, config.hidden_size).init(device),
+                dense: hf_linear(config.hidden_size, config.hidden_size, device),
             }),
         }
     }
@@ -443,6 +465,34 @@ mod tests {
     fn rng() -> std::sync::MutexGuard<'static, ()> {
         RNG.lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    #[test]
+    fn a_new_linear_layer_starts_as_transformers_starts_one() {
+        let _guard = rng();
+        let device = Device::flex();
+        let linear = hf_linear(384, 64, &device);
+        let weights: Vec<f32> = linear.weight.val().into_data().iter::<f32>().collect();
+        let n = weights.len() as f64;
+        let mean = weights.iter().map(|&w| f64::from(w)).sum::<f64>() / n;
+        let std = (weights
+            .iter()
+            .map(|&w| (f64::from(w) - mean).powi(2))
+            .sum::<f64>()
+            / n)
+            .sqrt();
+        // 24,576 draws from N(0, 0.02): the sample std is within 2 % of 0.02 and the mean
+        // within 5 standard errors of 0.
+        assert!((std - 0.02).abs() < 0.0004, "std {std}");
+        assert!(mean.abs() < 5.0 * 0.02 / n.sqrt(), "mean {mean}");
+        let bias: Vec<f32> = linear
+            .bias
+            .unwrap()
+            .val()
+            .into_data()
+            .iter::<f32>()
+            .collect();
+        assert_eq!(bias, vec![0.0; 64]);
     }
 
     fn ints(rows: &[&[i64]], device: &Device) -> Tensor<2, Int> {

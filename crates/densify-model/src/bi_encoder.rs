@@ -10,21 +10,15 @@ use serde::{Deserialize, Serialize};
 use crate::bert::BertModel;
 use crate::config::BertConfig;
 use crate::error::{ModelError, Result};
-use crate::pooling::{Pooling, SentenceTransformerSettings, l2_normalize, pool};
+use crate::model_folder::{check_vocabulary, config_and_tokenizer, copy_tokenizer_files, require};
+use crate::pooling::{Pooling, l2_normalize, pool};
+use crate::st_layout::LENGTHS_FILE;
+use crate::text_pipeline::TextPipeline;
 
 use crate::tokenize::{TextTokenizer, TokenBatch, length_sorted_batches_within};
 use crate::weights;
 
-/// Which side of retrieval a text is on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Side {
-    /// A query.
-    Query,
-    /// A passage (document).
-    Passage,
-}
-
+pub use crate::text_pipeline::Side;
 pub use densify_core::Similarity;
 
 /// The trainable part of a bi-encoder.
@@ -148,100 +142,9 @@ pub struct BiEncoder {
     /// Token budget of an encoding batch: a batch closes before its padded size passes it (as
     /// well as at the batch size). Default none.
     pub max_batch_tokens: Option<usize>,
-    query_tokenizer: TextTokenizer,
-    passage_tokenizer: TextTokenizer,
+    /// Each side's tokenizer, max length and prefix, as `settings` says.
+    text: TextPipeline,
     source: PathBuf,
-}
-
-/// Errors unless `dir/file` exists.
-pub(crate) fn require(dir: &Path, file: &'static str, hint: &'static str) -> Result<PathBuf> {
-    let path = dir.join(file);
-    if path.exists() {
-        densify_core::regular_file(&path).map_err(|e| ModelError::io(&path, e))?;
-        Ok(path)
-    } else {
-        Err(ModelError::MissingFile {
-            dir: dir.to_path_buf(),
-            file,
-            hint,
-        })
-    }
-}
-
-/// Loads config and tokenizer and checks they agree ([`check_vocabulary`]). The tokenizer
-/// truncates to `max_length` until a caller sets the max length it checked.
-pub(crate) fn config_and_tokenizer(
-    dir: &Path,
-    max_length: usize,
-) -> Result<(BertConfig, TextTokenizer)> {
-    if !dir.is_dir() {
-        return Err(ModelError::io(
-            dir,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "model folder not found"),
-        ));
-    }
-    let config_path = require(dir, "config.json", "the Hugging Face model configuration")?;
-    let config = BertConfig::from_file(&config_path)?;
-    let tokenizer = TextTokenizer::from_file(
-        require(dir, "tokenizer.json", "a tokenizers-format tokenizer")?,
-        max_length,
-    )?;
-    check_vocabulary(&tokenizer, &config, &config_path)?;
-    Ok((config, tokenizer))
-}
-
-/// Errors unless every id the tokenizer can produce is a row of the word embedding: its
-/// vocabulary (added tokens included), its largest id (ids need not be contiguous) and its
-/// padding id must fit in `vocab_size` of `config.json`. A larger id would index past the
-/// embedding matrix at the first batch.
-pub(crate) fn check_vocabulary(
-    tokenizer: &TextTokenizer,
-    config: &BertConfig,
-    config_path: &Path,
-) -> Result<()> {
-    let rows = config.vocab_size;
-    let count = tokenizer.vocab_size();
-    let (largest, largest_token) = tokenizer.largest_id().unwrap_or((0, String::new()));
-    let pad = tokenizer.pad_id();
-    let needed = count.max(largest as usize + 1).max(pad as usize + 1);
-    if needed <= rows {
-        return Ok(());
-    }
-    let problem = if count > rows {
-        format!(
-            "the tokenizer has {count} tokens but the embedding matrix of config.json has {rows} \
-             rows (added tokens included)"
-        )
-    } else if largest as usize >= rows {
-        format!(
-            "the tokenizer's token `{largest_token}` has id {largest} but the embedding matrix \
-             of config.json has {rows} rows (ids must be below {rows})"
-        )
-    } else {
-        format!(
-            "the tokenizer pads with id {pad} but the embedding matrix of config.json has \
-             {rows} rows (ids must be below {rows})"
-        )
-    };
-    Err(ModelError::Tokenizer {
-        path: tokenizer.path().to_path_buf(),
-        message: format!(
-            "{problem}; {}: `vocab_size` is {rows}, the tokenizer needs at least {needed}: use \
-             the tokenizer.json the model was trained with (or a config.json whose \
-             `vocab_size` covers it)",
-            crate::error::key_location(config_path, "vocab_size")
-        ),
-    })
-}
-
-/// The file beside sentence-transformers' that keeps each side's max length.
-const LENGTHS_FILE: &str = "densify_lengths.json";
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SideLengths {
-    query_max_length: usize,
-    passage_max_length: usize,
 }
 
 /// Errors unless both max lengths leave room for the tokenizer's special tokens and one token
@@ -294,35 +197,10 @@ impl BiEncoder {
     ) -> Result<Self> {
         let dir = dir.as_ref();
         let (config, tokenizer) = config_and_tokenizer(dir, 512)?;
-        let st = SentenceTransformerSettings::read(dir)?;
-        let max = st
-            .max_seq_length
-            .unwrap_or(config.max_position_embeddings.min(512));
-        let prompt = |keys: &[&str]| -> String {
-            keys.iter()
-                .find_map(|k| st.prompts.get(*k).and_then(|v| v.as_str()))
-                .unwrap_or_default()
-                .to_owned()
-        };
-        let mut settings = BiEncoderSettings {
-            pooling: st.pooling,
-            normalize: st.normalize,
-            similarity: st.similarity,
-            query_prefix: prompt(&["query"]),
-            passage_prefix: prompt(&["passage", "document"]),
-            query_max_length: max,
-            passage_max_length: max,
-        };
-        // sentence-transformers keeps one max_seq_length; densify's own file keeps one per side.
-        let lengths_path = dir.join(LENGTHS_FILE);
-        if lengths_path.is_file() {
-            let lengths: SideLengths = crate::error::read_json(&lengths_path)?;
-            settings.query_max_length = lengths.query_max_length;
-            settings.passage_max_length = lengths.passage_max_length;
-        }
+        let mut settings = crate::st_layout::read_settings(dir, &config)?;
         adjust(&mut settings);
         check_max_lengths(&dir.join("config.json"), &config, &tokenizer, &settings)?;
-        let tokenizer = tokenizer.with_max_length(settings.query_max_length)?;
+        let text = TextPipeline::from_settings(&tokenizer, &settings)?;
         let weights_path = require(
             dir,
             "model.safetensors",
@@ -340,7 +218,6 @@ impl BiEncoder {
         } else {
             None
         };
-        let passage_tokenizer = tokenizer.with_max_length(settings.passage_max_length)?;
         Ok(Self {
             // Loaded weights are trainable on an autodiff device, as PyTorch parameters are.
             model: BiEncoderModel {
@@ -352,8 +229,7 @@ impl BiEncoder {
             config,
             settings,
             max_batch_tokens: None,
-            query_tokenizer: tokenizer,
-            passage_tokenizer,
+            text,
             source: dir.to_path_buf(),
         })
     }
@@ -368,8 +244,7 @@ impl BiEncoder {
         config.check(Path::new("<random config>"))?;
         check_vocabulary(&tokenizer, &config, Path::new("<random config>"))?;
         check_max_lengths(Path::new("<random config>"), &config, &tokenizer, &settings)?;
-        let passage_tokenizer = tokenizer.with_max_length(settings.passage_max_length)?;
-        let query_tokenizer = tokenizer.with_max_length(settings.query_max_length)?;
+        let text = TextPipeline::from_settings(&tokenizer, &settings)?;
         Ok(Self {
             model: BiEncoderModel {
                 query_encoder: BertModel::new(&config, false, device),
@@ -385,17 +260,13 @@ impl BiEncoder {
             config,
             settings,
             max_batch_tokens: None,
-            query_tokenizer,
-            passage_tokenizer,
+            text,
         })
     }
 
     /// The tokenizer of one side.
     pub fn tokenizer(&self, side: Side) -> &TextTokenizer {
-        match side {
-            Side::Query => &self.query_tokenizer,
-            Side::Passage => &self.passage_tokenizer,
-        }
+        self.text.tokenizer(side)
     }
 
     /// Embedding dimension.
@@ -405,20 +276,13 @@ impl BiEncoder {
 
     /// Tokenises texts of one side, prefix included.
     pub fn tokenize(&self, texts: &[&str], side: Side) -> Result<Vec<crate::tokenize::Encoded>> {
-        let prefix = match side {
-            Side::Query => &self.settings.query_prefix,
-            Side::Passage => &self.settings.passage_prefix,
-        };
-        crate::text_pipeline::tokenize_with_prefix(self.tokenizer(side), prefix, texts)
+        self.text.tokenize(texts, side)
     }
 
     /// The text side on its own (tokenizers, max lengths and prefixes of the current settings),
     /// for a data loader that tokenises away from the model.
-    pub fn text_pipeline(&self) -> Result<crate::TextPipeline> {
-        let mut settings = self.settings.clone();
-        settings.query_max_length = self.query_tokenizer.max_length();
-        settings.passage_max_length = self.passage_tokenizer.max_length();
-        crate::TextPipeline::new(&self.query_tokenizer, &settings)
+    pub fn text_pipeline(&self) -> Result<TextPipeline> {
+        Ok(self.text.clone())
     }
 
     /// Embeds texts in batches of similar length, returning row-major `[texts, dim]` values in
@@ -503,76 +367,12 @@ impl BiEncoder {
             write(dir.join("passage_encoder/config.json"), &config)?;
             weights::save(p, &dir.join("passage_encoder/model.safetensors"))?;
         }
-        self.query_tokenizer.save(dir.join("tokenizer.json"))?;
+        self.text
+            .tokenizer(Side::Query)
+            .save(dir.join("tokenizer.json"))?;
         copy_tokenizer_files(&self.source, dir)?;
-        let mut modules = vec![
-            serde_json::json!({"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}),
-            serde_json::json!({"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}),
-        ];
-        if self.settings.normalize {
-            modules.push(serde_json::json!({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}));
-            std::fs::create_dir_all(dir.join("2_Normalize"))
-                .map_err(|e| ModelError::io(dir.join("2_Normalize"), e))?;
-        }
-        write(dir.join("modules.json"), &serde_json::Value::Array(modules))?;
-        let mut pooling = serde_json::Map::new();
-        pooling.insert(
-            "word_embedding_dimension".into(),
-            self.config.hidden_size.into(),
-        );
-        for mode in Pooling::ALL {
-            pooling.insert(mode.flag().into(), (mode == self.settings.pooling).into());
-        }
-        pooling.insert("include_prompt".into(), true.into());
-        write(
-            dir.join("1_Pooling/config.json"),
-            &serde_json::Value::Object(pooling),
-        )?;
-        write(
-            dir.join("sentence_bert_config.json"),
-            &serde_json::json!({"max_seq_length": self.settings.passage_max_length, "do_lower_case": false}),
-        )?;
-        write(
-            dir.join(LENGTHS_FILE),
-            &serde_json::to_value(SideLengths {
-                query_max_length: self.settings.query_max_length,
-                passage_max_length: self.settings.passage_max_length,
-            })
-            .expect("lengths serialise"),
-        )?;
-        let mut prompts = serde_json::Map::new();
-        if !self.settings.query_prefix.is_empty() {
-            prompts.insert("query".into(), self.settings.query_prefix.clone().into());
-        }
-        if !self.settings.passage_prefix.is_empty() {
-            prompts.insert(
-                "passage".into(),
-                self.settings.passage_prefix.clone().into(),
-            );
-        }
-        let similarity = self.settings.similarity.name();
-        write(
-            dir.join("config_sentence_transformers.json"),
-            &serde_json::json!({"prompts": prompts, "default_prompt_name": null, "similarity_fn_name": similarity}),
-        )
+        crate::st_layout::write_layout(dir, self.config.hidden_size, &self.settings)
     }
-}
-
-/// Copies the tokenizer companions `transformers` reads (when the source has them).
-pub(crate) fn copy_tokenizer_files(source: &Path, dir: &Path) -> Result<()> {
-    for file in [
-        "tokenizer_config.json",
-        "special_tokens_map.json",
-        "vocab.txt",
-    ] {
-        let from = source.join(file);
-        let to = dir.join(file);
-        if from.is_file() && from != to {
-            let bytes = densify_core::read_regular(&from).map_err(|e| ModelError::io(&from, e))?;
-            densify_core::write_atomic(&to, &bytes).map_err(|e| ModelError::io(&to, e))?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -4,13 +4,13 @@
 use std::path::Path;
 
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::tensor::{Device, Tensor};
 
 use crate::bert::BertModel;
-use crate::bi_encoder::{config_and_tokenizer, copy_tokenizer_files, require};
 use crate::config::BertConfig;
 use crate::error::{ModelError, Result};
+use crate::model_folder::{config_and_tokenizer, copy_tokenizer_files, require};
 use crate::tokenize::{Encoded, TextTokenizer, TokenBatch, length_sorted_batches};
 use crate::weights;
 
@@ -113,7 +113,8 @@ impl CrossEncoder {
         let labels = config.labels();
         let mut model = CrossEncoderModel {
             bert: BertModel::new(&config, true, device),
-            classifier: LinearConfig::new(config.hidden_size, labels).init(device),
+            // A head missing from the checkpoint starts as transformers starts one.
+            classifier: crate::bert::hf_linear(config.hidden_size, labels, device),
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
         };
         let report = weights::load(

@@ -4,10 +4,20 @@
 //! model on the training thread.
 
 use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
 
-use crate::bi_encoder::{BiEncoderSettings, Side};
 use crate::error::Result;
 use crate::tokenize::{Encoded, TextTokenizer, TokenBatch};
+
+/// Which side of retrieval a text is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// A query.
+    Query,
+    /// A passage (document).
+    Passage,
+}
 
 /// Tokenizers, max lengths and prefixes of both sides.
 #[derive(Debug, Clone)]
@@ -19,16 +29,32 @@ pub struct TextPipeline {
 }
 
 impl TextPipeline {
-    /// The pipeline of `settings` (prefixes and max lengths) over `tokenizer`.
-    pub fn new(tokenizer: &TextTokenizer, settings: &BiEncoderSettings) -> Result<Self> {
-        tokenizer.check_max_length("query_max_length", settings.query_max_length, false)?;
-        tokenizer.check_max_length("passage_max_length", settings.passage_max_length, false)?;
+    /// The pipeline over `tokenizer` with each side's `(prefix, max length)`.
+    pub fn new(
+        tokenizer: &TextTokenizer,
+        query: (&str, usize),
+        passage: (&str, usize),
+    ) -> Result<Self> {
+        tokenizer.check_max_length("query_max_length", query.1, false)?;
+        tokenizer.check_max_length("passage_max_length", passage.1, false)?;
         Ok(Self {
-            query: tokenizer.with_max_length(settings.query_max_length)?,
-            passage: tokenizer.with_max_length(settings.passage_max_length)?,
-            query_prefix: settings.query_prefix.clone(),
-            passage_prefix: settings.passage_prefix.clone(),
+            query: tokenizer.with_max_length(query.1)?,
+            passage: tokenizer.with_max_length(passage.1)?,
+            query_prefix: query.0.to_owned(),
+            passage_prefix: passage.0.to_owned(),
         })
+    }
+
+    /// The pipeline of a bi-encoder's `settings` (prefixes and max lengths) over `tokenizer`.
+    pub fn from_settings(
+        tokenizer: &TextTokenizer,
+        settings: &crate::bi_encoder::BiEncoderSettings,
+    ) -> Result<Self> {
+        Self::new(
+            tokenizer,
+            (&settings.query_prefix, settings.query_max_length),
+            (&settings.passage_prefix, settings.passage_max_length),
+        )
     }
 
     /// The tokenizer of one side.
