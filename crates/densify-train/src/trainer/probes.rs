@@ -24,7 +24,7 @@ impl Trainer {
             inputs,
             mix(self.config.seed, 0),
         )?;
-        let grads = grads.ok_or_else(|| TrainError::LossNotFinite(value))?;
+        let grads = grads.ok_or(TrainError::LossNotFinite(value))?;
         Ok((value, named_gradients(&student, &grads)))
     }
 
@@ -57,7 +57,7 @@ impl Trainer {
         ranks
             .into_iter()
             .map(|(value, grads)| {
-                let grads = grads.ok_or_else(|| TrainError::LossNotFinite(value))?;
+                let grads = grads.ok_or(TrainError::LossNotFinite(value))?;
                 Ok((value, named_gradients(&student, &grads)))
             })
             .collect()
