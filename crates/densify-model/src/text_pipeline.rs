@@ -45,16 +45,11 @@ impl TextPipeline {
         })
     }
 
-    /// The pipeline of a bi-encoder's `settings` (prefixes and max lengths) over `tokenizer`.
-    pub fn from_settings(
-        tokenizer: &TextTokenizer,
-        settings: &crate::bi_encoder::BiEncoderSettings,
-    ) -> Result<Self> {
-        Self::new(
-            tokenizer,
-            (&settings.query_prefix, settings.query_max_length),
-            (&settings.passage_prefix, settings.passage_max_length),
-        )
+    /// The same tokenizers with other prefixes.
+    pub fn with_prefixes(mut self, query_prefix: &str, passage_prefix: &str) -> Self {
+        query_prefix.clone_into(&mut self.query_prefix);
+        passage_prefix.clone_into(&mut self.passage_prefix);
+        self
     }
 
     /// The tokenizer of one side.

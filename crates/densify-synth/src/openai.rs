@@ -24,7 +24,8 @@ use crate::error::{Result, SynthError};
 pub enum Endpoint {
     /// `POST {base_url}/chat/completions` with the prompt as the user message.
     Chat,
-    /// `POST {base_url}/completions` with the prompt as is.
+    /// `POST {base_url}/completions` with the prompt, trailing whitespace trimmed (a template
+    /// ends at its answer label, which a pretrained model then continues).
     Completions,
 }
 
