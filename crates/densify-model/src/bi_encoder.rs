@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use crate::bert::BertModel;
 use crate::config::BertConfig;
 use crate::error::{ModelError, Result};
-use crate::model_folder::{check_vocabulary, config_and_tokenizer, copy_tokenizer_files, require};
+use crate::model_folder::{
+    check_vocabulary, config_and_tokenizer, copy_tokenizer_files, require, write_json,
+};
 use crate::pooling::{Pooling, l2_normalize, pool};
 use crate::st_layout::LENGTHS_FILE;
 use crate::text_pipeline::TextPipeline;
@@ -366,25 +368,13 @@ impl BiEncoder {
     /// sentence-transformers uses the query tower).
     pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
         let dir = dir.as_ref();
-        let write = |path: PathBuf, value: &serde_json::Value| -> Result<()> {
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| ModelError::io(parent, e))?;
-            }
-            densify_core::write_atomic(
-                &path,
-                serde_json::to_string_pretty(value)
-                    .expect("JSON")
-                    .as_bytes(),
-            )
-            .map_err(|e| ModelError::io(&path, e))
-        };
         std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
         let mut config = serde_json::to_value(&self.config).expect("config serialises");
         config["architectures"] = serde_json::json!(["BertModel"]);
-        write(dir.join("config.json"), &config)?;
+        write_json(&dir.join("config.json"), &config)?;
         weights::save(&self.model.query_encoder, &dir.join("model.safetensors"))?;
         if let Some(p) = &self.model.passage_encoder {
-            write(dir.join("passage_encoder/config.json"), &config)?;
+            write_json(&dir.join("passage_encoder/config.json"), &config)?;
             weights::save(p, &dir.join("passage_encoder/model.safetensors"))?;
         }
         self.text

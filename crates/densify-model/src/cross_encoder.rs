@@ -10,7 +10,7 @@ use burn::tensor::{Device, Tensor};
 use crate::bert::BertModel;
 use crate::config::BertConfig;
 use crate::error::{ModelError, Result};
-use crate::model_folder::{config_and_tokenizer, copy_tokenizer_files, require};
+use crate::model_folder::{config_and_tokenizer, copy_tokenizer_files, require, write_json};
 use crate::tokenize::{Encoded, TextTokenizer, TokenBatch, length_sorted_batches};
 use crate::weights;
 
@@ -187,14 +187,7 @@ impl CrossEncoder {
             .map(|i| (format!("LABEL_{i}"), serde_json::Value::from(i)))
             .collect::<serde_json::Map<_, _>>()
             .into();
-        let path = dir.join("config.json");
-        densify_core::write_atomic(
-            &path,
-            serde_json::to_string_pretty(&config)
-                .expect("JSON")
-                .as_bytes(),
-        )
-        .map_err(|e| ModelError::io(&path, e))?;
+        write_json(&dir.join("config.json"), &config)?;
         weights::save(&self.model, &dir.join("model.safetensors"))?;
         self.tokenizer.save(dir.join("tokenizer.json"))?;
         copy_tokenizer_files(&self.source, dir)

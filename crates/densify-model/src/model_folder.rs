@@ -105,3 +105,12 @@ pub(crate) fn copy_tokenizer_files(source: &Path, dir: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// Writes `value` as pretty JSON to `path` atomically, creating its folder.
+pub(crate) fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| ModelError::io(parent, e))?;
+    }
+    let text = serde_json::to_string_pretty(value).expect("a JSON value serialises");
+    densify_core::write_atomic(path, text.as_bytes()).map_err(|e| ModelError::io(path, e))
+}

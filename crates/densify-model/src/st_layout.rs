@@ -3,7 +3,7 @@
 //! `config_sentence_transformers.json`, and densify's `densify_lengths.json` beside them (one
 //! max length per side, where sentence-transformers keeps one).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +12,7 @@ use densify_core::Similarity;
 use crate::bi_encoder::BiEncoderSettings;
 use crate::config::BertConfig;
 use crate::error::{ModelError, Result, key_position, read_json};
+use crate::model_folder::write_json;
 use crate::pooling::Pooling;
 
 /// What a sentence-transformers folder says about pooling, normalisation, length and similarity.
@@ -293,18 +294,6 @@ pub(crate) fn write_layout(
     hidden_size: usize,
     settings: &BiEncoderSettings,
 ) -> Result<()> {
-    let write = |path: PathBuf, value: &serde_json::Value| -> Result<()> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| ModelError::io(parent, e))?;
-        }
-        densify_core::write_atomic(
-            &path,
-            serde_json::to_string_pretty(value)
-                .expect("JSON")
-                .as_bytes(),
-        )
-        .map_err(|e| ModelError::io(&path, e))
-    };
     let mut modules = vec![
         serde_json::json!({"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}),
         serde_json::json!({"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}),
@@ -314,23 +303,26 @@ pub(crate) fn write_layout(
         std::fs::create_dir_all(dir.join("2_Normalize"))
             .map_err(|e| ModelError::io(dir.join("2_Normalize"), e))?;
     }
-    write(dir.join("modules.json"), &serde_json::Value::Array(modules))?;
+    write_json(
+        &dir.join("modules.json"),
+        &serde_json::Value::Array(modules),
+    )?;
     let mut pooling = serde_json::Map::new();
     pooling.insert("word_embedding_dimension".into(), hidden_size.into());
     for mode in Pooling::ALL {
         pooling.insert(mode.flag().into(), (mode == settings.pooling).into());
     }
     pooling.insert("include_prompt".into(), true.into());
-    write(
-        dir.join("1_Pooling/config.json"),
+    write_json(
+        &dir.join("1_Pooling/config.json"),
         &serde_json::Value::Object(pooling),
     )?;
-    write(
-        dir.join("sentence_bert_config.json"),
+    write_json(
+        &dir.join("sentence_bert_config.json"),
         &serde_json::json!({"max_seq_length": settings.passage_max_length, "do_lower_case": false}),
     )?;
-    write(
-        dir.join(LENGTHS_FILE),
+    write_json(
+        &dir.join(LENGTHS_FILE),
         &serde_json::to_value(SideLengths {
             query_max_length: settings.query_max_length,
             passage_max_length: settings.passage_max_length,
@@ -345,8 +337,8 @@ pub(crate) fn write_layout(
         prompts.insert("passage".into(), settings.passage_prefix.clone().into());
     }
     let similarity = settings.similarity.name();
-    write(
-        dir.join("config_sentence_transformers.json"),
+    write_json(
+        &dir.join("config_sentence_transformers.json"),
         &serde_json::json!({"prompts": prompts, "default_prompt_name": null, "similarity_fn_name": similarity}),
     )
 }
