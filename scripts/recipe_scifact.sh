@@ -14,6 +14,13 @@
 # in place of synthetic queries ([queries] appended to the template).
 # LEARNING_RATE=X sets [train.optimizer] learning_rate (the student's) in the template.
 # TITLE_QUERIES=1: inverse cloze takes each passage's title as its query (title_as_query).
+# adapt: LLM=gemma3 (or LLM=smollm2) writes the queries with llama.cpp's server, which the
+# recipe starts and stops ([server] appended; FETCH_GEMMA=1 scripts/fetch_llama_server.sh
+# fetches Gemma 3 270M): few-shot examples from NQ-UTD's labelled pairs, so no label of
+# DATASET is read (InPars' use of MS MARCO's), one example set for the run and passages cut to
+# 1,024 characters (the fastest settings of docs/benchmarks.md), Gemma (pretrained, no chat
+# template) on the completions endpoint. QUERY_TYPES='"question", "claim"' sets the types
+# (default "question"), PASSAGES=N the passages sampled (default the template's 1000).
 # DATASET=NAME runs the recipe on another BEIR dataset (default scifact; the run folder is then
 # named after it); MAX_QUERIES=N keeps the first N of QUERIES_SPLIT's queries.
 set -euo pipefail
@@ -35,6 +42,28 @@ fi
 if [ -n "${TITLE_QUERIES:-}" ]; then
   SED+=(-e "/^\[generate.inverse_cloze\]/,/^\[/s|^title_as_query = .*|title_as_query = true|")
 fi
+if [ -n "${PASSAGES:-}" ]; then
+  SED+=(-e "/^\[generate.queries\]/,/^\[/s|^max_passages = .*|max_passages = $PASSAGES|")
+fi
+if [ "$RECIPE" = adapt ] && [ -n "${LLM:-}" ]; then
+  if [ "$LLM" = gemma3 ]; then
+    eval "$(FETCH_GEMMA=1 bash scripts/fetch_llama_server.sh)"
+    SERVER_MODEL=$DENSIFY_GEMMA_MODEL ENDPOINT=completions
+  else
+    eval "$(bash scripts/fetch_llama_server.sh)"
+    SERVER_MODEL=$DENSIFY_LLAMA_MODEL ENDPOINT=chat
+  fi
+  SED+=(-e "s|^generator = \"auto\"|generator = \"openai\"\nfew_shot_dataset = \"nq-utd\"\nfew_shot_split = \"test\"|"
+        -e "/^\[generate.llm\]/,/^\[/s|^endpoint = .*|endpoint = \"$ENDPOINT\"|"
+        -e "/^\[generate.llm\]/,/^\[/s|^max_tokens = .*|max_tokens = 48|"
+        -e "/^\[generate.prompts\]/,/^\[/s|^max_passage_chars = .*|max_passage_chars = 1024|"
+        -e "/^\[generate.prompts\]/,/^\[/s|^fixed_examples = .*|fixed_examples = true|"
+        -e "/^\[generate.queries\]/,/^\[/{/^types = \[/,/^\]/c\\
+types = [${QUERY_TYPES:-\"question\"}]
+}")
+  # A pretrained model continues the few-shot pattern past its answer: stop at the next example.
+  [ "$ENDPOINT" = chat ] || SED+=(-e "/^\[generate.llm\]/,/^\[/s|^stop = .*|stop = [\"\\\\n\\\\n\", \"\\\\nPassage:\"]|")
+fi
 if [ "$RECIPE" = listwise_distillation ]; then
   if [ -z "${TEACHER:-}" ]; then
     TEACHER="$RUN-teacher/final"
@@ -50,6 +79,9 @@ fi
 if [ "$RECIPE" = graded ]; then
   eval "$(bash scripts/fetch_llama_server.sh)"
   printf '\n[server]\nbinary = "%s"\nmodel = "%s"\n' "$DENSIFY_LLAMA_SERVER" "$DENSIFY_LLAMA_MODEL" >> "$CONFIG"
+fi
+if [ "$RECIPE" = adapt ] && [ -n "${LLM:-}" ]; then
+  printf '\n[server]\nbinary = "%s"\nmodel = "%s"\n' "$DENSIFY_LLAMA_SERVER" "$SERVER_MODEL" >> "$CONFIG"
 fi
 if [ "$RECIPE" = adapt ] && [ -n "${QUERIES_SPLIT:-}" ]; then
   printf '\n[queries]\nsplit = "%s"\n' "$QUERIES_SPLIT" >> "$CONFIG"

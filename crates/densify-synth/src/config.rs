@@ -4,6 +4,7 @@
 //! generator = "openai"          # or "inverse_cloze"; default "auto": openai when a base URL
 //!                               # is set here or in OPENAI_BASE_URL, else inverse_cloze
 //! few_shot_split = "train"      # few-shot pool: the dataset's own labelled pairs
+//! # few_shot_dataset = "nq-utd"  # ... or another dataset's (the target's labels unread)
 //! [llm]
 //! base_url = "http://127.0.0.1:8080/v1"
 //! temperature = 0.8
@@ -56,6 +57,11 @@ pub struct SynthConfig {
     /// (paper A's use of the task's labelled data). Default none: zero-shot prompts unless
     /// `few_shot_pool` is set.
     pub few_shot_split: Option<String>,
+    /// The BEIR dataset (a name or folder, as `--dataset` takes) whose `few_shot_split` is the
+    /// pool. Default none: the dataset generated for. Another dataset's labelled pairs leave
+    /// the target's labels unread, as InPars' fixed MS MARCO examples do (arXiv 2202.05144):
+    /// label-free adaptation (`few_shot_dataset = "nq-utd"`, `few_shot_split = "test"`).
+    pub few_shot_dataset: Option<String>,
     /// Settings of the `inverse_cloze` generator.
     pub inverse_cloze: InverseClozeConfig,
     /// Which queries to ask for.
@@ -73,6 +79,12 @@ impl Config for SynthConfig {
             return Err(InvalidField::new(
                 "few_shot_split",
                 "give either few_shot_pool or few_shot_split, not both",
+            ));
+        }
+        if self.few_shot_dataset.is_some() && self.few_shot_split.is_none() {
+            return Err(InvalidField::new(
+                "few_shot_dataset",
+                "names the dataset few_shot_split is read from; give few_shot_split too",
             ));
         }
         if self.queries.per_type == 0 {
@@ -119,11 +131,15 @@ impl SynthConfig {
         }
     }
 
-    /// The few-shot pool: the configured file, the dataset's split, or none.
+    /// The few-shot pool: the configured file, a split of `few_shot_dataset` or else of
+    /// `dataset`, or none.
     pub fn few_shot_pool(&self, dataset: &Dataset) -> Result<FewShotPool> {
         match (&self.few_shot_pool, &self.few_shot_split) {
             (Some(path), _) => FewShotPool::from_jsonl(path),
-            (None, Some(split)) => FewShotPool::from_dataset(dataset, split),
+            (None, Some(split)) => match &self.few_shot_dataset {
+                Some(name) => FewShotPool::from_dataset(&Dataset::find(name)?, split),
+                None => FewShotPool::from_dataset(dataset, split),
+            },
             (None, None) => Ok(FewShotPool::default()),
         }
     }
@@ -145,5 +161,84 @@ impl SynthConfig {
             return Err(SynthError::NeedsLlm { what: what.into() });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query_type::QueryType;
+
+    fn write_dataset(root: &std::path::Path, docs: &[(&str, &str)], pairs: &[(&str, &str, &str)]) {
+        std::fs::create_dir_all(root.join("qrels")).unwrap();
+        let corpus: String = docs
+            .iter()
+            .map(|(id, text)| {
+                format!("{{\"_id\": \"{id}\", \"title\": \"\", \"text\": \"{text}\"}}\n")
+            })
+            .collect();
+        std::fs::write(root.join("corpus.jsonl"), corpus).unwrap();
+        let queries: String = pairs
+            .iter()
+            .map(|(id, text, _)| format!("{{\"_id\": \"{id}\", \"text\": \"{text}\"}}\n"))
+            .collect();
+        std::fs::write(root.join("queries.jsonl"), queries).unwrap();
+        let qrels: String = pairs
+            .iter()
+            .map(|(q, _, d)| format!("{q}\t{d}\t1\n"))
+            .collect();
+        std::fs::write(
+            root.join("qrels/test.tsv"),
+            format!("query-id\tcorpus-id\tscore\n{qrels}"),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn few_shot_examples_come_from_another_dataset_when_named() {
+        let dir = densify_testkit::fresh_dir("synth-config", "few-shot-dataset");
+        let target = dir.join("target");
+        let other = dir.join("other");
+        write_dataset(
+            &target,
+            &[("t1", "target passage")],
+            &[("tq", "target query", "t1")],
+        );
+        write_dataset(
+            &other,
+            &[("o1", "other passage one"), ("o2", "other passage two")],
+            &[
+                ("oq1", "who wrote one", "o1"),
+                ("oq2", "who wrote two", "o2"),
+            ],
+        );
+        let target_set = Dataset::open(&target).unwrap();
+        let mut config = SynthConfig {
+            few_shot_split: Some("test".into()),
+            ..SynthConfig::default()
+        };
+        // Without few_shot_dataset: the target's own single pair.
+        assert_eq!(config.few_shot_pool(&target_set).unwrap().len(), 1);
+        config.few_shot_dataset = Some(other.display().to_string());
+        config.validate().unwrap();
+        let pool = config.few_shot_pool(&target_set).unwrap();
+        assert_eq!(pool.len(), 2);
+        let drawn = pool.draw(QueryType::Question, "target passage", 3, 42, "t1");
+        assert!(drawn.iter().all(|e| e.passage.starts_with("other passage")));
+        assert!(drawn.iter().all(|e| e.query.starts_with("who wrote")));
+        // A dataset that is not there: an error naming it, not an empty pool.
+        config.few_shot_dataset = Some(dir.join("missing").display().to_string());
+        let err = config.few_shot_pool(&target_set).unwrap_err().to_string();
+        assert!(err.contains("missing"), "{err}");
+    }
+
+    #[test]
+    fn few_shot_dataset_needs_a_split() {
+        let config = SynthConfig {
+            few_shot_dataset: Some("nq-utd".into()),
+            ..SynthConfig::default()
+        };
+        let err = config.validate().unwrap_err();
+        assert!(err.to_string().contains("few_shot_dataset"), "{err}");
     }
 }
