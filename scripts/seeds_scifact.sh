@@ -5,7 +5,7 @@
 # SciFact test nDCG@10 and Recall@100:
 #   - densify with each sampler in SAMPLERS (default "shuffled no_duplicates");
 #   - sentence-transformers 6.2.0 with BatchSamplers.NO_DUPLICATES (scripts/st_mnrl_scifact.py
-#     --no-duplicates --seed N), in the venv of scripts/bench_train_step.sh (torch 2.9.0 CPU;
+#     --no-duplicates --seed N), in the venv of scripts/bench_train_step.sh (torch 2.9.0, transformers 5.25.0;
 #     sentence-transformers, datasets, accelerate and pytrec_eval installed here when missing).
 # Prints one row per (tool, seed) and then mean and sample standard deviation per tool; every
 # figure is also kept in OUT/seeds.tsv.
@@ -67,7 +67,7 @@ TOML
     VENV=$CACHE/venv-torch
     [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
     "$VENV/bin/python" -c 'import sentence_transformers, datasets, accelerate, pytrec_eval' 2>/dev/null ||
-      "$VENV/bin/pip" install -q torch==2.9.0 sentence-transformers==6.2.0 datasets==5.2.0 \
+      "$VENV/bin/pip" install -q torch==2.9.0 transformers==5.25.0 sentence-transformers==6.2.0 datasets==5.2.0 \
         accelerate==1.15.0 pytrec_eval-terrier==0.5.11
     log=$OUT/st-$seed.log
     HF_HUB_OFFLINE=1 /usr/bin/time -v "$VENV/bin/python" scripts/st_mnrl_scifact.py \

@@ -337,6 +337,7 @@ pub(crate) fn generate_stage(
             inputs: [("corpus".to_owned(), dataset.corpus_path())]
                 .into_iter()
                 .chain(server_inputs(config))
+                .chain(few_shot_inputs(config, dataset)?)
                 .collect(),
             outputs: vec![
                 "generate/corpus.jsonl",
@@ -527,6 +528,41 @@ pub(crate) fn server_inputs(config: &RecipeConfig) -> Vec<(String, PathBuf)> {
         inputs.push(("server_binary".to_owned(), server.binary.clone()));
     }
     inputs
+}
+
+/// The files the generate stage's few-shot pool is drawn from, so that new examples re-run
+/// generation and the manifest records, by content, which examples the prompts could use: the
+/// `few_shot_pool` file, or the corpus, queries and qrels of `few_shot_split` (of
+/// `few_shot_dataset` when named, else of the dataset generated for); none without a pool or
+/// when inverse cloze writes the queries.
+pub(crate) fn few_shot_inputs(
+    config: &RecipeConfig,
+    dataset: &Dataset,
+) -> Result<Vec<(String, PathBuf)>> {
+    let generate = &config.generate;
+    let llm = config.server.is_some() || generate.resolved_kind() == GeneratorKind::Openai;
+    if !llm {
+        return Ok(Vec::new());
+    }
+    if let Some(pool) = &generate.few_shot_pool {
+        return Ok(vec![("few_shot_pool".to_owned(), pool.clone())]);
+    }
+    let Some(split) = &generate.few_shot_split else {
+        return Ok(Vec::new());
+    };
+    let other;
+    let source = match &generate.few_shot_dataset {
+        Some(name) => {
+            other = Dataset::find(name)?;
+            &other
+        }
+        None => dataset,
+    };
+    Ok(vec![
+        ("few_shot_corpus".to_owned(), source.corpus_path()),
+        ("few_shot_queries".to_owned(), source.queries_path()),
+        (format!("few_shot_qrels/{split}"), source.qrels_path(split)),
+    ])
 }
 
 pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -1025,6 +1061,53 @@ mod tests {
         slots.server.as_mut().unwrap().slots = 2;
         assert_ne!(a, generate_config_text(&slots));
         assert_ne!(a, generate_config_text(&RecipeConfig::default()));
+    }
+
+    #[test]
+    fn the_few_shot_pool_is_an_input_by_content() {
+        let data = densify_testkit::shared_data();
+        let scifact = Dataset::open(data.join("scifact")).unwrap();
+        // Inverse cloze reads no pool.
+        let mut config = RecipeConfig::default();
+        config.generate.few_shot_split = Some("train".into());
+        assert!(few_shot_inputs(&config, &scifact).unwrap().is_empty());
+        // An LLM with the dataset's own train pairs: its queries and qrels too.
+        let mut config = with_server("a.gguf");
+        config.generate.few_shot_split = Some("train".into());
+        let inputs = few_shot_inputs(&config, &scifact).unwrap();
+        assert_eq!(
+            inputs,
+            [
+                ("few_shot_corpus".to_owned(), scifact.corpus_path()),
+                ("few_shot_queries".to_owned(), scifact.queries_path()),
+                (
+                    "few_shot_qrels/train".to_owned(),
+                    scifact.qrels_path("train")
+                ),
+            ]
+        );
+        // Another dataset's pairs: that dataset's files.
+        config.generate.few_shot_dataset = Some(data.join("nq-utd").display().to_string());
+        config.generate.few_shot_split = Some("test".into());
+        let inputs = few_shot_inputs(&config, &scifact).unwrap();
+        assert_eq!(
+            inputs[2].1,
+            data.join("nq-utd").join("qrels").join("test.tsv")
+        );
+        // A pool file: the file.
+        config.generate.few_shot_pool = Some(PathBuf::from("pool.jsonl"));
+        config.generate.few_shot_split = None;
+        config.generate.few_shot_dataset = None;
+        assert_eq!(
+            few_shot_inputs(&config, &scifact).unwrap(),
+            [("few_shot_pool".to_owned(), PathBuf::from("pool.jsonl"))]
+        );
+        // A few-shot dataset that is not there: an error naming it before any work.
+        config.generate.few_shot_pool = None;
+        config.generate.few_shot_split = Some("test".into());
+        config.generate.few_shot_dataset = Some("no-such-dataset".into());
+        let err = few_shot_inputs(&config, &scifact).unwrap_err().to_string();
+        assert!(err.contains("no-such-dataset"), "{err}");
     }
 
     #[test]
