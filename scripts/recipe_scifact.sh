@@ -26,6 +26,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RECIPE=${1:?usage: recipe_scifact.sh RECIPE [RUN_DIR]}
+SERVER_MODEL=
 DATASET=${DATASET:-scifact}
 RUN=${2:-${DENSIFY_CACHE:-$HOME/.cache/densify}/runs/$DATASET-$RECIPE}
 MODEL=$(bash scripts/fetch_minilm.sh)
@@ -78,9 +79,9 @@ fi
 "$BIN" recipe --print-config "$RECIPE" | sed "${SED[@]}" > "$CONFIG"
 if [ "$RECIPE" = graded ]; then
   eval "$(bash scripts/fetch_llama_server.sh)"
-  printf '\n[server]\nbinary = "%s"\nmodel = "%s"\n' "$DENSIFY_LLAMA_SERVER" "$DENSIFY_LLAMA_MODEL" >> "$CONFIG"
+  SERVER_MODEL=$DENSIFY_LLAMA_MODEL
 fi
-if [ "$RECIPE" = adapt ] && [ -n "${LLM:-}" ]; then
+if [ -n "${SERVER_MODEL:-}" ]; then
   printf '\n[server]\nbinary = "%s"\nmodel = "%s"\n' "$DENSIFY_LLAMA_SERVER" "$SERVER_MODEL" >> "$CONFIG"
 fi
 if [ "$RECIPE" = adapt ] && [ -n "${QUERIES_SPLIT:-}" ]; then

@@ -25,7 +25,7 @@ use densify_eval::search::{ExactSearchConfig, search_embeddings};
 use densify_eval::{Measure, Qrels, Run, ScoredDoc, evaluate};
 use densify_model::{BiEncoder, Side};
 use densify_synth::filter::{FilterContext, FilterStage, load_items, run_stages, write_filtered};
-use densify_synth::{GeneratorKind, LocalServer};
+use densify_synth::{FewShotSource, GeneratorKind, LocalServer};
 use densify_train::example::{read_examples, write_examples};
 use densify_train::hybrid::{HybridTeacher, combine};
 use densify_train::{Trainer, TrainingExample};
@@ -539,30 +539,19 @@ pub(crate) fn few_shot_inputs(
     config: &RecipeConfig,
     dataset: &Dataset,
 ) -> Result<Vec<(String, PathBuf)>> {
-    let generate = &config.generate;
-    let llm = config.server.is_some() || generate.resolved_kind() == GeneratorKind::Openai;
-    if !llm {
+    let generate = config.resolved_generate(None);
+    if generate.resolved_kind() != GeneratorKind::Openai {
         return Ok(Vec::new());
     }
-    if let Some(pool) = &generate.few_shot_pool {
-        return Ok(vec![("few_shot_pool".to_owned(), pool.clone())]);
-    }
-    let Some(split) = &generate.few_shot_split else {
-        return Ok(Vec::new());
-    };
-    let other;
-    let source = match &generate.few_shot_dataset {
-        Some(name) => {
-            other = Dataset::find(name)?;
-            &other
-        }
-        None => dataset,
-    };
-    Ok(vec![
-        ("few_shot_corpus".to_owned(), source.corpus_path()),
-        ("few_shot_queries".to_owned(), source.queries_path()),
-        (format!("few_shot_qrels/{split}"), source.qrels_path(split)),
-    ])
+    Ok(match generate.few_shot_source(dataset)? {
+        FewShotSource::Pool(path) => vec![("few_shot_pool".to_owned(), path.to_path_buf())],
+        FewShotSource::Split { dataset, split } => vec![
+            ("few_shot_corpus".to_owned(), dataset.corpus_path()),
+            ("few_shot_queries".to_owned(), dataset.queries_path()),
+            (format!("few_shot_qrels/{split}"), dataset.qrels_path(split)),
+        ],
+        FewShotSource::None => Vec::new(),
+    })
 }
 
 pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<()> {

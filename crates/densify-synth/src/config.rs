@@ -13,7 +13,8 @@
 //! max_passages = 500
 //! ```
 
-use std::path::PathBuf;
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
 
 use densify_core::config::{Config, InvalidField};
 use densify_data::Dataset;
@@ -39,6 +40,22 @@ pub enum GeneratorKind {
     Openai,
     /// Sentences cut from the passage (no LLM).
     InverseCloze,
+}
+
+/// Where a run's few-shot examples are read from ([`SynthConfig::few_shot_source`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum FewShotSource<'a> {
+    /// A JSONL pool file (`few_shot_pool`).
+    Pool(&'a Path),
+    /// The judged pairs of a BEIR split (`few_shot_split`, of `few_shot_dataset` when named).
+    Split {
+        /// The dataset the split belongs to.
+        dataset: Cow<'a, Dataset>,
+        /// The split.
+        split: &'a str,
+    },
+    /// No examples: zero-shot prompts.
+    None,
 }
 
 /// A generation run's settings.
@@ -131,16 +148,28 @@ impl SynthConfig {
         }
     }
 
-    /// The few-shot pool: the configured file, a split of `few_shot_dataset` or else of
-    /// `dataset`, or none.
-    pub fn few_shot_pool(&self, dataset: &Dataset) -> Result<FewShotPool> {
-        match (&self.few_shot_pool, &self.few_shot_split) {
-            (Some(path), _) => FewShotPool::from_jsonl(path),
-            (None, Some(split)) => match &self.few_shot_dataset {
-                Some(name) => FewShotPool::from_dataset(&Dataset::find(name)?, split),
-                None => FewShotPool::from_dataset(dataset, split),
+    /// Where the few-shot pool comes from: the configured file, else a split of
+    /// `few_shot_dataset` (found by name or folder) or of `dataset`, else nowhere.
+    pub fn few_shot_source<'a>(&'a self, dataset: &'a Dataset) -> Result<FewShotSource<'a>> {
+        Ok(match (&self.few_shot_pool, &self.few_shot_split) {
+            (Some(path), _) => FewShotSource::Pool(path),
+            (None, Some(split)) => FewShotSource::Split {
+                dataset: match &self.few_shot_dataset {
+                    Some(name) => Cow::Owned(Dataset::find(name)?),
+                    None => Cow::Borrowed(dataset),
+                },
+                split,
             },
-            (None, None) => Ok(FewShotPool::default()),
+            (None, None) => FewShotSource::None,
+        })
+    }
+
+    /// The few-shot pool, read from [`Self::few_shot_source`].
+    pub fn few_shot_pool(&self, dataset: &Dataset) -> Result<FewShotPool> {
+        match self.few_shot_source(dataset)? {
+            FewShotSource::Pool(path) => FewShotPool::from_jsonl(path),
+            FewShotSource::Split { dataset, split } => FewShotPool::from_dataset(&dataset, split),
+            FewShotSource::None => Ok(FewShotPool::default()),
         }
     }
 

@@ -37,7 +37,7 @@ pub mod query_type;
 pub mod template;
 
 pub use clean::{CleanConfig, DropReason};
-pub use config::{GeneratorKind, SynthConfig};
+pub use config::{FewShotSource, GeneratorKind, SynthConfig};
 pub use document_dataset::{DocumentDatasetReport, generate_document_dataset};
 pub use error::{Result, SynthError};
 pub use few_shot::{FewShotExample, FewShotPool};
