@@ -12,17 +12,52 @@
 #   bash scripts/seeds_scifact.sh [OUT_DIR] [SEEDS]     (default /tmp/densify-seeds, "42 43 44 45 46")
 # SKIP_ST=1 runs densify only. About 8 minutes per seed and tool on 2 cores (training and the
 # corpus encode of the evaluation).
+# DATASET=nfcorpus runs the same on another BEIR dataset (train -> test, the same settings).
+# TRAIN_PAIRS=N trains both tools on N judged train pairs drawn once, seeded (Python's
+# random.Random(0).sample over the pairs sorted by (query id, doc id)), the same N pairs for every
+# seed and tool: NFCorpus's train split has 110,575 pairs (3,456 steps of 32, about 11 hours per
+# run on 2 cores). The subsample is a BEIR folder OUT/DATASET-N-pairs whose corpus, queries and
+# dev/test qrels link to the dataset's own; only qrels/train.tsv is new.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-/tmp/densify-seeds}
 SEEDS=${2:-42 43 44 45 46}
 SAMPLERS=${SAMPLERS:-shuffled no_duplicates}
+DATASET=${DATASET:-scifact}
 CACHE=${DENSIFY_CACHE:-$HOME/.cache/densify}
 MODEL=$(bash scripts/fetch_minilm.sh)
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
 cargo build --release -q -p densify-cli
 BIN=$CARGO_TARGET_DIR/release/densify
 mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+DATA=${DENSIFY_DATA:-../shared/data}/$DATASET
+[ -f "$DATA/corpus.jsonl" ] || { echo "error: $DATA/corpus.jsonl not found (set DENSIFY_DATA)" >&2; exit 1; }
+DATA=$(cd "$DATA" && pwd)
+if [[ -n "${TRAIN_PAIRS:-}" ]]; then
+  SUB=$OUT/$DATASET-$TRAIN_PAIRS-pairs
+  mkdir -p "$SUB/qrels"
+  ln -sf "$DATA/corpus.jsonl" "$SUB/corpus.jsonl"
+  ln -sf "$DATA/queries.jsonl" "$SUB/queries.jsonl"
+  for split in "$DATA"/qrels/*.tsv; do
+    [ "$(basename "$split")" = train.tsv ] || ln -sf "$split" "$SUB/qrels/$(basename "$split")"
+  done
+  python3 - "$DATA/qrels/train.tsv" "$TRAIN_PAIRS" "$SUB/qrels/train.tsv" <<'PY'
+import random, sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1], encoding="utf-8")]
+rows = sorted((q, d, g) for q, d, g in rows[1:] if int(g) > 0)
+n = int(sys.argv[2])
+if n > len(rows):
+    sys.exit(f"TRAIN_PAIRS={n} but {sys.argv[1]} has {len(rows)} judged pairs")
+sample = sorted(random.Random(0).sample(rows, n))
+with open(sys.argv[3] + ".tmp", "w", encoding="utf-8") as f:
+    f.write("query-id\tcorpus-id\tscore\n")
+    f.writelines(f"{q}\t{d}\t{g}\n" for q, d, g in sample)
+import os; os.replace(sys.argv[3] + ".tmp", sys.argv[3])
+print(f"{n} of {len(rows)} train pairs ({len({q for q, _, _ in sample})} queries) -> {sys.argv[3]}")
+PY
+  DATA=$SUB
+fi
 TSV=$OUT/seeds.tsv
 printf 'tool\tseed\tndcg@10\trecall@100\ttrain_seconds\tpeak_rss_kb\n' > "$TSV"
 
@@ -35,7 +70,7 @@ for seed in $SEEDS; do
     cat > "$run.toml" <<TOML
 model = "$MODEL"
 output = "$run"
-dataset = "scifact"
+dataset = "$DATA"
 split = "train"
 batch_size = 32
 epochs = 1
@@ -55,7 +90,7 @@ weight_decay = 0.0
 max_grad_norm = 1.0
 TOML
     /usr/bin/time -v "$BIN" train --config "$run.toml" 2> "$run-train.log" >/dev/null
-    "$BIN" dense --model "$run/final" --dataset scifact --split test --k 100 \
+    "$BIN" dense --model "$run/final" --dataset "$DATA" --split test --k 100 \
       --output "$run.trec" --evaluate > "$run-eval.txt"
     ndcg=$(awk '$1 == "ndcg_cut_10" {print $NF}' "$run-eval.txt")
     recall=$(awk '$1 == "recall_100" {print $NF}' "$run-eval.txt")
@@ -71,7 +106,7 @@ TOML
         accelerate==1.15.0 pytrec_eval-terrier==0.5.11
     log=$OUT/st-$seed.log
     HF_HUB_OFFLINE=1 /usr/bin/time -v "$VENV/bin/python" scripts/st_mnrl_scifact.py \
-      --model "$MODEL" --seed "$seed" --no-duplicates > "$log" 2>&1
+      --model "$MODEL" --data "$DATA" --seed "$seed" --no-duplicates > "$log" 2>&1
     result=$(grep '^{"ndcg' "$log" | tail -1)
     printf 'st-no_duplicates\t%s\t%s\t%s\t%s\t%s\n' "$seed" \
       "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["ndcg@10"])' "$result")" \
