@@ -40,13 +40,20 @@ use crate::evaluate::{Candidate, ResultRow, evaluation_splits, markdown_table};
 #[derive(Debug, Clone)]
 pub struct RecipeReport {
     /// Each stage and how it ended in this invocation.
-    pub stages: Vec<(&'static str, StageOutcome)>,
+    pub stages: Vec<(String, StageOutcome)>,
     /// The before/after table's rows.
     pub results: Vec<ResultRow>,
     /// The table as Markdown (also in `evaluate/results.md`).
     pub table: String,
     /// The adapted model's folder.
     pub model: PathBuf,
+}
+
+impl RecipeReport {
+    /// Each stage's name and outcome, borrowed (to compare with a list of names).
+    pub fn outcomes(&self) -> Vec<(&str, StageOutcome)> {
+        self.stages.iter().map(|(n, o)| (n.as_str(), *o)).collect()
+    }
 }
 
 /// A stage configuration as the manifest hashes it: every resolved value, so a default that
@@ -85,19 +92,19 @@ pub fn run_recipe(
 
     // 1. Synthetic queries.
     stages.push((
-        "generate",
+        "generate".into(),
         generate_stage(&mut driver, config, &dataset, progress)?,
     ));
 
     // 2. BM25 and dense candidates.
     stages.push((
-        "candidates",
+        "candidates".into(),
         candidates_stage(&mut driver, config, device, progress)?,
     ));
 
     // 3. Filter stages into lists, split into train and dev.
     stages.push((
-        "filter",
+        "filter".into(),
         filter_stage(&mut driver, config, device, progress)?,
     ));
 
@@ -125,7 +132,7 @@ pub fn run_recipe(
             score_lists(&filtered, config, device, folder, counts, progress)
         },
     )?;
-    stages.push(("teacher", outcome));
+    stages.push(("teacher".into(), outcome));
 
     // 5. The student.
     let (outcome, adapted) = list_training_stage(
@@ -135,7 +142,7 @@ pub fn run_recipe(
         device,
         progress,
     )?;
-    stages.push(("train", outcome));
+    stages.push(("train".into(), outcome));
 
     // 6. Before and after.
     let splits = evaluation_splits(config, &dataset, None)?;
@@ -215,6 +222,16 @@ pub(crate) fn list_training_stage(
 /// holds what the run reads, and opens the run folder's manifest: what every recipe does
 /// before its first stage.
 pub(crate) fn open_run(config: &RecipeConfig, config_file: &Path) -> Result<(Dataset, Driver)> {
+    open_run_checked(config, config_file, |_| Ok(()))
+}
+
+/// [`open_run`] with a recipe's own check of the dataset, run after the configuration's and
+/// before anything is written.
+pub(crate) fn open_run_checked(
+    config: &RecipeConfig,
+    config_file: &Path,
+    check: impl FnOnce(&Dataset) -> Result<()>,
+) -> Result<(Dataset, Driver)> {
     config
         .validate()
         .map_err(|invalid| densify_core::ConfigError::Invalid {
@@ -223,6 +240,7 @@ pub(crate) fn open_run(config: &RecipeConfig, config_file: &Path) -> Result<(Dat
             invalid,
         })?;
     let dataset = Dataset::find(&config.dataset)?;
+    check(&dataset)?;
     let out = &config.output;
     densify_core::refuse_folder_holding_inputs(
         out,
@@ -406,7 +424,7 @@ pub(crate) fn evaluate_stage_and_report(
     dataset: &Dataset,
     models: &[Candidate],
     splits: &[String],
-    mut stages: Vec<(&'static str, StageOutcome)>,
+    mut stages: Vec<(String, StageOutcome)>,
     adapted: PathBuf,
     device: &Device,
     progress: &mut dyn Progress,
@@ -451,7 +469,7 @@ pub(crate) fn evaluate_stage_and_report(
             )
         },
     )?;
-    stages.push(("evaluate", outcome));
+    stages.push(("evaluate".into(), outcome));
     let results = crate::evaluate::read_results(&config.output.join("evaluate/results.json"))?;
     Ok(RecipeReport {
         stages,

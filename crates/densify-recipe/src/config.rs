@@ -124,6 +124,46 @@ impl Config for EvaluateConfig {
     }
 }
 
+/// `noisy_self_training`'s loop (paper A, arXiv 2311.15563, step 7): the student of one
+/// iteration is the next iteration's teacher, "tracking a held-out dev metric per iteration
+/// and stopping when it stops improving" (the paper gives no criterion; this one is
+/// `../shared/docs/METHODS.md`'s).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IterateConfig {
+    /// Iterations at most, each candidates -> lists -> pretrain -> finetune with the previous
+    /// iteration's student as the teacher (the synthetic queries are the same). Default 1.
+    pub max_iterations: usize,
+    /// A split with qrels, not the labelled one, whose nDCG@10 decides: the labels-only
+    /// teacher and each student are scored on it, the loop stops after the first student that
+    /// is not above its teacher there, and the best student is the adapted model. Default
+    /// none: every iteration runs and the last student is the adapted model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dev_split: Option<String>,
+}
+
+impl Default for IterateConfig {
+    fn default() -> Self {
+        Self {
+            max_iterations: 1,
+            dev_split: None,
+        }
+    }
+}
+
+impl Config for IterateConfig {
+    fn validate(&self) -> Result<(), InvalidField> {
+        at_least_one("max_iterations", self.max_iterations as u64)?;
+        if self.dev_split.as_deref().is_some_and(str::is_empty) {
+            return Err(InvalidField::new(
+                "dev_split",
+                "is empty: name a split with qrels, or leave it out",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A recipe run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -164,6 +204,9 @@ pub struct RecipeConfig {
     /// from its top `candidates.depth` (the run's scores become the soft labels).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mine: Option<MineConfig>,
+    /// `noisy_self_training`: how many iterations, and the dev split that stops them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iterate: Option<IterateConfig>,
     /// `listwise_distillation` and `graded`: the InfoNCE baseline trained on the same queries
     /// (densify-train's `TrainConfig`; `model`, `output`, `dataset` and `examples` filled in
     /// by the driver).
@@ -226,6 +269,7 @@ impl Default for RecipeConfig {
             queries: None,
             supervised: None,
             mine: None,
+            iterate: None,
             baseline: None,
             graded: None,
             train,
@@ -277,6 +321,7 @@ impl RecipeConfig {
                     output_scores: true,
                     ..MineConfig::default()
                 });
+                config.iterate = Some(IterateConfig::default());
                 config.train.loss = LossConfig::KlDistillation(KlDistillationConfig {
                     teacher_temperature: 0.05,
                     student_temperature: 0.05,
@@ -457,11 +502,17 @@ impl RecipeConfig {
     /// from the base model on the mined lists (`lists/train.jsonl`), whose texts are the
     /// generate stage's corpus.
     pub fn resolved_pretrain(&self) -> TrainConfig {
+        self.resolved_pretrain_in("pretrain", "lists")
+    }
+
+    /// [`RecipeConfig::resolved_pretrain`] for one iteration: into the run's `folder`, on
+    /// `lists/train.jsonl` of the run's `lists` folder.
+    pub fn resolved_pretrain_in(&self, folder: &str, lists: &str) -> TrainConfig {
         let mut train = self.train.clone();
         train.model = self.model.clone();
-        train.output = self.output.join("pretrain");
+        train.output = self.output.join(folder);
         train.dataset = self.output.join("generate").display().to_string();
-        train.examples = Some(self.output.join("lists/train.jsonl"));
+        train.examples = Some(self.output.join(lists).join("train.jsonl"));
         train
     }
 
@@ -505,7 +556,10 @@ impl RecipeConfig {
         let stages = match kind {
             RecipeKind::NoisySelfTraining => {
                 "teacher (supervised) -> generate -> candidates -> lists (mine) -> pretrain \
-                 (train) -> finetune (supervised) -> evaluate"
+                 (train) -> finetune (supervised) [-> dev], then again from candidates with the \
+                 student as the teacher up to `iterate.max_iterations` times (`candidates-2`, \
+                 ...; `iterate.dev_split` stops the loop at the first student no better than \
+                 its teacher there) -> evaluate"
             }
             RecipeKind::ListwiseDistillation => {
                 "generate -> candidates -> filter (round trip, fuse, teacher, percentile cut; \
@@ -527,12 +581,18 @@ impl RecipeConfig {
              # [server] with `binary` (llama-server) and `model` (a GGUF file);\n\
              # scripts/fetch_llama_server.sh builds and fetches both.\n{}{}",
             kind.name(),
-            if kind == RecipeKind::Adapt {
-                "# With a log of real queries but no labels, use them instead of synthetic ones:\n\
-                 # [queries] with `file` (BEIR queries.jsonl or id<TAB>text lines) or `split`\n\
-                 # (a split of the dataset, its query texts only); `max_queries` to cap them.\n"
-            } else {
-                ""
+            match kind {
+                RecipeKind::Adapt => {
+                    "# With a log of real queries but no labels, use them instead of synthetic ones:\n\
+                     # [queries] with `file` (BEIR queries.jsonl or id<TAB>text lines) or `split`\n\
+                     # (a split of the dataset, its query texts only); `max_queries` to cap them.\n"
+                }
+                RecipeKind::NoisySelfTraining => {
+                    "# To iterate while a held-out figure improves, set `iterate.max_iterations` above 1\n\
+                     # and `iterate.dev_split` to a split with qrels other than the labelled one\n\
+                     # (NFCorpus: \"dev\"); the best student there is kept.\n"
+                }
+                _ => "",
             },
             config.to_toml_string(),
             stages = stages,
@@ -642,6 +702,7 @@ impl Config for RecipeConfig {
             ("teacher", self.teacher.is_some()),
             ("supervised", self.supervised.is_some()),
             ("mine", self.mine.is_some()),
+            ("iterate", self.iterate.is_some()),
             ("baseline", self.baseline.is_some()),
             ("graded", self.graded.is_some()),
         ];
@@ -665,7 +726,7 @@ impl Config for RecipeConfig {
         }
         let own: &[&str] = match self.recipe {
             RecipeKind::Adapt => &["filter", "teacher"],
-            RecipeKind::NoisySelfTraining => &["supervised", "mine"],
+            RecipeKind::NoisySelfTraining => &["supervised", "mine", "iterate"],
             RecipeKind::ListwiseDistillation => &["filter", "baseline"],
             RecipeKind::Graded => &["graded", "baseline"],
         };
@@ -693,6 +754,19 @@ impl Config for RecipeConfig {
                 supervised.validate().map_err(|e| e.within("supervised"))?;
                 if let Some(mine) = &self.mine {
                     mine.validate().map_err(|e| e.within("mine"))?;
+                }
+                if let Some(iterate) = &self.iterate {
+                    iterate.validate().map_err(|e| e.within("iterate"))?;
+                    if iterate.dev_split.as_deref() == Some(supervised.split.as_str()) {
+                        return Err(InvalidField::new(
+                            "iterate.dev_split",
+                            format!(
+                                "is `{}`, the labelled split the teacher and the students are \
+                                 fine-tuned on: name a held-out split",
+                                supervised.split
+                            ),
+                        ));
+                    }
                 }
                 self.resolved_pretrain()
                     .validate()

@@ -30,7 +30,7 @@ pub enum StageOutcome {
 /// run folder.
 pub struct Stage<'a> {
     /// `generate`, `candidates`, ...
-    pub name: &'static str,
+    pub name: &'a str,
     /// The stage's configuration as resolved (serialised as JSON).
     pub config: String,
     /// Files or folders the stage reads, by role (`qrels/test`); roles are unique.

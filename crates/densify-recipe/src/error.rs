@@ -70,6 +70,23 @@ pub enum RecipeError {
         /// The id.
         id: String,
     },
+    /// A split the recipe file names is not in the dataset.
+    #[error(
+        "{config}: `{field}` is `{split}`, but {dataset} has no qrels/{split}.tsv (its splits \
+         with qrels: {splits})"
+    )]
+    NoSuchSplit {
+        /// The recipe file.
+        config: PathBuf,
+        /// The field (`iterate.dev_split`).
+        field: &'static str,
+        /// The split named.
+        split: String,
+        /// The dataset folder.
+        dataset: PathBuf,
+        /// The splits it has, comma-separated.
+        splits: String,
+    },
     /// A stage's inputs gave it nothing to work on.
     #[error("stage `{stage}`: {message}")]
     Empty {

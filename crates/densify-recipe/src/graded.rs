@@ -146,7 +146,7 @@ pub(crate) fn run(
             generate(&dataset, config, &labelled, folder, counts, progress)
         },
     )?;
-    stages.push(("generate", outcome));
+    stages.push(("generate".into(), outcome));
 
     // 2. The graded, binary and mixed lists over the corpus and the documents.
     let outcome = driver.run(
@@ -178,7 +178,7 @@ pub(crate) fn run(
             )
         },
     )?;
-    stages.push(("lists", outcome));
+    stages.push(("lists".into(), outcome));
 
     // 3-5. The Wasserstein student, its InfoNCE baseline, the synthetic + real student.
     let mut trainings = vec![("train", config.resolved_train(), "lists/graded.jsonl")];
@@ -207,7 +207,7 @@ pub(crate) fn run(
                 train_student(train, device, folder, resume, counts, progress)
             },
         )?;
-        stages.push((name, outcome));
+        stages.push((name.to_string(), outcome));
     }
 
     // 6. Base, the baseline and the students on the splits the queries did not come from.

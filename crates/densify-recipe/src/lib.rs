@@ -24,6 +24,6 @@ pub mod noisy_self_training;
 pub mod unlabelled_queries;
 
 pub use adapt::{RecipeReport, run_recipe};
-pub use config::{RecipeConfig, RecipeKind};
+pub use config::{IterateConfig, RecipeConfig, RecipeKind};
 pub use error::{RecipeError, Result};
 pub use manifest::Manifest;

@@ -40,15 +40,15 @@ pub(crate) fn run(
     let out = &config.output;
     let mut stages = Vec::new();
     stages.push((
-        "generate",
+        "generate".into(),
         generate_stage(&mut driver, config, &dataset, progress)?,
     ));
     stages.push((
-        "candidates",
+        "candidates".into(),
         candidates_stage(&mut driver, config, device, progress)?,
     ));
     stages.push((
-        "filter",
+        "filter".into(),
         filter_stage(&mut driver, config, device, progress)?,
     ));
     let (outcome, adapted) = list_training_stage(
@@ -58,7 +58,7 @@ pub(crate) fn run(
         device,
         progress,
     )?;
-    stages.push(("train", outcome));
+    stages.push(("train".into(), outcome));
     let mut models = vec![Candidate {
         name: "base".into(),
         folder: config.model.clone(),
@@ -67,7 +67,7 @@ pub(crate) fn run(
     if let Some(baseline) = config.resolved_baseline() {
         let (outcome, folder) =
             list_training_stage(&mut driver, "baseline", &baseline, device, progress)?;
-        stages.push(("baseline", outcome));
+        stages.push(("baseline".into(), outcome));
         models.push(Candidate {
             name: "infonce".into(),
             folder,

@@ -30,8 +30,8 @@ fn recipe_file(dir: &Path, learning_rate: f64) -> PathBuf {
     path
 }
 
-fn outcomes(report: &densify_recipe::RecipeReport) -> Vec<(&'static str, StageOutcome)> {
-    report.stages.clone()
+fn outcomes(report: &densify_recipe::RecipeReport) -> Vec<(&str, StageOutcome)> {
+    report.outcomes()
 }
 
 #[test]
@@ -49,7 +49,7 @@ fn adapt_runs_every_stage_then_only_what_changed() {
         "{:?}",
         report.stages
     );
-    let names: Vec<&str> = report.stages.iter().map(|(n, _)| *n).collect();
+    let names: Vec<&str> = report.stages.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
         [

@@ -43,7 +43,7 @@ fn graded_documents_train_three_students_then_only_what_changed_reruns() {
     let file = recipe_file(&dir, 42);
     let config = RecipeConfig::from_file(&file).unwrap();
     let report = run_recipe(&config, &file, &device, &mut NoProgress).unwrap();
-    let names: Vec<&str> = report.stages.iter().map(|(n, _)| *n).collect();
+    let names: Vec<&str> = report.stages.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
         [
@@ -112,7 +112,7 @@ fn graded_documents_train_three_students_then_only_what_changed_reruns() {
             StageOutcome::Ran
         };
     assert_eq!(
-        changed.stages,
+        changed.outcomes(),
         [
             ("generate", StageOutcome::UpToDate),
             ("lists", StageOutcome::Ran),

@@ -48,7 +48,7 @@ fn listwise_distillation_runs_every_stage_then_only_what_changed() {
     let file = recipe_file(&dir, 1e-3);
     let config = RecipeConfig::from_file(&file).unwrap();
     let report = run_recipe(&config, &file, &device, &mut NoProgress).unwrap();
-    let names: Vec<&str> = report.stages.iter().map(|(n, _)| *n).collect();
+    let names: Vec<&str> = report.stages.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
         [
@@ -106,7 +106,7 @@ fn listwise_distillation_runs_every_stage_then_only_what_changed() {
     let config = RecipeConfig::from_file(&file).unwrap();
     let changed = run_recipe(&config, &file, &device, &mut NoProgress).unwrap();
     assert_eq!(
-        changed.stages,
+        changed.outcomes(),
         [
             ("generate", StageOutcome::UpToDate),
             ("candidates", StageOutcome::UpToDate),

@@ -11,6 +11,16 @@ use densify_recipe::driver::StageOutcome;
 use densify_recipe::{Manifest, RecipeConfig, run_recipe};
 
 fn recipe_file(dir: &Path, learning_rate: f64) -> PathBuf {
+    recipe_file_with(
+        dir,
+        learning_rate,
+        &densify_testkit::shared_data().join("nq-utd"),
+        "",
+    )
+}
+
+/// The recipe file on `dataset`, with `extra` TOML (an `[iterate]` table) at its end.
+fn recipe_file_with(dir: &Path, learning_rate: f64, dataset: &Path, extra: &str) -> PathBuf {
     let path = dir.join("nst.toml");
     std::fs::write(
         &path,
@@ -22,9 +32,9 @@ fn recipe_file(dir: &Path, learning_rate: f64) -> PathBuf {
              [supervised]\nsplit = \"test\"\nbatch_size = 8\nmax_steps = 2\n\n\
              [train]\nbatch_size = 4\nlist_size = 4\nmax_steps = 2\ncheckpoint_every = 1\n\n\
              [train.optimizer]\nlearning_rate = {learning_rate}\n\n\
-             [evaluate]\nsplits = [\"test\"]\n",
+             [evaluate]\nsplits = [\"test\"]\n{extra}",
             dir.join("model").display(),
-            densify_testkit::shared_data().join("nq-utd").display(),
+            dataset.display(),
             dir.join("run").display(),
         ),
     )
@@ -40,7 +50,7 @@ fn noisy_self_training_runs_every_stage_then_only_what_changed() {
     let file = recipe_file(&dir, 1e-3);
     let config = RecipeConfig::from_file(&file).unwrap();
     let report = run_recipe(&config, &file, &device, &mut NoProgress).unwrap();
-    let stages: Vec<(&str, StageOutcome)> = report.stages.clone();
+    let stages: Vec<(&str, StageOutcome)> = report.outcomes();
     let names: Vec<&str> = stages.iter().map(|(n, _)| *n).collect();
     assert_eq!(
         names,
@@ -124,7 +134,7 @@ fn noisy_self_training_runs_every_stage_then_only_what_changed() {
     let config = RecipeConfig::from_file(&file).unwrap();
     let changed = run_recipe(&config, &file, &device, &mut NoProgress).unwrap();
     assert_eq!(
-        changed.stages,
+        changed.outcomes(),
         [
             ("teacher", StageOutcome::UpToDate),
             ("generate", StageOutcome::UpToDate),
@@ -134,6 +144,163 @@ fn noisy_self_training_runs_every_stage_then_only_what_changed() {
             ("finetune", StageOutcome::Ran),
             ("evaluate", StageOutcome::Ran),
         ]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// NQ-UTD with its test qrels also as `dev` (links), so the loop has a dev split to read.
+fn with_dev_split(dir: &Path) -> PathBuf {
+    let source = densify_testkit::shared_data().join("nq-utd");
+    let data = dir.join("nq-utd-dev");
+    std::fs::create_dir_all(data.join("qrels")).unwrap();
+    for file in ["corpus.jsonl", "queries.jsonl", "qrels/test.tsv"] {
+        std::os::unix::fs::symlink(source.join(file), data.join(file)).unwrap();
+    }
+    std::os::unix::fs::symlink(source.join("qrels/test.tsv"), data.join("qrels/dev.tsv")).unwrap();
+    data
+}
+
+#[test]
+fn iterations_chain_student_to_teacher_and_the_dev_split_stops_them() {
+    let dir = densify_testkit::fresh_dir("recipe", "nst-iterate");
+    densify_testkit::tiny_bi_encoder(&dir.join("model"), 13);
+    let device = Device::flex();
+    let data = with_dev_split(&dir);
+
+    // Without a dev split every iteration runs; the last student is the adapted model, the
+    // earlier one is evaluated beside it, and iteration 2's teacher is iteration 1's student.
+    let file = recipe_file_with(&dir, 1e-3, &data, "\n[iterate]\nmax_iterations = 2\n");
+    let config = RecipeConfig::from_file(&file).unwrap();
+    let report = run_recipe(&config, &file, &device, &mut NoProgress).unwrap();
+    let names: Vec<&str> = report.stages.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "teacher",
+            "generate",
+            "candidates",
+            "lists",
+            "pretrain",
+            "finetune",
+            "candidates-2",
+            "lists-2",
+            "pretrain-2",
+            "finetune-2",
+            "evaluate"
+        ]
+    );
+    let run = dir.join("run");
+    assert_eq!(report.model, run.join("finetune-2/final"));
+    let models: Vec<&str> = report
+        .results
+        .iter()
+        .filter(|r| r.split == "test")
+        .map(|r| r.model.as_str())
+        .collect();
+    assert_eq!(models, ["base", "labels", "iteration-1", "adapted"]);
+    let manifest = Manifest::read(&run).unwrap();
+    let teacher_of = |stage: &str| manifest.stage(stage).unwrap().inputs["teacher"].clone();
+    let hash = |path: &Path| densify_recipe::manifest::hash_path(path).unwrap();
+    assert_eq!(teacher_of("candidates"), hash(&run.join("teacher/final")));
+    assert_eq!(
+        teacher_of("candidates-2"),
+        hash(&run.join("finetune/final"))
+    );
+    assert!(run.join("lists-2/train.jsonl").is_file() && run.join("pretrain-2/final").is_dir());
+
+    // With `dev_split` the teacher and each student are scored on dev; the loop goes on only
+    // while the student beats its teacher there, and the best student is kept. Iteration 1's
+    // stages are reused as they are.
+    let file = recipe_file_with(
+        &dir,
+        1e-3,
+        &data,
+        "\n[iterate]\nmax_iterations = 3\ndev_split = \"dev\"\n",
+    );
+    let config = RecipeConfig::from_file(&file).unwrap();
+    let report = run_recipe(&config, &file, &device, &mut NoProgress).unwrap();
+    let outcomes = report.outcomes();
+    assert_eq!(
+        &outcomes[..6],
+        [
+            ("teacher", StageOutcome::UpToDate),
+            ("generate", StageOutcome::UpToDate),
+            ("candidates", StageOutcome::UpToDate),
+            ("lists", StageOutcome::UpToDate),
+            ("pretrain", StageOutcome::UpToDate),
+            ("finetune", StageOutcome::UpToDate),
+        ]
+    );
+    let manifest = Manifest::read(&run).unwrap();
+    let dev = |k: usize| {
+        manifest
+            .stage(&format!("dev-{k}"))
+            .map(|s| s.counts["dev_ndcg10"])
+    };
+    let teacher_dev = dev(0).expect("the labels-only teacher is scored on dev");
+    let mut figures = vec![teacher_dev];
+    while let Some(f) = dev(figures.len()) {
+        figures.push(f);
+    }
+    let iterations = figures.len() - 1;
+    assert!((1..=3).contains(&iterations), "{figures:?}");
+    // Each iteration but the last improved on its teacher; the last stopped the loop (or
+    // was the third).
+    for k in 1..iterations {
+        assert!(figures[k] > figures[k - 1], "{figures:?}");
+    }
+    if iterations < 3 {
+        assert!(
+            figures[iterations] <= figures[iterations - 1],
+            "{figures:?}"
+        );
+    }
+    let best = (1..=iterations)
+        .max_by(|a, b| figures[*a].total_cmp(&figures[*b]).then(b.cmp(a)))
+        .unwrap();
+    let finetune = if best == 1 {
+        "finetune".to_owned()
+    } else {
+        format!("finetune-{best}")
+    };
+    assert_eq!(report.model, run.join(finetune).join("final"));
+    let mut expected = vec!["base".to_owned(), "labels".to_owned()];
+    for k in 1..=iterations {
+        expected.push(if k == best {
+            "adapted".to_owned()
+        } else {
+            format!("iteration-{k}")
+        });
+    }
+    let models: Vec<String> = report
+        .results
+        .iter()
+        .filter(|r| r.split == "test")
+        .map(|r| r.model.clone())
+        .collect();
+    assert_eq!(models, expected);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_dev_split_the_dataset_lacks_or_the_labelled_one_is_refused_before_any_work() {
+    let dir = densify_testkit::fresh_dir("recipe", "nst-iterate-bad");
+    let nq = densify_testkit::shared_data().join("nq-utd");
+    let file = recipe_file_with(&dir, 1e-3, &nq, "\n[iterate]\ndev_split = \"dev\"\n");
+    let config = RecipeConfig::from_file(&file).unwrap();
+    let e = run_recipe(&config, &file, &Device::flex(), &mut NoProgress)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("nst.toml") && e.contains("iterate.dev_split") && e.contains("qrels/dev.tsv"),
+        "{e}"
+    );
+    assert!(!dir.join("run").exists(), "nothing is written");
+    let file = recipe_file_with(&dir, 1e-3, &nq, "\n[iterate]\ndev_split = \"test\"\n");
+    let e = RecipeConfig::from_file(&file).unwrap_err().to_string();
+    assert!(
+        e.contains("nst.toml") && e.contains("iterate.dev_split") && e.contains("labelled"),
+        "{e}"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
