@@ -23,6 +23,9 @@
 # (default "question"), PASSAGES=N the passages sampled (default the template's 1000).
 # DATASET=NAME runs the recipe on another BEIR dataset (default scifact; the run folder is then
 # named after it); MAX_QUERIES=N keeps the first N of QUERIES_SPLIT's queries.
+# noisy_self_training: ITERATIONS=N sets iterate.max_iterations, DEV_SPLIT=S iterate.dev_split
+# (a split with qrels other than train, e.g. NFCorpus's dev), which stops the loop and picks
+# the student kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RECIPE=${1:?usage: recipe_scifact.sh RECIPE [RUN_DIR]}
@@ -45,6 +48,12 @@ if [ -n "${TITLE_QUERIES:-}" ]; then
 fi
 if [ -n "${PASSAGES:-}" ]; then
   SED+=(-e "/^\[generate.queries\]/,/^\[/s|^max_passages = .*|max_passages = $PASSAGES|")
+fi
+if [ -n "${ITERATIONS:-}" ]; then
+  SED+=(-e "/^\[iterate\]/,/^\[/s|^max_iterations = .*|max_iterations = $ITERATIONS|")
+fi
+if [ -n "${DEV_SPLIT:-}" ]; then
+  SED+=(-e "/^\[iterate\]/,/^\[/s|^max_iterations = .*|&\ndev_split = \"$DEV_SPLIT\"|")
 fi
 if [ "$RECIPE" = adapt ] && [ -n "${LLM:-}" ]; then
   if [ "$LLM" = gemma3 ]; then
