@@ -456,8 +456,8 @@ impl Trainer {
             Some(_) => Some(loader.widths()?),
             None => None,
         };
-        let keys: Option<Vec<Vec<u64>>> = (config.batch_sampler == BatchSampler::NoDuplicates)
-            .then(|| {
+        let keys: Option<Vec<Vec<u64>>> =
+            (config.resolved_batch_sampler() == BatchSampler::NoDuplicates).then(|| {
                 loader
                     .lists
                     .iter()
