@@ -240,15 +240,20 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
+    /// Whether a bi-encoder scores each query against every passage of the batch
+    /// (`in_batch_negatives`; the losses that read such scores decide whether they are used).
+    pub(crate) fn bi_encoder_in_batch(&self) -> bool {
+        self.in_batch_negatives && self.architecture == Architecture::BiEncoder
+    }
+
     /// The sampler `batch_sampler` stands for: `auto` is `no_duplicates` when a bi-encoder
     /// trains `info_nce` with `in_batch_negatives` (every passage of the batch is a negative
     /// of every other query), else `shuffled`; the others are themselves.
     pub fn resolved_batch_sampler(&self) -> BatchSampler {
         match self.batch_sampler {
             BatchSampler::Auto => {
-                let in_batch_info_nce = self.in_batch_negatives
-                    && self.architecture == Architecture::BiEncoder
-                    && matches!(self.loss, LossConfig::InfoNce(_));
+                let in_batch_info_nce =
+                    self.bi_encoder_in_batch() && matches!(self.loss, LossConfig::InfoNce(_));
                 if in_batch_info_nce {
                     BatchSampler::NoDuplicates
                 } else {

@@ -191,8 +191,7 @@ impl Trainer {
             Some(custom) => Arc::clone(custom),
             None => Arc::from(config.loss.init()?),
         };
-        let bi_encoder_in_batch =
-            config.in_batch_negatives && config.architecture == Architecture::BiEncoder;
+        let bi_encoder_in_batch = config.bi_encoder_in_batch();
         let in_batch = match &config.loss {
             LossConfig::InfoNce(_) if bi_encoder_in_batch => Some(InBatch {
                 false_negative_ratio: None,
